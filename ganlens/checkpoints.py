@@ -1,0 +1,384 @@
+"""Checkpoints: ganlens's own format, foreign DCGAN state dicts, and the shipped default model.
+
+Every checkpoint ganlens reads goes through :func:`load`, which calls ``torch.load(..., weights_only=True)``
+and nothing else: a checkpoint can hold tensors and plain containers, never code.
+
+ganlens format (``format: ganlens.checkpoint/1``)::
+
+    {"format": ..., "config": DCGANConfig fields, "G": state dict, "D": state dict or None,
+     "state": {"iteration", "epoch", "optG", "optD"} (for --resume, optional),
+     "provenance": {"command", "seed", "data", "iterations", "ganlens", "torch", "date", ...}}
+
+Foreign files (pytorch/examples ``dcgan/main.py``, the PyTorch DCGAN tutorial, and look-alikes) are
+recognised by their keys and tensor shapes: a raw state dict, or one wrapped under ``netG_state_dict``,
+``netD_state_dict``, ``state_dict``, ``netG``, ``netD``, ``generator``, ``discriminator``, ``G`` or ``D``,
+with or without DataParallel's ``module.`` (or torch.compile's ``_orig_mod.``) prefix. The architecture
+is read off the conv weights: G's first transposed conv is (nz, C, b, b) and makes a b x b map, every
+later one is a stride-2 4x4 doubling; D mirrors it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import pickle
+import re
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .errors import GanlensError
+from .models import ConfigError, DCGANConfig, Discriminator, Generator
+
+FORMAT = "ganlens.checkpoint/1"
+DEFAULT_CHECKPOINT = Path(__file__).parent / "default" / "rooms64.pt"
+G_KEYS = ("netG_state_dict", "netG", "generator", "G")
+D_KEYS = ("netD_state_dict", "netD", "discriminator", "D")
+PREFIXES = ("module.", "_orig_mod.")
+_PARAM = re.compile(r"^(?P<module>.+)\.(?P<param>weight|bias|running_mean|running_var|num_batches_tracked)$")
+
+
+def latent_from_seed(seed: int, nz: int, latent: str = "normal") -> torch.Tensor:
+    """The latent vector (nz,) for a seed. This rule is a contract: box files name samples by seed.
+
+    normal: ``torch.randn(nz, generator=torch.Generator().manual_seed(seed))``;
+    uniform: ``torch.rand(...) * 2 - 1`` with the same generator.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    if latent == "normal":
+        return torch.randn(nz, generator=gen)
+    if latent == "uniform":
+        return torch.rand(nz, generator=gen) * 2 - 1
+    raise ConfigError(f"unknown latent distribution {latent!r}")
+
+
+@dataclass
+class LoadedModel:
+    """What :func:`load` returns: the networks (in eval mode), their config and where they came from."""
+
+    G: Generator | None
+    D: Discriminator | None
+    config: DCGANConfig
+    path: Path
+    source: str
+    provenance: dict = field(default_factory=dict)
+
+    def latents(self, seeds) -> torch.Tensor:
+        """Latents (len(seeds), nz) by the seed rule of :func:`latent_from_seed`."""
+        return torch.stack([latent_from_seed(s, self.config.nz, self.config.latent) for s in seeds])
+
+    def require_G(self) -> Generator:
+        if self.G is None:
+            raise GanlensError(f"{self.path}: this checkpoint holds no generator ({self.source})")
+        return self.G
+
+    def require_D(self) -> Discriminator:
+        if self.D is None:
+            raise GanlensError(f"{self.path}: this checkpoint holds no discriminator ({self.source}); "
+                               f"this command needs one")
+        return self.D
+
+    def to(self, device) -> "LoadedModel":
+        for net in (self.G, self.D):
+            if net is not None:
+                net.to(device)
+        return self
+
+    @cached_property
+    def sha256(self) -> str:
+        return file_sha256(self.path)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def provenance(seed: int | None = None, **extra) -> dict:
+    """Who made a file and how: command line, seed, versions, date, plus ``extra`` fields."""
+    return {
+        "command": " ".join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"] + sys.argv[1:]),
+        "seed": seed,
+        "ganlens": __version__,
+        "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def save(path: str | Path, config: DCGANConfig, G: Generator, D: Discriminator | None = None, *,
+         state: dict | None = None, provenance: dict | None = None, half: bool = False) -> Path:
+    """Write a ganlens checkpoint atomically (temp file in the same folder, fsync, rename).
+
+    ``half`` stores float weights as float16 (used for the shipped model; training keeps float32).
+    A reader never sees a half-written file, and a crash leaves the previous file in place.
+    """
+    def sd(net):
+        if net is None:
+            return None
+        out = {k: v.detach().to("cpu") for k, v in _unwrap(net).state_dict().items()}
+        if half:
+            out = {k: v.half() if v.is_floating_point() else v for k, v in out.items()}
+        return out
+
+    payload = {"format": FORMAT, "config": config.to_dict(), "G": sd(G), "D": sd(D),
+               "state": state, "provenance": provenance or {}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DDP / torch.compile wrappers."""
+    while hasattr(net, "module") or hasattr(net, "_orig_mod"):
+        net = getattr(net, "module", None) or getattr(net, "_orig_mod")
+    return net
+
+
+def read(path: str | Path) -> object:
+    """``torch.load(path, weights_only=True)`` with every failure turned into a one-line GanlensError.
+
+    This is the only place in ganlens that unpickles anything.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GanlensError(f"{path}: no such file")
+    if path.is_dir():
+        raise GanlensError(f"{path}: is a folder, expected a checkpoint file")
+    if path.stat().st_size == 0:
+        raise GanlensError(f"{path}: empty file, expected a PyTorch checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        msg = str(e)
+        if "Weights only load failed" in msg or "Unsupported global" in msg or "GLOBAL" in msg:
+            what = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
+            found = f" (it references {what.group(1)})" if what else ""
+            raise GanlensError(f"{path}: refused: the file holds Python objects, not only tensors{found}; "
+                               f"ganlens loads checkpoints with weights_only=True and never runs their code")
+        raise GanlensError(f"{path}: not a PyTorch checkpoint (unpickling failed: {_first_line(msg)})")
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as e:
+        raise GanlensError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
+                           f"{_first_line(str(e)) or type(e).__name__}")
+
+
+def _first_line(msg: str) -> str:
+    return msg.strip().splitlines()[0][:200] if msg.strip() else ""
+
+
+def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load any checkpoint ganlens supports (``None`` or ``"default"``: the shipped model).
+
+    Returns a :class:`LoadedModel` with G and D in eval mode on ``device``. Raises GanlensError with one
+    line naming the file and the problem for anything else.
+    """
+    if path is None or str(path) == "default":
+        path = DEFAULT_CHECKPOINT
+        if not path.exists():
+            raise GanlensError(f"{path}: the default model is missing from this install; "
+                               f"pass --checkpoint or reinstall ganlens")
+    path = Path(path)
+    obj = read(path)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        model = _from_ganlens(path, obj)
+    elif isinstance(obj, dict) and isinstance(obj.get("format"), str):
+        raise GanlensError(f"{path}: unknown checkpoint format {obj['format']!r} (this ganlens reads {FORMAT})")
+    else:
+        model = _from_foreign(path, obj)
+    for net in (model.G, model.D):
+        if net is not None:
+            net.eval().requires_grad_(False)
+    return model.to(device)
+
+
+def _from_ganlens(path: Path, obj: dict) -> LoadedModel:
+    missing = [k for k in ("config", "G") if k not in obj]
+    if missing:
+        raise GanlensError(f"{path}: ganlens checkpoint without {', '.join(missing)}")
+    try:
+        config = DCGANConfig.from_dict(obj["config"])
+    except (ConfigError, TypeError) as e:
+        raise GanlensError(f"{path}: bad config in checkpoint: {e}")
+    G = _build(path, Generator, config, obj["G"]) if obj["G"] is not None else None
+    D = _build(path, Discriminator, config, obj.get("D")) if obj.get("D") is not None else None
+    return LoadedModel(G, D, config, path, "ganlens checkpoint", obj.get("provenance") or {})
+
+
+def _build(path: Path, cls, config: DCGANConfig, sd: dict):
+    net = cls(config)
+    try:
+        net.load_state_dict(sd)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        raise GanlensError(f"{path}: {cls.__name__} weights do not match its config: {_first_line(str(e))}")
+    return net
+
+
+def _state_dicts(path: Path, obj) -> tuple[dict | None, dict | None]:
+    """Find (G state dict, D state dict) in a foreign file; either may be None."""
+    if not isinstance(obj, dict):
+        raise GanlensError(f"{path}: not a checkpoint: it holds a {type(obj).__name__}, expected a dict "
+                           f"of tensors (a state dict) or a dict wrapping one")
+    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return _classify(path, obj)
+    g = next((obj[k] for k in G_KEYS if isinstance(obj.get(k), dict)), None)
+    d = next((obj[k] for k in D_KEYS if isinstance(obj.get(k), dict)), None)
+    if g is None and d is None and isinstance(obj.get("state_dict"), dict):
+        return _classify(path, obj["state_dict"])
+    if g is None and d is None:
+        keys = ", ".join(sorted(map(str, obj))[:8]) or "nothing"
+        raise GanlensError(f"{path}: no generator or discriminator weights found (top-level keys: {keys}); "
+                           f"expected a state dict or one under {', '.join(G_KEYS + D_KEYS + ('state_dict',))}")
+    return g, d
+
+
+def _classify(path: Path, sd: dict) -> tuple[dict | None, dict | None]:
+    convs = [v for k, v in _strip(sd).items() if k.endswith("weight") and getattr(v, "dim", lambda: 0)() == 4]
+    # D ends in one logit: its last conv weight is (1, C, b, b); G's last is (ngf, nc, 4, 4).
+    if convs and convs[-1].shape[0] == 1:
+        return None, sd
+    return sd, None
+
+
+def _strip(sd: dict) -> dict:
+    out = {}
+    for k, v in sd.items():
+        k = str(k)
+        changed = True
+        while changed:
+            changed = False
+            for p in PREFIXES:
+                if k.startswith(p):
+                    k, changed = k[len(p):], True
+        out[k] = v
+    return out
+
+
+def _modules(path: Path, sd: dict) -> list[tuple[str, dict]]:
+    """Group a state dict into [(module path, {param: tensor})] in network order (natural sort)."""
+    groups: dict[str, dict] = {}
+    for k, v in _strip(sd).items():
+        m = _PARAM.match(k)
+        if not m or not isinstance(v, torch.Tensor):
+            raise GanlensError(f"{path}: unexpected entry {k!r} in state dict; not a DCGAN layout")
+        groups.setdefault(m["module"], {})[m["param"]] = v
+    natural = lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]  # noqa: E731
+    return [(name, groups[name]) for name in sorted(groups, key=natural)]
+
+
+def _layout_error(path: Path, what: str, convs: list) -> GanlensError:
+    shapes = ", ".join(str(tuple(w.shape)) for w in convs) or "none"
+    return GanlensError(f"{path}: {what} shapes fit no known DCGAN layout (conv weights found: {shapes})")
+
+
+def _infer_g(path: Path, mods) -> DCGANConfig:
+    convs = [p["weight"] for _, p in mods if p["weight"].dim() == 4]
+    if len(convs) < 3:
+        raise _layout_error(path, "generator", convs)
+    nz, b = convs[0].shape[0], convs[0].shape[2]
+    ngf, nc, n = convs[-1].shape[0], convs[-1].shape[1], len(convs) - 1
+    for i, w in enumerate(convs):
+        want_in = nz if i == 0 else ngf * 2 ** (n - i)
+        want_out = nc if i == n else ngf * 2 ** (n - 1 - i)
+        k = b if i == 0 else 4
+        if tuple(w.shape) != (want_in, want_out, k, k):
+            raise _layout_error(path, "generator", convs)
+    try:
+        return DCGANConfig(nz=nz, ngf=ngf, ndf=ngf, nc=nc, image_size=b * 2 ** n)
+    except ConfigError:
+        raise _layout_error(path, "generator", convs)
+
+
+def _infer_d(path: Path, mods) -> DCGANConfig:
+    convs = [p["weight"] for _, p in mods if p["weight"].dim() == 4]
+    if len(convs) < 3:
+        raise _layout_error(path, "discriminator", convs)
+    ndf, nc, n, b = convs[0].shape[0], convs[0].shape[1], len(convs) - 1, convs[-1].shape[2]
+    for i, w in enumerate(convs):
+        want_in = nc if i == 0 else ndf * 2 ** (i - 1)
+        want_out = 1 if i == n else ndf * 2 ** i
+        k = b if i == n else 4
+        if tuple(w.shape) != (want_out, want_in, k, k):
+            raise _layout_error(path, "discriminator", convs)
+    try:
+        return DCGANConfig(ndf=ndf, nc=nc, image_size=b * 2 ** n)
+    except ConfigError:
+        raise _layout_error(path, "discriminator", convs)
+
+
+def _remap(path: Path, net: torch.nn.Module, mods) -> None:
+    """Copy foreign modules into ``net`` position by position (conv to conv, BatchNorm to BatchNorm)."""
+    ours = [(name, m) for name, m in net.named_modules()
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.BatchNorm2d))]
+    if len(ours) != len(mods):
+        raise GanlensError(f"{path}: {len(mods)} layers with weights, a {type(net).__name__} of this shape "
+                           f"has {len(ours)}; not a DCGAN layout")
+    sd = {}
+    for (name, module), (theirs, params) in zip(ours, mods):
+        is_bn = isinstance(module, torch.nn.BatchNorm2d)
+        if is_bn != (params["weight"].dim() == 1) or ("bias" in params and not is_bn):
+            raise GanlensError(f"{path}: layer {theirs!r} does not match a DCGAN {type(net).__name__} "
+                               f"(expected {'BatchNorm' if is_bn else 'a bias-free conv'})")
+        for pname, tensor in module.state_dict().items():
+            sd[f"{name}.{pname}"] = params.get(pname, tensor)  # old files lack num_batches_tracked
+    try:
+        net.load_state_dict(sd)
+    except RuntimeError as e:
+        raise GanlensError(f"{path}: weights do not fit the inferred {type(net).__name__}: {_first_line(str(e))}")
+
+
+def _from_foreign(path: Path, obj) -> LoadedModel:
+    g_sd, d_sd = _state_dicts(path, obj)
+    G = D = None
+    parts = []
+    g_cfg = d_cfg = None
+    if g_sd is not None:
+        g_mods = _modules(path, g_sd)
+        g_cfg = _infer_g(path, g_mods)
+        G = Generator(g_cfg)
+        _remap(path, G, g_mods)
+        parts.append("generator")
+    if d_sd is not None:
+        d_mods = _modules(path, d_sd)
+        d_cfg = _infer_d(path, d_mods)
+        parts.append("discriminator")
+    if g_cfg and d_cfg and (g_cfg.nc, g_cfg.image_size) != (d_cfg.nc, d_cfg.image_size):
+        raise GanlensError(f"{path}: generator makes {g_cfg.nc}x{g_cfg.image_size}x{g_cfg.image_size} images "
+                           f"but discriminator takes {d_cfg.nc}x{d_cfg.image_size}x{d_cfg.image_size}")
+    if g_cfg:
+        config = DCGANConfig(nz=g_cfg.nz, ngf=g_cfg.ngf, ndf=d_cfg.ndf if d_cfg else g_cfg.ngf,
+                             nc=g_cfg.nc, image_size=g_cfg.image_size)
+    else:
+        config = d_cfg
+    if d_sd is not None:
+        D = Discriminator(config)
+        _remap(path, D, d_mods)
+    source = f"foreign DCGAN state dict ({' and '.join(parts)}, {config.nc}x{config.image_size}x{config.image_size})"
+    return LoadedModel(G, D, config, path, source, {})

@@ -1,0 +1,124 @@
+"""What every ``python -m ganlens.X`` entry point shares: argument parsing, one-line errors, devices,
+and output folders that never hold half-written results."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .errors import GanlensError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with examples in the epilog and a one-line error (no usage block) for bad flags."""
+
+    def __init__(self, prog: str, description: str, examples: str = ""):
+        super().__init__(prog=prog, description=description,
+                         epilog=("examples:\n" + examples) if examples else None,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def add_common(self, out_default: str | None = None, checkpoint: bool = True):
+        """--checkpoint, --device, --seed, --out: the flags every analysis takes."""
+        if checkpoint:
+            self.add_argument("--checkpoint", default="default", metavar="PATH",
+                              help="ganlens or foreign DCGAN checkpoint (default: the shipped rooms model)")
+        self.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+        self.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        if out_default is not None:
+            self.add_argument("--out", default=out_default, metavar="DIR",
+                              help=f"output folder (default: {out_default})")
+
+
+def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, prog: str) -> int:
+    """Call ``main(argv)`` and turn GanlensError / KeyboardInterrupt into one line on stderr."""
+    try:
+        return main(argv) or 0
+    except GanlensError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def device(name: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu; ``cuda`` without CUDA is an error, not a silent fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise GanlensError(f"--device {name!r}: not a device; use auto, cpu, cuda or cuda:N")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GanlensError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    if dev.type not in ("cpu", "cuda"):
+        raise GanlensError(f"--device {name}: only cpu and cuda are supported")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+@contextlib.contextmanager
+def staged_output(out: str | Path) -> Iterator[Path]:
+    """Write results into a temporary folder beside ``out``; move them into ``out`` only on success.
+
+    An error part-way (bad input found late, Ctrl-C) leaves ``out`` as it was: no half-written files.
+    Yields the staging folder; the caller writes plain files (and sub-folders) into it.
+    """
+    out = Path(out)
+    parent = out.resolve().parent
+    if not parent.exists():
+        raise GanlensError(f"--out {out}: parent folder {parent} does not exist")
+    if out.exists() and not out.is_dir():
+        raise GanlensError(f"--out {out}: exists and is not a folder")
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    except OSError as e:
+        raise GanlensError(f"--out {out}: cannot write in {parent}: {e.strerror}")
+    try:
+        yield stage
+        out.mkdir(exist_ok=True)
+        for item in stage.iterdir():
+            target = out / item.name
+            if target.is_dir() and item.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    except OSError as e:
+        raise GanlensError(f"--out {out}: cannot write: {e.strerror or e}")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_json(path: str | Path, obj) -> None:
+    """JSON with sorted keys and a trailing newline, so that equal numbers give byte-identical files."""
+    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

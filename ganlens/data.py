@@ -1,0 +1,246 @@
+"""Image data for training and analysis: image folders, ``.npz`` arrays, LSUN lmdb, and ``rooms``.
+
+Every source is an :class:`ImageSet`: a torch ``Dataset`` of uint8 tensors (C, H, W) at the requested
+size and channel count, with optional integer labels. :func:`iter_chunks` streams any set in bounded
+memory; :func:`to_float` maps uint8 to the generator's [-1, 1] range.
+
+Data specs (the ``--data`` flag):
+  ``rooms``                      the default rooms training set (20,000 scenes, seed 0)
+  ``rooms:n=5000,seed=3``        another rooms set
+  ``PATH/``                      a folder of images, flat or in class sub-folders (sub-folder = label)
+  ``PATH.npz``                   arrays ``images`` (or ``x``): (N,H,W,C), (N,C,H,W) or (N,H,W), uint8
+                                 (or float in [0, 1]); optional ``labels`` (or ``y``)
+  ``PATH/bedroom_train_lmdb``    LSUN lmdb (needs ``pip install ganlens[lsun]``)
+
+Corrupt or unreadable images inside a folder are skipped with one warning that counts them; a folder
+with no readable image is an error. Images of other sizes are resized (shorter side) and centre-cropped,
+as in the DCGAN reference code.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision.io import ImageReadMode, decode_image, read_file
+from torchvision.transforms.v2 import functional as TF
+
+from .errors import GanlensError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+ROOMS_DEFAULT = {"n": 20000, "seed": 0}
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images (..., C, H, W) in [0, 255] -> float in [-1, 1] (the generator's range)."""
+    return x.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float images in [-1, 1] -> uint8 in [0, 255] (rounded, clipped)."""
+    return ((x.detach().float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _fit(img: torch.Tensor, size: int, nc: int) -> torch.Tensor:
+    """uint8 (C,H,W) -> uint8 (nc,size,size): channel conversion, shorter-side resize, centre crop."""
+    if img.shape[0] == 4:
+        img = img[:3]
+    if nc == 1 and img.shape[0] == 3:
+        img = TF.rgb_to_grayscale(img)
+    elif nc == 3 and img.shape[0] == 1:
+        img = img.expand(3, -1, -1)
+    if img.shape[1:] != (size, size):
+        img = TF.center_crop(TF.resize(img, size, antialias=True), [size, size])
+    return img.contiguous()
+
+
+class ImageSet(Dataset):
+    """A dataset of uint8 images (nc, size, size). ``labels`` is an int array (N,) or None."""
+
+    spec: str
+    size: int
+    nc: int
+    labels: np.ndarray | None = None
+    classes: list[str] | None = None
+
+    def chunk(self, start: int, stop: int) -> torch.Tensor:
+        """Images start..stop-1 as one uint8 tensor (B, nc, size, size)."""
+        return torch.stack([self[i] for i in range(start, stop)])
+
+
+class RoomsSet(ImageSet):
+    """Procedural rooms scenes, rendered on demand (deterministic in seed and index)."""
+
+    def __init__(self, n: int, size: int, seed: int = 0, nc: int = 3):
+        if nc != 3:
+            raise GanlensError(f"--data rooms: rooms are colour images, but the model has nc={nc}")
+        self.n, self.size, self.seed, self.nc = n, size, seed, nc
+        self.spec = f"rooms:n={n},seed={seed}"
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.chunk(i, i + 1)[0]
+
+    def chunk(self, start: int, stop: int) -> torch.Tensor:
+        from .rooms import make_rooms
+        images, _ = make_rooms(stop - start, size=self.size, seed=self.seed, start=start)
+        return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+
+    def masks(self, start: int, stop: int) -> np.ndarray:
+        """Per-pixel class masks (B, size, size) uint8 for images start..stop-1 (see rooms.CLASSES)."""
+        from .rooms import make_rooms
+        return make_rooms(stop - start, size=self.size, seed=self.seed, start=start)[1]
+
+
+class FolderSet(ImageSet):
+    """Images in a folder, flat or in class sub-folders; unreadable files are skipped with a warning."""
+
+    def __init__(self, root: Path, size: int, nc: int = 3):
+        self.root, self.size, self.nc, self.spec = root, size, nc, str(root)
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise GanlensError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        self.images, bad = [], []
+        # Decode everything up front: a corrupt file is found now, not half-way through a run, and
+        # the decoded uint8 tensors are small next to the models that use them.
+        for p in files:
+            try:
+                self.images.append(_fit(decode_image(read_file(str(p)), mode=ImageReadMode.UNCHANGED), size, nc))
+            except (RuntimeError, ValueError) as e:
+                bad.append((p, e))
+        if bad:
+            print(f"warning: {root}: skipped {len(bad)} unreadable image(s), e.g. {bad[0][0].name}",
+                  file=sys.stderr)
+        if not self.images:
+            raise GanlensError(f"{root}: none of the {len(files)} image files could be read")
+        kept = [p for p in files if p not in {b for b, _ in bad}]
+        dirs = sorted({p.parent.relative_to(root).as_posix() for p in kept})
+        if len(dirs) > 1 or dirs != ["."]:
+            self.classes = dirs
+            self.labels = np.array([dirs.index(p.parent.relative_to(root).as_posix()) for p in kept])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+
+class TensorSet(ImageSet):
+    """Images held in one uint8 tensor (N, nc, size, size) (from .npz)."""
+
+    def __init__(self, images: torch.Tensor, spec: str, labels: np.ndarray | None = None):
+        self.images, self.spec, self.labels = images, spec, labels
+        self.nc, self.size = images.shape[1], images.shape[2]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+    def chunk(self, start: int, stop: int) -> torch.Tensor:
+        return self.images[start:stop]
+
+
+def _load_npz(path: Path, size: int, nc: int) -> TensorSet:
+    try:
+        arrays = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise GanlensError(f"{path}: not a readable .npz file ({e})")
+    key = next((k for k in ("images", "x", "X") if k in arrays.files), None)
+    if key is None:
+        raise GanlensError(f"{path}: no 'images' (or 'x') array; found {', '.join(arrays.files) or 'none'}")
+    x = arrays[key]
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        x = x.transpose(0, 3, 1, 2)
+    if x.ndim != 4 or len(x) == 0:
+        raise GanlensError(f"{path}: '{key}' must be (N,H,W,C), (N,C,H,W) or (N,H,W) with N > 0, got {x.shape}")
+    if x.dtype != np.uint8:
+        if not np.issubdtype(x.dtype, np.floating) or x.min() < 0 or x.max() > 1:
+            raise GanlensError(f"{path}: '{key}' must be uint8, or float in [0, 1]; got {x.dtype} "
+                               f"in [{x.min()}, {x.max()}]")
+        x = np.round(x * 255).astype(np.uint8)
+    images = torch.from_numpy(np.ascontiguousarray(x))
+    images = torch.stack([_fit(im, size, nc) for im in images]) if images.shape[1:] != (nc, size, size) else images
+    labels = next((arrays[k] for k in ("labels", "y") if k in arrays.files), None)
+    if labels is not None and len(labels) != len(images):
+        raise GanlensError(f"{path}: {len(labels)} labels for {len(images)} images")
+    return TensorSet(images, str(path), None if labels is None else labels.astype(np.int64))
+
+
+class LSUNSet(ImageSet):
+    """An LSUN category through torchvision's LSUN reader (needs the ``lmdb`` package)."""
+
+    def __init__(self, path: Path, size: int, nc: int = 3):
+        try:
+            import lmdb  # noqa: F401
+        except ImportError:
+            raise GanlensError(f"{path}: reading LSUN needs the lmdb package: pip install 'ganlens[lsun]'")
+        from torchvision.datasets import LSUN
+        self.size, self.nc, self.spec = size, nc, str(path)
+        self.lsun = LSUN(str(path.parent), classes=[path.name[: -len("_lmdb")]])
+
+    def __len__(self) -> int:
+        return len(self.lsun)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        pil, _ = self.lsun[i]
+        return _fit(TF.pil_to_tensor(pil), self.size, self.nc)
+
+
+def parse_rooms(spec: str) -> dict:
+    """``rooms`` or ``rooms:n=5000,seed=3`` -> {"n": ..., "seed": ...}."""
+    opts = dict(ROOMS_DEFAULT)
+    rest = spec[len("rooms"):]
+    if rest:
+        if not rest.startswith(":"):
+            raise GanlensError(f"--data {spec}: expected rooms or rooms:n=N,seed=S")
+        for item in filter(None, rest[1:].split(",")):
+            m = re.fullmatch(r"(n|seed)=(\d+)", item.strip())
+            if not m:
+                raise GanlensError(f"--data {spec}: bad rooms option {item!r}; expected n=N or seed=S")
+            opts[m[1]] = int(m[2])
+    if opts["n"] < 1:
+        raise GanlensError(f"--data {spec}: n must be at least 1")
+    return opts
+
+
+def open_images(spec: str, size: int, nc: int = 3) -> ImageSet:
+    """Open a data spec (see module doc) as uint8 images (nc, size, size)."""
+    if spec == "rooms" or spec.startswith("rooms:"):
+        return RoomsSet(size=size, nc=nc, **parse_rooms(spec))
+    path = Path(spec)
+    if not path.exists():
+        raise GanlensError(f"--data {spec}: no such file or folder")
+    if path.is_dir() and path.name.endswith("_lmdb"):
+        return LSUNSet(path, size, nc)
+    if path.is_dir():
+        return FolderSet(path, size, nc)
+    if path.suffix == ".npz":
+        return _load_npz(path, size, nc)
+    raise GanlensError(f"--data {spec}: expected rooms, a folder of images, a .npz file or an LSUN *_lmdb folder")
+
+
+def iter_chunks(data: ImageSet, chunk: int = 512, limit: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+    """Stream (start index, uint8 batch (B, nc, size, size)) over the first ``limit`` images.
+
+    Memory holds one chunk at a time, however large the set.
+    """
+    n = len(data) if limit is None else min(limit, len(data))
+    for start in range(0, n, chunk):
+        yield start, data.chunk(start, min(start + chunk, n))
+
+
+def load_all(data: ImageSet, limit: int | None = None) -> torch.Tensor:
+    """The first ``limit`` images as one uint8 tensor (N, nc, size, size)."""
+    return torch.cat([batch for _, batch in iter_chunks(data, 2048, limit)])
