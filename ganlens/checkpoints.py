@@ -110,7 +110,7 @@ def provenance(seed: int | None = None, **extra) -> dict:
         "command": " ".join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"] + sys.argv[1:]),
         "seed": seed,
         "ganlens": __version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **extra,
     }

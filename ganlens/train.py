@@ -282,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     acc = torch.zeros(4, device=dev)
     acc_n = 0
     order, order_epoch = None, -1
-    bar = tqdm(total=total, initial=start, desc="train", unit="it", disable=rank != 0, dynamic_ncols=True)
+    bar = tqdm(total=total, initial=start, desc="train", unit="it", disable=rank != 0, dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30)  # a log file gets a line every 30 s
     t0, done = time.perf_counter(), 0
     for it in range(start, total):
         epoch, pos = divmod(it, steps_per_epoch)
