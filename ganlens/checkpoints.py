@@ -179,12 +179,18 @@ def read(path: str | Path) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
-        if "Weights only load failed" in msg or "Unsupported global" in msg or "GLOBAL" in msg:
-            what = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
+        # torch wraps every weights-only failure in "Weights only load failed ..."; only a GLOBAL
+        # (a reference to a Python callable or class) means the file holds objects. Random or foreign
+        # bytes fail on an opcode instead and are simply not a checkpoint.
+        if "GLOBAL" in msg or "Unsupported global" in msg:
+            what = re.search(r"GLOBAL ([\w.]+)", msg)
             found = f" (it references {what.group(1)})" if what else ""
             raise GanlensError(f"{path}: refused: the file holds Python objects, not only tensors{found}; "
                                f"ganlens loads checkpoints with weights_only=True and never runs their code")
-        raise GanlensError(f"{path}: not a PyTorch checkpoint (unpickling failed: {_first_line(msg)})")
+        detail = next((ln.strip() for ln in msg.splitlines() if ln.strip() and not ln.startswith(
+            ("Weights only load failed", "Please file an issue", "Check the documentation"))), "")
+        raise GanlensError(f"{path}: not a PyTorch checkpoint (unpickling failed: {detail[:200]}); "
+                           f"ganlens reads files written by torch.save with tensors and plain containers only")
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as e:
         raise GanlensError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
                            f"{_first_line(str(e)) or type(e).__name__}")
@@ -293,15 +299,23 @@ def _modules(path: Path, sd: dict) -> list[tuple[str, dict]]:
     return [(name, groups[name]) for name in sorted(groups, key=natural)]
 
 
-def _layout_error(path: Path, what: str, convs: list) -> GanlensError:
+def _layout_error(path: Path, what: str, convs: list, mods=()) -> GanlensError:
     shapes = ", ".join(str(tuple(w.shape)) for w in convs) or "none"
+    if not convs:  # say what the file does hold instead (e.g. an MLP's (10, 784))
+        others = [tuple(t.shape) for _, p in mods for t in p.values() if t.dim() > 0][:8]
+        shapes += f"; other tensors: {', '.join(map(str, others))}" if others else ""
     return GanlensError(f"{path}: {what} shapes fit no known DCGAN layout (conv weights found: {shapes})")
 
 
+def _conv_weights(mods) -> list[torch.Tensor]:
+    # .get: a module may have no weight (a bias alone, or BatchNorm(affine=False)'s running stats)
+    return [p["weight"] for _, p in mods if p.get("weight") is not None and p["weight"].dim() == 4]
+
+
 def _infer_g(path: Path, mods) -> DCGANConfig:
-    convs = [p["weight"] for _, p in mods if p["weight"].dim() == 4]
+    convs = _conv_weights(mods)
     if len(convs) < 3:
-        raise _layout_error(path, "generator", convs)
+        raise _layout_error(path, "generator", convs, mods)
     nz, b = convs[0].shape[0], convs[0].shape[2]
     ngf, nc, n = convs[-1].shape[0], convs[-1].shape[1], len(convs) - 1
     for i, w in enumerate(convs):
@@ -317,9 +331,9 @@ def _infer_g(path: Path, mods) -> DCGANConfig:
 
 
 def _infer_d(path: Path, mods) -> DCGANConfig:
-    convs = [p["weight"] for _, p in mods if p["weight"].dim() == 4]
+    convs = _conv_weights(mods)
     if len(convs) < 3:
-        raise _layout_error(path, "discriminator", convs)
+        raise _layout_error(path, "discriminator", convs, mods)
     ndf, nc, n, b = convs[0].shape[0], convs[0].shape[1], len(convs) - 1, convs[-1].shape[2]
     for i, w in enumerate(convs):
         want_in = nc if i == 0 else ndf * 2 ** (i - 1)
@@ -343,7 +357,8 @@ def _remap(path: Path, net: torch.nn.Module, mods) -> None:
     sd = {}
     for (name, module), (theirs, params) in zip(ours, mods):
         is_bn = isinstance(module, torch.nn.BatchNorm2d)
-        if is_bn != (params["weight"].dim() == 1) or ("bias" in params and not is_bn):
+        w = params.get("weight")
+        if w is None or is_bn != (w.dim() == 1) or ("bias" in params and not is_bn):
             raise GanlensError(f"{path}: layer {theirs!r} does not match a DCGAN {type(net).__name__} "
                                f"(expected {'BatchNorm' if is_bn else 'a bias-free conv'})")
         for pname, tensor in module.state_dict().items():

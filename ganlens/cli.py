@@ -92,15 +92,16 @@ def staged_output(out: str | Path) -> Iterator[Path]:
     except OSError as e:
         raise GanlensError(f"--out {out}: cannot write in {parent}: {e.strerror}")
     try:
-        yield stage
-        out.mkdir(exist_ok=True)
-        for item in stage.iterdir():
-            target = out / item.name
-            if target.is_dir() and item.is_dir():
-                shutil.rmtree(target)
-            os.replace(item, target)
-    except OSError as e:
-        raise GanlensError(f"--out {out}: cannot write: {e.strerror or e}")
+        yield stage  # an error from the body (OSError included) propagates as it is, not as "--out"'s
+        try:
+            out.mkdir(exist_ok=True)
+            for item in stage.iterdir():
+                target = out / item.name
+                if target.is_dir() and item.is_dir():
+                    shutil.rmtree(target)
+                os.replace(item, target)
+        except OSError as e:
+            raise GanlensError(f"--out {out}: cannot write: {e.strerror or e}")
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

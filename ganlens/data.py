@@ -48,8 +48,10 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def _fit(img: torch.Tensor, size: int, nc: int) -> torch.Tensor:
     """uint8 (C,H,W) -> uint8 (nc,size,size): channel conversion, shorter-side resize, centre crop."""
-    if img.shape[0] == 4:
-        img = img[:3]
+    if img.dtype == torch.uint16:  # 16-bit PNGs decode to uint16; without this they would wrap or overflow
+        img = (img.to(torch.float64) * (255 / 65535)).round().to(torch.uint8)
+    if img.shape[0] in (2, 4):  # drop alpha: grey+alpha -> grey, RGBA -> RGB
+        img = img[:-1]
     if nc == 1 and img.shape[0] == 3:
         img = TF.rgb_to_grayscale(img)
     elif nc == 3 and img.shape[0] == 1:
@@ -155,6 +157,8 @@ def _load_npz(path: Path, size: int, nc: int) -> TensorSet:
         arrays = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise GanlensError(f"{path}: not a readable .npz file ({e})")
+    if not isinstance(arrays, np.lib.npyio.NpzFile):  # a single .npy array saved under a .npz name
+        raise GanlensError(f"{path}: a single .npy array, expected an .npz archive (np.savez(path, images=...))")
     key = next((k for k in ("images", "x", "X") if k in arrays.files), None)
     if key is None:
         raise GanlensError(f"{path}: no 'images' (or 'x') array; found {', '.join(arrays.files) or 'none'}")
@@ -166,15 +170,16 @@ def _load_npz(path: Path, size: int, nc: int) -> TensorSet:
     if x.ndim != 4 or len(x) == 0:
         raise GanlensError(f"{path}: '{key}' must be (N,H,W,C), (N,C,H,W) or (N,H,W) with N > 0, got {x.shape}")
     if x.dtype != np.uint8:
-        if not np.issubdtype(x.dtype, np.floating) or x.min() < 0 or x.max() > 1:
+        if not np.issubdtype(x.dtype, np.floating) or not (x.min() >= 0 and x.max() <= 1):  # NaN fails too
             raise GanlensError(f"{path}: '{key}' must be uint8, or float in [0, 1]; got {x.dtype} "
                                f"in [{x.min()}, {x.max()}]")
         x = np.round(x * 255).astype(np.uint8)
     images = torch.from_numpy(np.ascontiguousarray(x))
     images = torch.stack([_fit(im, size, nc) for im in images]) if images.shape[1:] != (nc, size, size) else images
     labels = next((arrays[k] for k in ("labels", "y") if k in arrays.files), None)
-    if labels is not None and len(labels) != len(images):
-        raise GanlensError(f"{path}: {len(labels)} labels for {len(images)} images")
+    if labels is not None and (labels.ndim != 1 or len(labels) != len(images)):
+        raise GanlensError(f"{path}: labels must be one integer per image, got shape {labels.shape} "
+                           f"for {len(images)} images")
     return TensorSet(images, str(path), None if labels is None else labels.astype(np.int64))
 
 

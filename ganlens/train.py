@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         saved = state["args"]
         for k in ("data", "batch_size", "lr", "beta1", "seed"):  # the run's settings win over flags
             setattr(args, k, saved[k])
+        for k in ("nz", "ngf", "ndf", "nc", "image_size", "latent"):  # so train.json records the real model
+            setattr(args, k, getattr(config, k))
         if args.iters is None and args.epochs is None:
             args.iters = saved["iters"]
     else:
@@ -254,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             return
         for net in (G_plain, D_plain):
             if not all(torch.isfinite(p).all() for p in net.parameters()):
+                bar.close()  # as on the NaN-loss path: no half-drawn progress bar after the error line
                 raise GanlensError(f"weights became NaN/inf before iteration {it}; "
                                    f"kept the last good checkpoint in {out}")
         prov = checkpoints.provenance(args.seed, data=data_desc, iterations=it, device=str(dev),
