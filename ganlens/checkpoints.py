@@ -24,6 +24,7 @@ import hashlib
 import os
 import pickle
 import re
+import shlex
 import sys
 import tempfile
 import zipfile
@@ -104,10 +105,19 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def command_line() -> str:
+    """How this process was started, as a user would type it (``python -m ganlens.train --iters 10``)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    head = f"python -m {spec.name}" if spec is not None else (Path(sys.argv[0]).name if sys.argv[0] else "python")
+    if head.endswith(".__main__"):
+        head = head[: -len(".__main__")]
+    return " ".join([head] + [shlex.quote(a) for a in sys.argv[1:]])
+
+
 def provenance(seed: int | None = None, **extra) -> dict:
     """Who made a file and how: command line, seed, versions, date, plus ``extra`` fields."""
     return {
-        "command": " ".join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"] + sys.argv[1:]),
+        "command": command_line(),
         "seed": seed,
         "ganlens": __version__,
         "torch": str(torch.__version__),
@@ -137,6 +147,9 @@ def save(path: str | Path, config: DCGANConfig, G: Generator, D: Discriminator |
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()

@@ -1,0 +1,56 @@
+"""Export a trained model for sharing: ``python -m ganlens.export runs/x/last.pt --out model.pt``.
+
+Drops the optimiser state, optionally stores weights as float16 (half the size; the networks run in
+float32 after loading), and writes beside the model a JSON card (config, provenance with the training
+command, sizes, sha256) and a sample sheet (seeds 0..63 by the ``ganlens.load`` seed rule). This is how
+the shipped default model ``ganlens/default/rooms64.pt`` was made.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from . import checkpoints, cli, figures
+
+PROG = "python -m ganlens.export"
+EXAMPLES = f"""  {PROG} runs/rooms64/last.pt --out ganlens/default/rooms64.pt --half
+  {PROG} runs/celeba/ckpt_0005000.pt --out celeba64.pt
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = cli.Parser(PROG, "Export a checkpoint without optimiser state, with a model card and samples.", EXAMPLES)
+    p.add_argument("checkpoint", help="any checkpoint ganlens loads (a training run's last.pt, a foreign file)")
+    p.add_argument("--out", required=True, metavar="FILE", help="the exported .pt (card: FILE.json, samples: FILE.png)")
+    p.add_argument("--half", action="store_true", help="store float weights as float16")
+    p.add_argument("--training-command", metavar="TEXT",
+                   help="record this training command (for runs whose checkpoints predate command recording)")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    if out.suffix != ".pt":
+        raise cli.GanlensError(f"--out {out}: the exported file must end in .pt")
+    model = checkpoints.load(args.checkpoint)
+    prov = dict(model.provenance)
+    if args.training_command:
+        prov["command"] = args.training_command
+    prov["exported"] = checkpoints.provenance(None, source=Path(args.checkpoint).name,
+                                              source_sha256=checkpoints.file_sha256(args.checkpoint), half=args.half)
+    with cli.staged_output(out.parent) as stage:
+        staged = checkpoints.save(stage / out.name, model.config, model.G, model.D, provenance=prov, half=args.half)
+        if model.G is not None:
+            with torch.no_grad():
+                samples = model.G(model.latents(range(64)))
+            figures.save_grid_png(samples, stage / f"{out.stem}.png", nrow=8, scale=2)
+        cli.write_json(stage / f"{out.stem}.json", {
+            "file": out.name, "bytes": staged.stat().st_size, "sha256": checkpoints.file_sha256(staged),
+            "config": model.config.to_dict(), "source": model.source, "provenance": prov,
+            "samples": f"{out.stem}.png (seeds 0..63)" if model.G is not None else None,
+        })
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), {out.stem}.json, {out.stem}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main, None, PROG))
