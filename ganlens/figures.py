@@ -36,6 +36,15 @@ STYLE = {
 }
 
 
+def style():
+    """Context manager applying the shared style to everything drawn inside it.
+
+    rcParams are read when an artist is created, so titles, labels and legends added after
+    :func:`figure` need the style active too: draw a whole figure inside ``with figures.style():``.
+    """
+    return plt.rc_context(STYLE)
+
+
 def figure(width: str | float = "one", aspect: float = 0.75, **subplots):
     """A styled (fig, axes) of ``width`` "one" or "two" LaTeX columns (or inches); height = width * aspect."""
     w = {"one": ONE_COLUMN, "two": TWO_COLUMN}.get(width, width)
