@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--half", action="store_true", help="store float weights as float16")
     p.add_argument("--training-command", metavar="TEXT",
                    help="record this training command (for runs whose checkpoints predate command recording)")
+    p.add_argument("--note", metavar="TEXT", help="free text for the card (e.g. why this checkpoint was chosen)")
     args = p.parse_args(argv)
     out = Path(args.out)
     if out.suffix != ".pt":
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             "file": out.name, "bytes": staged.stat().st_size, "sha256": checkpoints.file_sha256(staged),
             "config": model.config.to_dict(), "source": model.source, "provenance": prov,
             "samples": f"{out.stem}.png (seeds 0..63)" if model.G is not None else None,
+            "note": args.note,
         })
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), {out.stem}.json, {out.stem}.png")
     return 0
