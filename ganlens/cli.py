@@ -19,6 +19,9 @@ import torch
 from .errors import GanlensError
 
 
+OUT_ROOT = "ganlens-out"  # default outputs go to ganlens-out/<command>; a user's --out needs an existing parent
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with examples in the epilog and a one-line error (no usage block) for bad flags."""
 
@@ -82,6 +85,8 @@ def staged_output(out: str | Path) -> Iterator[Path]:
     Yields the staging folder; the caller writes plain files (and sub-folders) into it.
     """
     out = Path(out)
+    if out.parent == Path(OUT_ROOT):  # the default folders (ganlens-out/walk, ...) work on a fresh checkout
+        out.parent.mkdir(exist_ok=True)
     parent = out.resolve().parent
     if not parent.exists():
         raise GanlensError(f"--out {out}: parent folder {parent} does not exist")
