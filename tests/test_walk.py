@@ -1,0 +1,217 @@
+"""ganlens.walk and ganlens.memorization: paths, sharpness, the copy detector, and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ganlens import checkpoints, cli, memorization, walk
+from ganlens.data import RoomsSet, TensorSet, to_float
+from foreign import tutorial_generator
+
+SIZE = 32
+
+
+class CopyingGenerator(nn.Module):
+    """The worst memorizer: z -> the stored training image whose anchor latent is most aligned with z."""
+
+    def __init__(self, images: torch.Tensor, nz: int = 16, seed: int = 0):
+        super().__init__()
+        self.images = to_float(images)
+        self.anchors = torch.randn(len(images), nz, generator=torch.Generator().manual_seed(seed))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z.flatten(1)
+        return self.images[(nn.functional.normalize(z, dim=1) @ self.anchors.T).argmax(1)]
+
+
+# ------------------------------------------------------------------------------------------- paths
+
+@pytest.mark.parametrize("path", [walk.lerp, walk.slerp])
+def test_interpolation_endpoints_are_exact(path):
+    z0, z1 = torch.randn(100), torch.randn(100) * 3
+    t = torch.tensor([0.0, 0.25, 0.5, 1.0])
+    z = path(z0, z1, t)
+    assert z.shape == (4, 100)
+    assert torch.equal(z[0], z0) and torch.equal(z[-1], z1)
+    points = torch.randn(5, 100)
+    w = walk.walk_latents(points, 4, "slerp" if path is walk.slerp else "linear")
+    assert w.shape == (4 * 4 + 1, 100)
+    assert torch.equal(w[::4], points)  # frame k*steps is point k exactly
+
+
+def test_slerp_keeps_norms_where_lerp_does_not():
+    z0 = torch.randn(100)
+    z1 = torch.randn(100)
+    z1 = z1 / z1.norm() * z0.norm()
+    t = torch.linspace(0, 1, 11)
+    norms = walk.slerp(z0, z1, t).norm(dim=1)
+    assert torch.allclose(norms, torch.full_like(norms, float(z0.norm())), rtol=1e-5)
+    assert walk.lerp(z0, z1, t).norm(dim=1)[5] < 0.8 * z0.norm()  # the straight line cuts the shell
+    # unequal norms: the radius moves linearly between them
+    z2 = z1 * 2
+    r = walk.slerp(z0, z2, t).norm(dim=1)
+    assert torch.allclose(r, (1 - t) * z0.norm() + t * z2.norm(), rtol=1e-5)
+    # (near-)antipodal and identical points stay finite
+    assert torch.isfinite(walk.slerp(z0, -z0, t)).all() and torch.isfinite(walk.slerp(z0, z0, t)).all()
+
+
+# --------------------------------------------------------------------------------------- sharpness
+
+def test_sharpness_flags_an_injected_jump():
+    steps = np.full(32, 0.02) + np.linspace(0, 0.01, 32)  # an even walk, steps vary by 1.5x
+    assert walk.sharpness(steps) < 2 and walk.find_jumps(steps) == []
+    steps[17] = 0.2
+    assert walk.find_jumps(steps) == [17]
+    assert walk.sharpness(steps) == pytest.approx(0.2 / np.median(steps))
+    frozen = np.zeros(16)
+    frozen[3] = 0.3  # a generator that switches images: nothing moves, then everything does
+    assert walk.find_jumps(frozen) == [3] and math.isfinite(walk.sharpness(frozen))
+
+
+def test_walk_of_a_copying_generator_has_jumps_and_a_smooth_one_has_none(make_pair):
+    _, G, _ = make_pair(image_size=SIZE)
+    points = torch.randn(2, 5, 16)
+    frames, rows = walk.compute_walk(G, points, steps=6, interp="slerp")
+    assert frames.shape == (2, 25, 3, SIZE, SIZE) and frames.dtype == torch.uint8
+    assert all(r["jumps"] == [] for r in rows)
+    assert max(r["sharpness"]["pixel"] for r in rows) < walk.JUMP_FACTOR
+
+    copier = CopyingGenerator(RoomsSet(8, SIZE).chunk(0, 8))
+    frames, rows = walk.compute_walk(copier, points, steps=6, interp="slerp")
+    assert sum(len(r["jumps"]) for r in rows) >= 2
+    for r in rows:  # every flagged step is a switch between stored images, every other step is zero
+        d = np.array(r["step_distance"]["pixel"])
+        assert sorted(j["step"] for j in r["jumps"]) == np.flatnonzero(d > 0).tolist()
+
+
+# ----------------------------------------------------------------------------------- memorization
+
+def _copy_check(generated, data, heldout, spaces):
+    result, nn_ = memorization.report(data, spaces, generated, heldout, cells=3, chunk=16, progress=False)
+    return result, nn_
+
+
+def test_memorization_flags_a_copier_and_not_fresh_images(make_pair):
+    train = RoomsSet(64, SIZE, seed=0)
+    heldout = RoomsSet(64 + 40, SIZE, seed=0).chunk(64, 104)       # rooms the "model" never saw
+    _, _, D = make_pair(image_size=SIZE)
+    spaces = [memorization.pixel_space(), memorization.feature_space(D)]
+    picks = torch.randint(0, 64, (40,), generator=torch.Generator().manual_seed(1))
+    copies = train.chunk(0, 64)[picks]
+    noisy = (copies.float() + 8 * torch.randn(copies.shape)).clamp(0, 255).to(torch.uint8)
+    fresh = RoomsSet(300, SIZE, seed=0).chunk(200, 240)              # same distribution, not training
+
+    res, nn_ = _copy_check(copies, train, heldout, spaces)
+    assert res["memorizes"] and res["verdict"] == "copies training images"
+    assert np.array_equal(nn_["pixel"]["generated"][0], picks.numpy())  # finds the very image copied
+    assert res["spaces"]["pixel"]["nn_distance"]["generated"]["max"] < 1e-3
+    assert res["spaces"]["pixel"]["copy_fraction"] == 1.0
+    assert res["reference_images"] == 64
+
+    assert _copy_check(noisy, train, heldout, spaces)[0]["memorizes"]
+
+    res, _ = _copy_check(fresh, train, heldout, spaces)
+    assert not res["memorizes"], res["reasons"]
+    assert res["verdict"] == "no evidence of copying"
+    assert res["spaces"]["pixel"]["copy_fraction"] < memorization.COPY_FRACTION_THRESHOLD
+    assert 0.7 < res["spaces"]["pixel"]["ratio_generated_to_heldout"] < 1.4
+    json.dumps(res)  # plain numbers only
+
+
+def test_search_streams_and_matches_brute_force():
+    data = TensorSet(torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8), "random")
+    q_images = torch.randint(0, 256, (7, 3, 8, 8), dtype=torch.uint8)
+    space = memorization.pixel_space()
+    q = space.embed(q_images)
+    found = memorization.search(data, [space], {"pixel": q}, exclude=np.array([3, 10]), chunk=9, progress=False)
+    keep = [i for i in range(50) if i not in (3, 10)]
+    d = torch.cdist(q.double(), space.embed(data.images[keep]).double())
+    assert found["images"] == 48
+    assert np.array_equal(found["pixel"]["index"], np.array(keep)[d.argmin(1).numpy()])
+    np.testing.assert_allclose(found["pixel"]["knn"], d.sort(1).values[:, :10].numpy(), rtol=1e-5)
+
+
+def test_data_copying_statistic_signs():
+    rng = np.random.default_rng(0)
+    test = rng.uniform(1, 2, 200)
+    cells = rng.integers(0, 2, 200)
+    close = memorization.data_copying_test(test, cells, rng.uniform(0, 1, 200), cells, 2)
+    far = memorization.data_copying_test(test, cells, rng.uniform(2, 3, 200), cells, 2)
+    same = memorization.data_copying_test(test, cells, rng.uniform(1, 2, 200), cells, 2)
+    assert close["C_T"] < -10 < 10 < far["C_T"] and abs(same["C_T"]) < 3
+    assert close["cells_used"] == [0, 1] and sum(close["test_share"]) == pytest.approx(1)
+    few = memorization.data_copying_test(test, cells, np.ones(5), np.zeros(5, int), 2)
+    assert few["C_T"] is None  # no cell holds 20 generated samples
+
+
+# -------------------------------------------------------------------------------------------- CLI
+
+@pytest.fixture
+def rooms_checkpoint(tmp_path, make_pair):
+    config, G, D = make_pair(image_size=SIZE)
+    prov = checkpoints.provenance(0, data="rooms:n=48,seed=0")
+    return checkpoints.save(tmp_path / "rooms.pt", config, G, D, provenance=prov)
+
+
+def test_cli_end_to_end(tmp_path, rooms_checkpoint, capsys):
+    out = tmp_path / "walk"
+    argv = ["--checkpoint", str(rooms_checkpoint), "--out", str(out), "--rows", "2", "--points", "4",
+            "--steps", "3", "--data", "rooms", "--samples", "24", "--holdout", "16", "--cells", "2", "--video"]
+    assert cli.run(walk.main, argv, walk.PROG) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"walk.json", "walk.npz", "walk.pdf", "walk.png", "walk.mp4", "neighbours.pdf", "neighbours.png"} <= names
+    j = json.loads((out / "walk.json").read_text())
+    assert isinstance(j["sharpness"], float) and isinstance(j["step_distance"], float)
+    assert j["summary"]["sharpness"] == j["sharpness"] and "sharpness_feature" in j["summary"]
+    assert j["settings"]["interp"] == "slerp" and j["settings"]["frames_per_row"] == 10
+    assert len(j["rows"]) == 2 and j["rows"][1]["seeds"] == [4, 5, 6, 7]
+    assert len(j["rows"][0]["step_distance"]["pixel"]) == 9 and len(j["rows"][0]["step_distance"]["feature"]) == 9
+    mem = j["memorization"]
+    assert mem["data"] == "rooms:n=48,seed=0"            # the checkpoint's own training set
+    assert mem["heldout"].startswith("rooms scenes 48..")
+    assert mem["reference_images"] == 48 and set(mem["spaces"]) == {"pixel", "feature"}
+    assert "C_T" in mem["spaces"]["pixel"]["data_copying"] and isinstance(mem["memorizes"], bool)
+    arrays = np.load(out / "walk.npz")
+    assert arrays["frames"].shape == (2, 10, 3, SIZE, SIZE)
+    assert arrays["neighbours_query"].shape == arrays["neighbours_pixel"].shape
+    assert "rooms:n=48,seed=0" in capsys.readouterr().err
+
+
+def test_cli_generator_only_foreign_checkpoint_and_resized_data(tmp_path):
+    path = tmp_path / "netG.pth"
+    torch.save(tutorial_generator(nz=16, ngf=8, image_size=SIZE).state_dict(), path)
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "imgs.npz"
+    np.savez(npz, images=rng.integers(0, 256, (20, 40, 40, 3), dtype=np.uint8))  # other size: resized
+    out = tmp_path / "o"
+    argv = ["--checkpoint", str(path), "--out", str(out), "--rows", "1", "--points", "3", "--steps", "2",
+            "--interp", "linear", "--data", str(npz), "--samples", "8", "--holdout", "8", "--cells", "1"]
+    assert cli.run(walk.main, argv, walk.PROG) == 0
+    j = json.loads((out / "walk.json").read_text())
+    assert j["spaces"] == ["pixel"] and j["definitions"]["feature"] is None
+    assert "sharpness_feature" not in j["summary"]
+    assert j["memorization"]["reference_images"] == 16  # 4 of 20 held out of the search
+    assert (out / "walk.png").exists() and (out / "neighbours.png").exists()
+
+
+@pytest.mark.parametrize("make_argv, message", [
+    (lambda t, c: ["--checkpoint", str(c), "--data", str(t / "nope")], "--data {t}/nope: no such file or folder"),
+    (lambda t, c: ["--checkpoint", str(t / "bad.pt")], "{t}/bad.pt: not a readable PyTorch checkpoint"),
+    (lambda t, c: ["--checkpoint", str(c), "--steps", "0"], "--steps must be at least 1, got 0"),
+    (lambda t, c: ["--checkpoint", str(c), "--heldout", "x"], "--heldout needs --data"),
+])
+def test_bad_inputs_give_one_line_and_no_files(tmp_path, rooms_checkpoint, capsys, make_argv, message):
+    (tmp_path / "bad.pt").write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    out = tmp_path / "out"
+    assert cli.run(walk.main, make_argv(tmp_path, rooms_checkpoint) + ["--out", str(out)], walk.PROG) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{walk.PROG}: error: ") and err.count("\n") == 1
+    assert message.format(t=tmp_path) in err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no staging left behind
