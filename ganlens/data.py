@@ -27,8 +27,6 @@ from typing import Iterator
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from torchvision.io import ImageReadMode, decode_image, read_file
-from torchvision.transforms.v2 import functional as TF
 
 from .errors import GanlensError
 
@@ -48,6 +46,7 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def _fit(img: torch.Tensor, size: int, nc: int) -> torch.Tensor:
     """uint8 (C,H,W) -> uint8 (nc,size,size): channel conversion, shorter-side resize, centre crop."""
+    from torchvision.transforms.v2 import functional as TF  # lazy: torchvision costs ~1.4 s of start-up
     if img.dtype == torch.uint16:  # 16-bit PNGs decode to uint16; without this they would wrap or overflow
         img = (img.to(torch.float64) * (255 / 65535)).round().to(torch.uint8)
     if img.shape[0] in (2, 4):  # drop alpha: grey+alpha -> grey, RGBA -> RGB
@@ -109,6 +108,8 @@ class FolderSet(ImageSet):
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
             raise GanlensError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        from torchvision.io import ImageReadMode, decode_image, read_file
+
         self.images, bad = [], []
         # Decode everything up front: a corrupt file is found now, not half-way through a run, and
         # the decoded uint8 tensors are small next to the models that use them.
@@ -199,8 +200,10 @@ class LSUNSet(ImageSet):
         return len(self.lsun)
 
     def __getitem__(self, i: int) -> torch.Tensor:
+        from torchvision.transforms.v2.functional import pil_to_tensor
+
         pil, _ = self.lsun[i]
-        return _fit(TF.pil_to_tensor(pil), self.size, self.nc)
+        return _fit(pil_to_tensor(pil), self.size, self.nc)
 
 
 def parse_rooms(spec: str) -> dict:

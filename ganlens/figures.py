@@ -11,7 +11,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
 
 ONE_COLUMN = 3.25   # inches: one column of a two-column paper (NeurIPS/ICML/CVPR-style)
 TWO_COLUMN = 6.75   # inches: full text width
@@ -55,6 +54,8 @@ def figure(width: str | float = "one", aspect: float = 0.75, **subplots):
 
 def grid(images: torch.Tensor, nrow: int, padding: int = 1, pad_value: float = 1.0) -> np.ndarray:
     """Images (N, C, H, W) in [-1, 1] -> one (H', W', 3) float array in [0, 1] laid out ``nrow`` per row."""
+    from torchvision.utils import make_grid  # lazy: importing torchvision costs ~1.4 s of start-up
+
     g = make_grid(images.detach().float().cpu(), nrow=nrow, padding=padding, normalize=True,
                   value_range=(-1, 1), pad_value=pad_value)
     return g.permute(1, 2, 0).numpy()
