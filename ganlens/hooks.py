@@ -63,16 +63,27 @@ def retain(model: nn.Module, layers: str | Sequence[str], detach: bool = True) -
 
 
 @contextlib.contextmanager
-def ablate(model: nn.Module, layer: str, channels: Sequence[int]) -> Iterator[None]:
-    """Zero ``channels`` of ``layer``'s output at every spatial position during the block."""
+def ablate(model: nn.Module, layer: str, channels: Sequence[int],
+           values: torch.Tensor | Sequence[float] | None = None) -> Iterator[None]:
+    """Zero ``channels`` of ``layer``'s output at every spatial position during the block.
+
+    With ``values`` (one number per channel), set each channel to its value at every position instead of
+    zero (e.g. the map's mean activation: a "mean ablation" that removes where a map fires, not its average).
+    """
     name, module = layer_module(model, layer)
     idx = torch.as_tensor(list(channels), dtype=torch.long)
+    fill = None if values is None else torch.as_tensor(values, dtype=torch.float32).flatten()
+    if fill is not None and fill.numel() != idx.numel():
+        raise GanlensError(f"ablate: {fill.numel()} values for {idx.numel()} channels of layer {name}")
 
     def hook(mod, inputs, output):
         if idx.numel() and (idx.max() >= output.shape[1] or idx.min() < 0):
             raise GanlensError(f"channel index out of range for layer {name} with {output.shape[1]} channels")
         out = output.clone()
-        out[:, idx.to(out.device)] = 0
+        if fill is None:
+            out[:, idx.to(out.device)] = 0
+        else:
+            out[:, idx.to(out.device)] = fill.to(out.device, out.dtype)[None, :, None, None]
         return out
 
     with _hooked(model, {name: hook}):
