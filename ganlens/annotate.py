@@ -1,0 +1,433 @@
+"""Draw boxes on generated samples, offline: ``python -m ganlens.annotate``.
+
+The forgetting experiment (the paper's Sec. 6.1 drew 52 window boxes on 150 samples) needs boxes drawn
+by hand. Researchers work on GPU servers without a display, so this command writes **one self-contained
+HTML file**: the samples embedded as base64 PNG, the page's script and style inline, no server, no
+network. Copy it anywhere, open it in any browser, draw, press Download, and get a ``ganlens.boxes/1``
+JSON file that ``python -m ganlens.forget`` reads unchanged.
+
+The page
+    * one-at-a-time view (pixels upscaled by an integer ``--scale`` with ``image-rendering: pixelated``)
+      and a grid view (``g``); keyboard: arrows / PageUp / PageDown move between samples, Enter opens a
+      sample from the grid, Delete removes the selected box, Ctrl+Z / Ctrl+Y (or u / r) undo and redo,
+      Escape deselects;
+    * drag to draw a box: it covers every source pixel from the one where the drag started to the one
+      where it ended, both included, so it always snaps to whole source pixels; click a box to select it
+      (the smallest one under the pointer when boxes overlap);
+    * the work is kept in the browser's localStorage under a key made from the page's content (the
+      samples, label, model and preloaded boxes), so a reload, or reopening the same file, resumes it;
+    * Download writes ``<page name>.json``: every sample shown (seed and z; samples without boxes keep an
+      empty list), boxes ``[x0, y0, x1, y1]`` in source pixels with x1/y1 exclusive.
+
+Box file format ``ganlens.boxes/1``::
+
+    {"format": "ganlens.boxes/1", "label": "window", "image_size": [64, 64],
+     "latent": {"dim": 100, "distribution": "normal"}, "checkpoint_sha256": "...",
+     "samples": [{"seed": 0, "z": [100 floats], "boxes": [[x0, y0, x1, y1], ...]}, ...]}
+
+A sample is given by ``z`` or by ``seed`` (-> :func:`ganlens.latent_from_seed`); ``z`` wins when both are
+present. :mod:`ganlens.boxes` defines and validates the format (``image_size`` is [width, height]); this
+module checks ``--boxes`` files and COCO conversions with it.
+
+COCO import (``--from-coco FILE --out boxes.json``)
+    Boxes drawn in another tool (CVAT, Label Studio, makesense.ai ...) and exported as COCO JSON are
+    converted to ``ganlens.boxes/1``. **Each COCO image names its sample by its file name**: the seed is
+    the number after ``seed`` in the base name (``seed_17.png``, ``seed-0017.jpg``, ``seed17.png``), or
+    the whole base name when it is a number (``17.png``); folders in ``file_name`` are ignored. Image
+    ``id``\\ s are used only to join annotations to images. Every image becomes a sample (images without
+    annotations give samples with no boxes), sorted by seed. A COCO image may be the sample itself
+    (width = height = the model's image size) or an integer upscale of it (e.g. 512 x 512 for a 64 x 64
+    model); a bbox ``[x, y, w, h]`` becomes ``[x, y, x + w, y + h]`` divided by that factor and rounded
+    to the nearest integer (halves up). Annotations of one category are taken: the ``--label``
+    category, or the only category there is. Anything that does not fit (bad JSON, an annotation
+    without a bbox, a bbox outside its image, an annotation of an unknown image, a file name without a
+    seed, two images of one seed, ...) is a one-line error, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import boxes, checkpoints, cli
+from .data import to_uint8
+from .errors import GanlensError
+
+PROG = "python -m ganlens.annotate"
+FORMAT = boxes.FORMAT
+TEMPLATE = Path(__file__).with_name("annotate.html")
+DEFAULT_N = 150
+PAGE_PIXELS = 512   # --scale auto: the one-at-a-time view is about this many screen pixels wide
+GRID_PIXELS = 128   # grid thumbnails are about this wide (integer scale as well)
+EXAMPLES = f"""  {PROG} --label window --n 150 --out annotations/windows.html
+  {PROG} --checkpoint runs/bedrooms/last.pt --label bed --first-seed 1000 --n 50 --out beds.html
+  {PROG} --boxes annotations/windows.json --n 200 --out annotations/windows.html   # review, continue
+  {PROG} --from-coco cvat_export.json --label window --out annotations/windows.json
+"""
+
+
+def parser() -> cli.Parser:
+    p = cli.Parser(PROG, "Write one self-contained HTML page for drawing boxes on generated samples (no server, "
+                         "no network: open it in any browser, draw, Download a ganlens.boxes/1 JSON file), "
+                         "or convert COCO boxes into that format.", EXAMPLES)
+    p.add_argument("--checkpoint", default="default", metavar="PATH",
+                   help="ganlens or foreign DCGAN checkpoint (default: the shipped rooms model)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="the HTML page to write (with --from-coco: the box JSON file); written atomically")
+    p.add_argument("--label", help="what the boxes mark, e.g. window (default: the --boxes file's label; "
+                                   "with --from-coco: the only COCO category)")
+    p.add_argument("--n", type=int, metavar="N",
+                   help=f"number of samples, seeds --first-seed .. --first-seed+N-1 (default: {DEFAULT_N}; "
+                        f"with --boxes: only the file's samples)")
+    p.add_argument("--first-seed", type=int, default=0, metavar="SEED", help="seed of the first sample (default: 0)")
+    p.add_argument("--boxes", metavar="FILE", help="preload a ganlens.boxes/1 file to review or continue; its "
+                                                  "samples come first, then --n seeds it does not hold")
+    p.add_argument("--scale", type=int, metavar="K",
+                   help=f"screen pixels per source pixel in the one-at-a-time view "
+                        f"(default: about {PAGE_PIXELS} pixels wide)")
+    p.add_argument("--from-coco", metavar="FILE",
+                   help="convert a COCO JSON file to ganlens.boxes/1 (written to --out) instead of writing a page")
+    return p
+
+
+# ------------------------------------------------------------------------------------------- files
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _read_json(path: Path):
+    if not path.exists():
+        raise GanlensError(f"{path}: no such file")
+    if path.is_dir():
+        raise GanlensError(f"{path}: is a folder, expected a JSON file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise GanlensError(f"{path}: not a JSON file (not UTF-8 text)")
+    except json.JSONDecodeError as e:
+        raise GanlensError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        problem = f"{parent} is a file, not a folder" if parent.exists() else f"folder {parent} does not exist"
+        raise GanlensError(f"--out {path}: {problem}")
+    if path.is_dir():
+        raise GanlensError(f"--out {path}: is a folder, expected a file name")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    except OSError as e:
+        raise GanlensError(f"--out {path}: cannot write in {parent}: {e.strerror}")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def dumps_box_file(obj: dict) -> str:
+    """A box file as text: header fields on their own lines, one line per sample."""
+    head = {k: v for k, v in obj.items() if k != "samples"}
+    lines = ["{"] + [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    samples = [f"    {json.dumps(s)}" for s in obj["samples"]]
+    lines += ['  "samples": [' + ("\n" + ",\n".join(samples) + "\n  ]" if samples else "]"), "}"]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------- samples
+
+@torch.inference_mode()
+def render(G: torch.nn.Module, z: torch.Tensor, device: torch.device, batch: int = 64) -> np.ndarray:
+    """Latents (N, nz) -> uint8 images (N, H, W, C) (C = 1 or 3), generated in batches on ``device``."""
+    out = []
+    for i in range(0, len(z), batch):
+        out.append(to_uint8(G(z[i:i + batch].to(device))).cpu())
+    if not out:
+        return np.zeros((0, 1, 1, 3), np.uint8)
+    return torch.cat(out).permute(0, 2, 3, 1).numpy()
+
+
+def png_base64(image: np.ndarray) -> str:
+    """uint8 (H, W, C) RGB or grey -> base64 PNG."""
+    import cv2
+    img = image[..., 0] if image.shape[-1] == 1 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise GanlensError("could not encode a sample as PNG")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def plan_samples(model: checkpoints.LoadedModel, preload: dict | None, n: int | None,
+                 first_seed: int) -> list[dict]:
+    """The page's samples: the --boxes file's samples (seed, z, boxes) in order, then the seeds
+    ``first_seed .. first_seed+n-1`` it does not hold. Every sample gets its z (from the seed rule)."""
+    cfg = model.config
+    samples: list[dict] = []
+    if preload is not None:
+        for s in preload["samples"]:
+            item = {k: s[k] for k in ("seed", "z") if k in s}
+            item["boxes"] = [list(b) for b in s["boxes"]]
+            samples.append(item)
+    if n is None:
+        n = 0 if preload is not None else DEFAULT_N
+    held = {s["seed"] for s in samples if "seed" in s and "z" not in s}
+    held |= {s["seed"] for s in samples if "seed" in s and "z" in s
+             and torch.equal(torch.tensor(s["z"], dtype=torch.float32),
+                             checkpoints.latent_from_seed(s["seed"], cfg.nz, cfg.latent))}
+    for seed in range(first_seed, first_seed + n):
+        if seed not in held:
+            samples.append({"seed": seed, "boxes": []})
+    for s in samples:
+        if "z" not in s:
+            s["z"] = checkpoints.latent_from_seed(s["seed"], cfg.nz, cfg.latent).tolist()
+    return samples
+
+
+def read_preload(path: str, model: checkpoints.LoadedModel, label: str | None) -> dict:
+    """A --boxes file, checked by :func:`ganlens.boxes.read` against the model (and --label), as a dict."""
+    bf = boxes.read(path, model.config)
+    if label is not None and bf.label != label:
+        raise GanlensError(f"--label {label!r} but {path} holds {bf.label!r} boxes")
+    warning = boxes.sha_warning(bf, path, model.sha256)
+    if warning:
+        print(f"{PROG}: {warning}", file=sys.stderr)
+    return bf.to_dict()
+
+
+# ---------------------------------------------------------------------------------------------- page
+
+def _script_json(obj) -> str:
+    """JSON that is safe inside a <script> element: no '<', '>' or '&' can end it or start a comment."""
+    text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def build_page(label: str, image_size: int, nc: int, latent: dict, checkpoint_sha256: str | None,
+               samples: list[dict], images: np.ndarray, scale: int, source: str = "",
+               extra: dict | None = None) -> str:
+    """The annotator page as one HTML string.
+
+    ``samples``: [{"seed"?, "z", "boxes"}] (boxes in source pixels); ``images``: uint8 (N, H, W, C), one
+    per sample; ``extra``: other top-level keys to write into downloaded files (e.g. a ``note`` from a
+    preloaded file). The label and every other string reach the page only as escaped JSON (read by the script
+    with JSON.parse and shown with textContent) or HTML-escaped text.
+    """
+    if len(samples) != len(images):
+        raise ValueError("one image per sample")
+    data = {"format": FORMAT, "label": label, "image_size": [image_size, image_size], "latent": latent,
+            "checkpoint_sha256": checkpoint_sha256, "nc": nc, "scale": scale,
+            "grid_scale": max(1, GRID_PIXELS // image_size), "source": source, "extra": extra or {},
+            "samples": samples}
+    # The storage key: a hash of everything this page shows (samples, label, model, preloaded boxes).
+    key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
+    data["key"] = key
+    data["images"] = [png_base64(im) for im in images]
+    page = TEMPLATE.read_text(encoding="utf-8")
+    return (page.replace("{{TITLE}}", html.escape(f"{label} - ganlens annotate", quote=True))
+                .replace("{{DATA}}", _script_json(data)))
+
+
+# ---------------------------------------------------------------------------------------------- COCO
+
+_SEED_IN_NAME = (re.compile(r"seed[_\-.]?(\d+)", re.IGNORECASE), re.compile(r"^(\d+)$"))
+
+
+def seed_from_file_name(name: str) -> int | None:
+    """``seed_17.png`` / ``seed-0017.jpg`` / ``dir/seed17.png`` / ``17.png`` -> 17; None if no seed."""
+    stem = Path(str(name).replace("\\", "/")).stem
+    for pattern in _SEED_IN_NAME:
+        m = pattern.search(stem)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _round(v: float) -> int:
+    return math.floor(v + 0.5)  # halves up, whatever the sign (Python's round() goes to even)
+
+
+def coco_to_boxes(coco, image_size: int, latent: dict, label: str | None = None,
+                  checkpoint_sha256: str | None = None, where: str = "COCO file") -> dict:
+    """A parsed COCO object -> a ``ganlens.boxes/1`` object (see the module docstring for the mapping).
+
+    Raises GanlensError with one line naming the image or annotation and the problem.
+    """
+    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
+        raise GanlensError(f"{where}: not a COCO file: expected an object with an \"images\" list")
+    anns = coco.get("annotations", [])
+    if not isinstance(anns, list):
+        raise GanlensError(f"{where}: \"annotations\" must be a list")
+    cats = coco.get("categories", [])
+    if not isinstance(cats, list) or not all(isinstance(c, dict) and "id" in c for c in cats):
+        raise GanlensError(f"{where}: \"categories\" must be a list of objects with an id")
+    cat_names = {c["id"]: str(c.get("name", c["id"])) for c in cats}
+
+    # Which category: --label, else the only one used.
+    used = {a.get("category_id") for a in anns if isinstance(a, dict)}
+    if label is not None:
+        ids = [cid for cid, name in cat_names.items() if name == label]
+        if not ids:
+            have = ", ".join(sorted(set(cat_names.values()))) or "none"
+            raise GanlensError(f"{where}: no category named {label!r} (categories: {have})")
+        cat_id = ids[0]
+    else:
+        named = sorted({cid for cid in used if cid is not None}, key=str)
+        if len(named) > 1:
+            have = ", ".join(sorted(cat_names.get(c, str(c)) for c in named))
+            raise GanlensError(f"{where}: annotations of several categories ({have}); choose one with --label")
+        if named:
+            cat_id = named[0]
+            label = cat_names.get(cat_id)
+            if label is None:
+                raise GanlensError(f"{where}: annotations use category_id {cat_id!r}, which is not in categories")
+        else:
+            cat_id = None
+            if len(cat_names) == 1:
+                label = next(iter(cat_names.values()))
+            else:
+                raise GanlensError(f"{where}: no annotations to take a label from; pass --label")
+
+    # Images -> samples.
+    by_id, samples, seen = {}, [], {}
+    for i, im in enumerate(coco["images"]):
+        if not isinstance(im, dict) or "id" not in im:
+            raise GanlensError(f"{where}: images[{i}]: expected an object with an id")
+        name = im.get("file_name")
+        at = f"{where}: image id {im['id']!r} ({name!r})"
+        if not isinstance(name, str):
+            raise GanlensError(f"{at}: no file_name; the seed is read from the file name (seed_17.png)")
+        seed = seed_from_file_name(name)
+        if seed is None:
+            raise GanlensError(f"{at}: cannot tell its seed from the file name; name images seed_<N>.png "
+                               f"or <N>.png, N the sample's seed")
+        if seed in seen:
+            raise GanlensError(f"{at}: seed {seed} again (already image id {seen[seed]!r})")
+        if im["id"] in by_id:
+            raise GanlensError(f"{at}: duplicate image id")
+        seen[seed] = im["id"]
+        factor = 1
+        w, h = im.get("width"), im.get("height")
+        if w is not None or h is not None:
+            if not (_is_int(w) and _is_int(h) and w == h and w > 0 and w % image_size == 0):
+                raise GanlensError(f"{at}: is {w}x{h}, expected the model's {image_size}x{image_size} "
+                                   f"or an integer upscale of it")
+            factor = w // image_size
+        sample = {"seed": seed, "boxes": []}
+        by_id[im["id"]] = (sample, factor, at)
+        samples.append(sample)
+
+    for j, a in enumerate(anns):
+        at = f"{where}: annotations[{j}]"
+        if not isinstance(a, dict):
+            raise GanlensError(f"{at}: expected an object")
+        at += f" (id {a.get('id')!r})" if "id" in a else ""
+        if cat_id is not None and a.get("category_id") != cat_id:
+            continue
+        if a.get("image_id") not in by_id:
+            raise GanlensError(f"{at}: image_id {a.get('image_id')!r} is not among the images")
+        sample, factor, _ = by_id[a["image_id"]]
+        bbox = a.get("bbox")
+        if bbox is None:
+            raise GanlensError(f"{at}: no bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)):
+            raise GanlensError(f"{at}: bbox must be [x, y, width, height] (4 numbers), got {bbox!r}")
+        x, y, bw, bh = bbox
+        if bw <= 0 or bh <= 0:
+            raise GanlensError(f"{at}: bbox {bbox} has no area")
+        box = [_round(x / factor), _round(y / factor), _round((x + bw) / factor), _round((y + bh) / factor)]
+        x0, y0, x1, y1 = box
+        side = image_size * factor
+        if not (0 <= x0 and 0 <= y0 and x1 <= image_size and y1 <= image_size):
+            raise GanlensError(f"{at}: bbox {bbox} is outside its {side}x{side} image (seed {sample['seed']})")
+        if x1 <= x0 or y1 <= y0:
+            raise GanlensError(f"{at}: bbox {bbox} is smaller than one source pixel after rounding "
+                               f"(seed {sample['seed']})")
+        sample["boxes"].append(box)
+
+    samples.sort(key=lambda s: s["seed"])
+    out = {"format": FORMAT, "label": label, "image_size": [image_size, image_size], "latent": latent}
+    if checkpoint_sha256:
+        out["checkpoint_sha256"] = checkpoint_sha256
+    out["samples"] = samples
+    problems = boxes.validate(out)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise GanlensError(f"{where}: {problems[0]}{more}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.n is not None and args.n < 1:
+        raise GanlensError(f"--n must be at least 1, got {args.n}")
+    if args.first_seed < 0:
+        raise GanlensError(f"--first-seed must be 0 or more, got {args.first_seed}")
+    if args.scale is not None and not 1 <= args.scale <= 64:
+        raise GanlensError(f"--scale must be 1..64, got {args.scale}")
+    if args.label is not None and not args.label.strip():
+        raise GanlensError("--label must not be empty")
+
+    if args.from_coco:
+        for flag in ("boxes", "n", "scale"):
+            if getattr(args, flag) is not None:
+                raise GanlensError(f"--{flag} does not apply to --from-coco")
+        coco = _read_json(Path(args.from_coco))
+        model = checkpoints.load(args.checkpoint, "cpu")
+        cfg = model.config
+        obj = coco_to_boxes(coco, cfg.image_size, {"dim": cfg.nz, "distribution": cfg.latent}, args.label,
+                            model.sha256, where=str(args.from_coco))
+        write_atomic(args.out, dumps_box_file(obj))
+        n_boxes = sum(len(s["boxes"]) for s in obj["samples"])
+        print(f"{args.out}: {n_boxes} {obj['label']} boxes on {len(obj['samples'])} samples", file=sys.stderr)
+        return 0
+
+    if args.label is None and not args.boxes:
+        raise GanlensError("--label is required (what the boxes mark, e.g. --label window)")
+    dev = cli.device(args.device)
+    model = checkpoints.load(args.checkpoint, dev)
+    G = model.require_G()
+    cfg = model.config
+    preload = read_preload(args.boxes, model, args.label) if args.boxes else None
+    label = args.label if args.label is not None else preload["label"]
+    samples = plan_samples(model, preload, args.n, args.first_seed)
+    if not samples:
+        raise GanlensError(f"{args.boxes}: holds no samples; add some with --n")
+    z = torch.tensor([s["z"] for s in samples], dtype=torch.float32)
+    images = render(G, z, dev)
+    scale = args.scale or max(1, PAGE_PIXELS // cfg.image_size)
+    extra = {k: v for k, v in (preload or {}).items()  # a note and unknown top-level keys are kept
+             if k not in ("format", "label", "image_size", "latent", "checkpoint_sha256", "samples")}
+    page = build_page(label, cfg.image_size, cfg.nc, {"dim": cfg.nz, "distribution": cfg.latent}, model.sha256,
+                      samples, images, scale, source=f"{model.path.name} ({model.source})", extra=extra)
+    write_atomic(args.out, page)
+    n_boxes = sum(len(s["boxes"]) for s in samples)
+    print(f"{args.out}: {len(samples)} samples" + (f", {n_boxes} preloaded boxes" if preload else "")
+          + f"; open it in a browser", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main, None, PROG))
