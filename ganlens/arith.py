@@ -618,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         turn = (a.strip(), b.strip())
     specs = concept_specs(args)
 
+    cli.check_out(args.out)  # a bad --out fails now, not after the work
     dev = cli.device(args.device)
     cli.seed_everything(args.seed)
     import ganlens

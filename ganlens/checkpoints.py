@@ -169,6 +169,15 @@ def save(path: str | Path, config: DCGANConfig, G: Generator, D: Discriminator |
     return path
 
 
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temp files (``.NAME.pt.*.tmp``) that :func:`save` leaves when its process is killed
+    between writing and renaming; returns what was removed. Finished checkpoints are never touched."""
+    stale = sorted(Path(folder).glob(".*.pt.*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
     """The plain module inside DDP / torch.compile wrappers."""
     while hasattr(net, "module") or hasattr(net, "_orig_mod"):
@@ -200,13 +209,41 @@ def read(path: str | Path) -> object:
             found = f" (it references {what.group(1)})" if what else ""
             raise GanlensError(f"{path}: refused: the file holds Python objects, not only tensors{found}; "
                                f"ganlens loads checkpoints with weights_only=True and never runs their code")
+        text = _text_head(path)
+        if text is not None:
+            raise GanlensError(f"{path}: not a PyTorch checkpoint: it is a text file (starts {text!r}); "
+                               f"expected a file written by torch.save")
         detail = next((ln.strip() for ln in msg.splitlines() if ln.strip() and not ln.startswith(
             ("Weights only load failed", "Please file an issue", "Check the documentation"))), "")
         raise GanlensError(f"{path}: not a PyTorch checkpoint (unpickling failed: {detail[:200]}); "
                            f"ganlens reads files written by torch.save with tensors and plain containers only")
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as e:
+        text = _text_head(path)
+        if text is not None:  # a text file (notes, JSON, a config) unpickles into nonsense like "pop from empty list"
+            raise GanlensError(f"{path}: not a PyTorch checkpoint: it is a text file (starts {text!r}); "
+                               f"expected a file written by torch.save")
         raise GanlensError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
                            f"{_first_line(str(e)) or type(e).__name__}")
+
+
+def _text_head(path: Path) -> str | None:
+    """The first line (up to 40 characters) of a file that is UTF-8 text, else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if b"\0" in head:
+        return None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:  # a multi-byte character cut at 512 bytes is still text
+        if e.start < len(head) - 3:
+            return None
+        text = head[:e.start].decode("utf-8")
+    if not text.strip() or any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+        return None
+    return text.strip().splitlines()[0][:40]
 
 
 def _first_line(msg: str) -> str:

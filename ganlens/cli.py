@@ -77,6 +77,24 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
+def check_out(out: str | Path) -> None:
+    """Raise a one-line GanlensError now if ``out`` cannot become an output folder.
+
+    Commands call this right after parsing, so a mistyped --out fails before minutes of work, not after;
+    :func:`staged_output` checks again when it starts.
+    """
+    out = Path(out)
+    if out.parent == Path(OUT_ROOT) and not out.parent.exists():  # made on demand by staged_output
+        return
+    parent = out.resolve().parent
+    if not parent.exists():
+        raise GanlensError(f"--out {out}: parent folder {parent} does not exist")
+    if not parent.is_dir():
+        raise GanlensError(f"--out {out}: {parent} is a file, not a folder")
+    if out.exists() and not out.is_dir():
+        raise GanlensError(f"--out {out}: exists and is not a folder")
+
+
 @contextlib.contextmanager
 def staged_output(out: str | Path) -> Iterator[Path]:
     """Write results into a temporary folder beside ``out``; move them into ``out`` only on success.
@@ -87,11 +105,8 @@ def staged_output(out: str | Path) -> Iterator[Path]:
     out = Path(out)
     if out.parent == Path(OUT_ROOT):  # the default folders (ganlens-out/walk, ...) work on a fresh checkout
         out.parent.mkdir(exist_ok=True)
+    check_out(out)
     parent = out.resolve().parent
-    if not parent.exists():
-        raise GanlensError(f"--out {out}: parent folder {parent} does not exist")
-    if out.exists() and not out.is_dir():
-        raise GanlensError(f"--out {out}: exists and is not a folder")
     try:
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     except OSError as e:

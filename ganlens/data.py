@@ -163,7 +163,7 @@ def _load_npz(path: Path, size: int, nc: int) -> TensorSet:
     key = next((k for k in ("images", "x", "X") if k in arrays.files), None)
     if key is None:
         raise GanlensError(f"{path}: no 'images' (or 'x') array; found {', '.join(arrays.files) or 'none'}")
-    x = arrays[key]
+    x = _array(arrays, key, path)
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
@@ -177,11 +177,20 @@ def _load_npz(path: Path, size: int, nc: int) -> TensorSet:
         x = np.round(x * 255).astype(np.uint8)
     images = torch.from_numpy(np.ascontiguousarray(x))
     images = torch.stack([_fit(im, size, nc) for im in images]) if images.shape[1:] != (nc, size, size) else images
-    labels = next((arrays[k] for k in ("labels", "y") if k in arrays.files), None)
+    labels = next((_array(arrays, k, path) for k in ("labels", "y") if k in arrays.files), None)
     if labels is not None and (labels.ndim != 1 or len(labels) != len(images)):
         raise GanlensError(f"{path}: labels must be one integer per image, got shape {labels.shape} "
                            f"for {len(images)} images")
     return TensorSet(images, str(path), None if labels is None else labels.astype(np.int64))
+
+
+def _array(arrays, key: str, path: Path) -> np.ndarray:
+    """One array of an .npz; arrays are read lazily, so a pickled (object) or damaged one fails here."""
+    try:
+        return arrays[key]
+    except (ValueError, OSError, EOFError) as e:  # object arrays: "cannot be loaded when allow_pickle=False"
+        msg = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise GanlensError(f"{path}: array '{key}' cannot be read ({msg}); ganlens reads numeric arrays only")
 
 
 class LSUNSet(ImageSet):

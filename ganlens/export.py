@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if out.suffix != ".pt":
         raise cli.GanlensError(f"--out {out}: the exported file must end in .pt")
+    folder = out.resolve().parent
+    if not folder.is_dir():  # say which file could not be written, not which folder staged_output saw
+        problem = f"{folder} is a file, not a folder" if folder.exists() else f"folder {folder} does not exist"
+        raise cli.GanlensError(f"--out {out}: {problem}")
+    if out.is_dir():
+        raise cli.GanlensError(f"--out {out}: is a folder, expected a file name")
     model = checkpoints.load(args.checkpoint)
     prov = dict(model.provenance)
     if args.training_command:

@@ -19,7 +19,6 @@ a full-size texture through a stencil drawn with that same polygon.
 
 from __future__ import annotations
 
-import argparse
 import colorsys
 import json
 from functools import lru_cache
@@ -606,18 +605,18 @@ def save_rooms_folder(out: str | Path, n: int, size: int = 64, seed: int = 0, ch
     (out / "rooms.json").write_text(json.dumps(meta, indent=2))
 
 
+PROG = "python -m ganlens.rooms"
+
+
 def main(argv=None) -> int:
     """Command line: write a rooms folder and/or a preview grid."""
-    p = argparse.ArgumentParser(
-        prog="python -m ganlens.rooms",
-        description="Procedural bedroom-like scenes with exact per-pixel class masks (LSUN stand-in).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=(
-            "examples:\n"
-            "  python -m ganlens.rooms --n 50000 --size 64 --seed 0 --out data/rooms64\n"
-            "  python -m ganlens.rooms --n 64 --size 64 --grid rooms_grid.png\n"
-            "  python -m ganlens.rooms --n 1000 --size 128 --seed 1 --out data/rooms128 --grid grid.png\n"
-        ),
+    from . import cli
+    from .errors import GanlensError
+    p = cli.Parser(
+        PROG, "Procedural bedroom-like scenes with exact per-pixel class masks (LSUN stand-in).",
+        "  python -m ganlens.rooms --n 50000 --size 64 --seed 0 --out data/rooms64\n"
+        "  python -m ganlens.rooms --n 64 --size 64 --grid rooms_grid.png\n"
+        "  python -m ganlens.rooms --n 1000 --size 128 --seed 1 --out data/rooms128 --grid grid.png\n",
     )
     p.add_argument("--n", type=int, default=1000, help="number of scenes (default 1000)")
     p.add_argument("--size", type=int, default=64, help="image side in pixels: 32, 64 or 128 (default 64)")
@@ -627,16 +626,38 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.out is None and args.grid is None:
         p.error("give --out and/or --grid")
+    for name in ("n", "size"):
+        if getattr(args, name) < 1:
+            raise GanlensError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.seed < 0:
+        raise GanlensError(f"--seed must be 0 or more, got {args.seed}")
     if args.out is not None:
-        save_rooms_folder(args.out, args.n, args.size, args.seed)
+        cli.check_out(args.out)
+    if args.grid is not None:
+        if args.grid.is_dir():
+            raise GanlensError(f"--grid {args.grid}: is a folder, expected a .png file name")
+        try:
+            args.grid.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise GanlensError(f"--grid {args.grid}: {args.grid.parent} is a file, not a folder")
+        except OSError as e:
+            raise GanlensError(f"--grid {args.grid}: cannot make folder {args.grid.parent}: {e.strerror}")
+    if args.out is not None:
+        with cli.staged_output(args.out) as stage:  # an error or Ctrl-C part-way leaves no half-written folder
+            save_rooms_folder(stage, args.n, args.size, args.seed)
         print(f"wrote {args.n} scenes ({args.size}x{args.size}) to {args.out}")
     if args.grid is not None:
         images, masks = make_rooms(min(args.n, 64), args.size, args.seed)
-        args.grid.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.grid), preview_grid(images, masks)[..., ::-1])
+        try:
+            ok = cv2.imwrite(str(args.grid), preview_grid(images, masks)[..., ::-1])
+        except cv2.error:  # an extension OpenCV has no writer for
+            ok = False
+        if not ok:
+            raise GanlensError(f"--grid {args.grid}: could not write an image there (use a .png name)")
         print(f"wrote preview grid to {args.grid}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .cli import run
+    raise SystemExit(run(main, None, PROG))

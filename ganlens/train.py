@@ -17,6 +17,8 @@ Outputs in ``--out``: ``last.pt`` (rolling) and ``ckpt_NNNNNNN.pt`` (the newest 
 from __future__ import annotations
 
 import math
+import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -74,13 +76,18 @@ def parser() -> cli.Parser:
 
 @dataclass
 class Stepper:
-    """The nets, their optimisers and one training step; shared by the CLI and the benchmark."""
+    """The nets, their optimisers and one training step; shared by the CLI and the benchmark.
+
+    ``D`` is the discriminator the D step trains (DDP-wrapped and/or compiled when asked); ``D_for_G``
+    is the one the G step looks through: the same weights without the DDP wrapper (None: use ``D``).
+    """
 
     G: torch.nn.Module
     D: torch.nn.Module
     optG: torch.optim.Optimizer
     optD: torch.optim.Optimizer
     amp: bool
+    D_for_G: torch.nn.Module | None = None
 
     @classmethod
     def build(cls, config: DCGANConfig, lr: float, beta1: float, device: torch.device, amp: bool,
@@ -88,16 +95,21 @@ class Stepper:
         # channels_last pays on both devices (CPU, 2 cores, ngf=32, batch 64: 285 vs 177 img/s).
         G = Generator(config).to(device, memory_format=torch.channels_last)
         D = Discriminator(config).to(device, memory_format=torch.channels_last)
-        fused = device.type == "cuda"
-        optG = torch.optim.Adam(G.parameters(), lr=lr, betas=(beta1, 0.999), fused=fused)
-        optD = torch.optim.Adam(D.parameters(), lr=lr, betas=(beta1, 0.999), fused=fused)
+        # fused Adam: one kernel for all parameters on CUDA; on CPU the fused kernel measured
+        # fastest too (benchmarks/README.md), so it is used on both.
+        optG = torch.optim.Adam(G.parameters(), lr=lr, betas=(beta1, 0.999), fused=True)
+        optD = torch.optim.Adam(D.parameters(), lr=lr, betas=(beta1, 0.999), fused=True)
+        D_for_G = D
         if ddp:
+            # Data-parallel with per-rank BatchNorm statistics (as the reference's DataParallel): each
+            # rank normalises its own shard; DDP averages gradients and broadcasts rank 0's BN buffers.
             from torch.nn.parallel import DistributedDataParallel as DDP
             ids = [device.index] if device.type == "cuda" else None
             G, D = DDP(G, device_ids=ids), DDP(D, device_ids=ids)
         if compile:
             G, D = torch.compile(G), torch.compile(D)
-        return cls(G, D, optG, optD, amp)
+            D_for_G = D if not ddp else torch.compile(D_for_G)
+        return cls(G, D, optG, optD, amp, None if D_for_G is D else D_for_G)
 
     def step(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """One DCGAN step on real (B, nc, H, W) in [-1, 1] and z (B, nz).
@@ -106,7 +118,8 @@ class Stepper:
         """
         dev = real.device.type
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=self.amp):
-            # D: maximise log D(x) + log(1 - D(G(z)))
+            # D: maximise log D(x) + log(1 - D(G(z))); real and fake go through D separately, so each
+            # batch gets its own BatchNorm statistics, as in the reference.
             self.optD.zero_grad(set_to_none=True)
             logit_real = self.D(real).float()
             fake = self.G(z[:, :, None, None])
@@ -115,15 +128,22 @@ class Stepper:
                       + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
         loss_d.backward()
         self.optD.step()
+        D_g = self.D if self.D_for_G is None else self.D_for_G
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=self.amp):
             # G: maximise log D(G(z)) (the non-saturating loss of the paper)
             self.optG.zero_grad(set_to_none=True)
-            logit_g = self.D(fake).float()
+            logit_g = D_g(fake).float()
             loss_g = F.binary_cross_entropy_with_logits(logit_g, torch.ones_like(logit_g))
-        loss_g.backward()
+        # Only G's gradients: the reference also computes D's weight gradients here and throws them
+        # away at the next D step. Naming G's parameters as the inputs skips D's weight-gradient
+        # convolutions (and, under DDP, D's gradient all-reduce: D_for_G is not the DDP wrapper).
+        loss_g.backward(inputs=self._g_params())
         self.optG.step()
         return torch.stack([loss_d.detach(), loss_g.detach(),
                             torch.sigmoid(logit_real.detach()).mean(), torch.sigmoid(logit_fake.detach()).mean()])
+
+    def _g_params(self) -> list[torch.Tensor]:
+        return [p for group in self.optG.param_groups for p in group["params"]]
 
 
 def step_latents(seed: int, iteration: int, batch: int, nz: int, latent: str, device: torch.device,
@@ -150,23 +170,45 @@ def _mix(*parts: int) -> int:
 
 
 def _find_resume(out: Path, resume: str) -> Path:
-    """The checkpoint to resume from; a corrupt last.pt falls back to the newest good numbered one."""
+    """The checkpoint to resume from: the newest readable one.
+
+    last.pt is written just after the numbered checkpoint of the same iteration, so a run killed between
+    the two saves leaves a numbered checkpoint newer than last.pt, which is then taken; a corrupt last.pt
+    falls back to the newest good numbered one.
+    """
     if resume != "auto":
         return Path(resume)
-    candidates = [out / "last.pt"] + sorted(out.glob("ckpt_*.pt"), reverse=True)
-    for i, path in enumerate(p for p in candidates if p.exists()):
+    last, last_it = out / "last.pt", None
+    if last.exists():
+        try:
+            obj = checkpoints.read(last)
+            state = obj.get("state") if isinstance(obj, dict) else None
+            last_it = state.get("iteration", -1) if isinstance(state, dict) else -1
+        except GanlensError as e:
+            print(f"warning: {e}; trying an older checkpoint", file=sys.stderr)
+    numbered = sorted(out.glob("ckpt_*.pt"), reverse=True)
+    if last_it is not None:
+        numbered = [p for p in numbered if _iteration(p) > last_it]
+    for path in numbered:
         try:
             checkpoints.read(path)
         except GanlensError as e:
             print(f"warning: {e}; trying an older checkpoint", file=sys.stderr)
             continue
         return path
+    if last_it is not None:
+        return last
     raise GanlensError(f"--resume: no readable checkpoint in {out}")
+
+
+def _iteration(path: Path) -> int:
+    """7 in ``ckpt_0000007.pt``; -1 for other names."""
+    m = re.fullmatch(r"ckpt_(\d+)\.pt", path.name)
+    return int(m[1]) if m else -1
 
 
 def _distributed() -> tuple[int, int]:
     """(rank, world size), initialising torch.distributed when launched by torchrun."""
-    import os
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return 0, 1
@@ -181,7 +223,6 @@ def main(argv: list[str] | None = None) -> int:
     rank, world = _distributed()
     dev = cli.device(args.device)
     if dev.type == "cuda" and world > 1:
-        import os
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(dev)
     out = Path(args.out)
@@ -214,10 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                                  image_size=args.image_size, latent=args.latent)
         except ConfigError as e:
             raise GanlensError(f"bad model settings: {e}")
-    if out.exists() and not out.is_dir():
-        raise GanlensError(f"--out {out}: exists and is not a folder")
-    if not out.resolve().parent.exists():
-        raise GanlensError(f"--out {out}: parent folder does not exist")
+    cli.check_out(out)  # also a parent that is a file, which .exists() let through to a traceback at mkdir
 
     data = open_images(args.data, config.image_size, config.nc)
     per_rank = args.batch_size // world
@@ -281,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
             _plot_history(history, out / "loss")
 
     out.mkdir(exist_ok=True)
+    if rank == 0:
+        stale = checkpoints.remove_stale_temp_files(out)  # a run killed while saving leaves its temp file
+        if stale:
+            print(f"removed {len(stale)} unfinished checkpoint file(s) of an interrupted run from {out}",
+                  file=sys.stderr)
     sample_every = args.sample_every or steps_per_epoch
     acc = torch.zeros(4, device=dev)
     acc_n = 0
@@ -317,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
             save_checkpoint(it1)
     bar.close()
     seconds = time.perf_counter() - t0
+    dump = os.environ.get("GANLENS_DUMP_RANKS")
+    if dump:  # debugging DDP: every rank's final weights, to check that the ranks stayed identical
+        torch.save({"G": G_plain.state_dict(), "D": D_plain.state_dict()}, Path(dump) / f"rank{rank}.pt")
     if rank == 0:
         speed = done * args.batch_size / seconds if done else 0.0
         cli.write_json(out / "history.json", {"fields": HISTORY_FIELDS, "rows": history})
@@ -327,23 +373,26 @@ def main(argv: list[str] | None = None) -> int:
                                             "images_per_second": round(speed, 1)})
         print(f"done: {total} iterations, {speed:.1f} img/s on {dev}; checkpoint {out / 'last.pt'}",
               file=sys.stderr)
+    if world > 1:
+        torch.distributed.destroy_process_group()
     return 0
 
 
 def _plot_history(history: list, stem: Path) -> None:
     import numpy as np
     h = np.array(history)
-    fig, (a1, a2) = figures.figure("two", aspect=0.3, ncols=2)
-    a1.plot(h[:, 0], h[:, 1], label="loss D")
-    a1.plot(h[:, 0], h[:, 2], label="loss G")
-    a1.set_xlabel("iteration")
-    a1.legend(frameon=False)
-    a2.plot(h[:, 0], h[:, 3], label="D(x)")
-    a2.plot(h[:, 0], h[:, 4], label="D(G(z))")
-    a2.set_xlabel("iteration")
-    a2.set_ylim(0, 1)
-    a2.legend(frameon=False)
-    figures.save(fig, stem)
+    with figures.style():
+        fig, (a1, a2) = figures.figure("two", aspect=0.3, ncols=2)
+        a1.plot(h[:, 0], h[:, 1], label="loss D")
+        a1.plot(h[:, 0], h[:, 2], label="loss G")
+        a1.set_xlabel("iteration")
+        a1.legend(frameon=False)
+        a2.plot(h[:, 0], h[:, 3], label="D(x)")
+        a2.plot(h[:, 0], h[:, 4], label="D(G(z))")
+        a2.set_xlabel("iteration")
+        a2.set_ylim(0, 1)
+        a2.legend(frameon=False)
+        figures.save(fig, stem)
 
 
 if __name__ == "__main__":

@@ -392,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         raise GanlensError(f"--jump-factor must be above 1, got {args.jump_factor}")
     if args.heldout and not args.data:
         raise GanlensError("--heldout needs --data (the training images to search)")
+    cli.check_out(args.out)  # a bad --out fails now, not after the work
     dev = cli.device(args.device)
     cli.seed_everything(args.seed)
     import ganlens
@@ -439,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if data is not None:
             mem, shown = _memorization(args, model, data, spec, spaces, frames, dev)
+            # the search speed is not a result: under "timing", which comparisons of runs ignore
+            result["timing"] = {k: mem.pop(k) for k in ("search_seconds", "search_images_per_second")}
             result["memorization"] = mem
             result["summary"]["memorizes"] = mem["memorizes"]
             arrays.update(shown)
