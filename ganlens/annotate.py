@@ -123,13 +123,8 @@ def _read_json(path: Path):
 
 def write_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
+    path = cli.check_file_out(path)
     parent = path.resolve().parent
-    if not parent.is_dir():
-        problem = f"{parent} is a file, not a folder" if parent.exists() else f"folder {parent} does not exist"
-        raise GanlensError(f"--out {path}: {problem}")
-    if path.is_dir():
-        raise GanlensError(f"--out {path}: is a folder, expected a file name")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     except OSError as e:

@@ -95,6 +95,18 @@ def check_out(out: str | Path) -> None:
         raise GanlensError(f"--out {out}: exists and is not a folder")
 
 
+def check_file_out(path: str | Path, flag: str = "--out") -> Path:
+    """``path`` as an output *file* name (an HTML page, a box file), or a one-line GanlensError now."""
+    path = Path(path)
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        problem = f"{folder} is a file, not a folder" if folder.exists() else f"folder {folder} does not exist"
+        raise GanlensError(f"{flag} {path}: {problem}")
+    if path.is_dir():
+        raise GanlensError(f"{flag} {path}: is a folder, expected a file name")
+    return path
+
+
 @contextlib.contextmanager
 def staged_output(out: str | Path) -> Iterator[Path]:
     """Write results into a temporary folder beside ``out``; move them into ``out`` only on success.

@@ -286,22 +286,10 @@ def parser() -> cli.Parser:
     return p
 
 
-def _file_out(flag: str, path: str) -> Path:
-    """``path`` as an output file name, or a one-line error when it cannot be one."""
-    out = Path(path)
-    folder = out.resolve().parent
-    if not folder.is_dir():
-        problem = f"{folder} is a file, not a folder" if folder.exists() else f"folder {folder} does not exist"
-        raise GanlensError(f"{flag} {out}: {problem}")
-    if out.is_dir():
-        raise GanlensError(f"{flag} {out}: is a folder, expected a file name")
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.train:
-        out = _file_out("--out", args.out)
+        out = cli.check_file_out(args.out, "--out")
         t0 = time.perf_counter()
         net = train(steps=args.steps, seed=args.seed, log=lambda m: print(m, file=sys.stderr))
         seconds = time.perf_counter() - t0
@@ -329,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(metrics, indent=2))
         return 0
     # --annotate
-    out = _file_out("--annotate", args.annotate)  # before the work, not after it
+    out = cli.check_file_out(args.annotate, "--annotate")  # before the work, not after it
     model = checkpoints.load(args.checkpoint)
     G = model.require_G()
     cls = det.class_index(args.label)
