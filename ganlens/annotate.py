@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(args.out, page)
     n_boxes = sum(len(s["boxes"]) for s in samples)
     print(f"{args.out}: {len(samples)} samples" + (f", {n_boxes} preloaded boxes" if preload else "")
-          + f"; open it in a browser", file=sys.stderr)
+          + "; open it in a browser", file=sys.stderr)
     return 0
 
 

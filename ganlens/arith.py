@@ -618,11 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         turn = (a.strip(), b.strip())
     specs = concept_specs(args)
 
-    cli.check_out(args.out)  # a bad --out fails now, not after the work
-    dev = cli.device(args.device)
-    cli.seed_everything(args.seed)
-    import ganlens
-    model = ganlens.load(args.checkpoint, dev)
+    dev, model = cli.start(args)  # checks --out before the work, then device, seed, checkpoint
     model.require_G()
     cfg = model.config
     window = args.measure == "window" or (args.measure == "auto" and is_rooms_model(model))

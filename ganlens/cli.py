@@ -72,6 +72,17 @@ def device(name: str) -> torch.device:
     return dev
 
 
+def start(args):
+    """The opening every analysis shares: check ``--out`` (before any work), pick ``--device``, seed
+    everything with ``--seed``, load ``--checkpoint``. Returns (device, LoadedModel)."""
+    from .checkpoints import load
+
+    check_out(args.out)
+    dev = device(args.device)
+    seed_everything(args.seed)
+    return dev, load(args.checkpoint, dev)
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)

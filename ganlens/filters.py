@@ -31,7 +31,6 @@ import torch
 from tqdm import tqdm
 
 from . import cli, figures
-from .checkpoints import load
 from .data import ImageSet, iter_chunks, open_images, to_float
 from .errors import GanlensError
 from .guided import guided_backprop
@@ -344,10 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("top", "n_images", "batch_size"):
         if getattr(args, flag) < 1:
             raise GanlensError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
-    cli.check_out(args.out)  # a bad --out fails now, not after the work
-    dev = cli.device(args.device)
-    cli.seed_everything(args.seed)
-    model = load(args.checkpoint, dev)
+    dev, model = cli.start(args)  # checks --out before the work, then device, seed, checkpoint
     D = model.require_D()
     try:
         layer = resolve_layer(D, args.layer)

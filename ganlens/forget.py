@@ -59,7 +59,6 @@ import torch
 
 from . import boxes as boxfile
 from . import cli, figures
-from .checkpoints import load
 from .errors import GanlensError
 from .hooks import ablate, retain
 from .models import ConfigError, layer_shape, resolve_layer
@@ -374,10 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     t_start = time.perf_counter()
     _check_flags(args)
-    cli.check_out(args.out)  # a bad --out fails now, not after the work
-    dev = cli.device(args.device)
-    cli.seed_everything(args.seed)
-    model = load(args.checkpoint, dev)
+    dev, model = cli.start(args)  # checks --out before the work, then device, seed, checkpoint
     G = model.require_G()
     try:
         layer = resolve_layer(G, args.layer)

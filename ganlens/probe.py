@@ -364,11 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (0 < args.val_fraction < 1 and 0 < args.test_fraction < 1 and args.val_fraction + args.test_fraction < 0.9):
         raise GanlensError(f"--val-fraction {args.val_fraction} and --test-fraction {args.test_fraction}: each must "
                            f"be in (0, 1) and together below 0.9")
-    cli.check_out(args.out)  # a bad --out fails now, not after the work
-    dev = cli.device(args.device)
-    cli.seed_everything(args.seed)
-    import ganlens
-    model = ganlens.load(args.checkpoint, dev)
+    dev, model = cli.start(args)  # checks --out before the work, then device, seed, checkpoint
     D = model.require_D()
     cfg = model.config
     layers = resolve_layers(D, args.layers)

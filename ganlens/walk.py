@@ -392,11 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         raise GanlensError(f"--jump-factor must be above 1, got {args.jump_factor}")
     if args.heldout and not args.data:
         raise GanlensError("--heldout needs --data (the training images to search)")
-    cli.check_out(args.out)  # a bad --out fails now, not after the work
-    dev = cli.device(args.device)
-    cli.seed_everything(args.seed)
-    import ganlens
-    model = ganlens.load(args.checkpoint, dev)
+    dev, model = cli.start(args)  # checks --out before the work, then device, seed, checkpoint
     G = model.require_G()
     cfg = model.config
     interp = args.interp if args.interp != "auto" else ("slerp" if cfg.latent == "normal" else "linear")
@@ -484,7 +480,6 @@ def _summarise(result: dict, rows: list[dict], spaces: list[str]) -> None:
 
 def _memorization(args, model, data, spec, spaces, frames, dev) -> tuple[dict, dict]:
     from . import memorization
-    cfg = model.config
     R, F_ = frames.shape[:2]
     heldout, exclude, held_desc = heldout_images(data, spec, model.provenance, args.holdout, args.seed, args.heldout)
     sample_seeds = list(range(args.seed + R * args.points, args.seed + R * args.points + args.samples))
