@@ -321,7 +321,7 @@ def plot_annotations(sheet: np.ndarray, result: dict, cols: int, stem: Path) -> 
         figures.show_image(ax, sheet)
         b = result["boxes_file"]
         ax.set_title(f"{b['n_boxes']} {result['label']} boxes on {b['n_samples_with_boxes']} of {b['n_samples']} "
-                     f"samples (sample i at row i // {cols}, column i % {cols})", pad=3)
+                     f"samples ({cols} per row, in file order)", pad=3)
     return figures.save(fig, stem)
 
 
