@@ -83,6 +83,17 @@ def start(args):
     return dev, load(args.checkpoint, dev)
 
 
+def layer(net, name: str, flag: str = "--layer", given: str | None = None) -> str:
+    """:func:`ganlens.models.resolve_layer` for a command-line flag: the error names the flag and the value
+    the user typed (``given``, when ``name`` is one item of a longer flag value)."""
+    from .models import resolve_layer
+
+    try:
+        return resolve_layer(net, name)
+    except GanlensError as e:
+        raise GanlensError(f"{flag} {given or name}: {e}")
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)

@@ -35,7 +35,7 @@ from .data import ImageSet, iter_chunks, open_images, to_float
 from .errors import GanlensError
 from .guided import guided_backprop
 from .hooks import retain
-from .models import ConfigError, Discriminator, layer_shape, resolve_layer
+from .models import Discriminator, layer_shape, resolve_layer
 
 PROG = "python -m ganlens.filters"
 EXAMPLES = f"""  {PROG}                                   # shipped rooms model, last D layer, units 0-5
@@ -345,10 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             raise GanlensError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     dev, model = cli.start(args)  # checks --out before the work, then device, seed, checkpoint
     D = model.require_D()
-    try:
-        layer = resolve_layer(D, args.layer)
-    except ConfigError as e:
-        raise GanlensError(f"--layer {args.layer}: {e}")
+    layer = cli.layer(D, args.layer)
     n_channels, side = layer_shape(D, layer)
     units = parse_units(args.units, n_channels, layer)
     data = open_images(args.data, model.config.image_size, model.config.nc)

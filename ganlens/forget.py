@@ -61,7 +61,7 @@ from . import boxes as boxfile
 from . import cli, figures
 from .errors import GanlensError
 from .hooks import ablate, retain
-from .models import ConfigError, layer_shape, resolve_layer
+from .models import layer_shape
 
 PROG = "python -m ganlens.forget"
 EXAMPLES = f"""  {PROG} --boxes annotations/windows.json             # the paper's Fig. 6 on the shipped rooms model
@@ -375,10 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     _check_flags(args)
     dev, model = cli.start(args)  # checks --out before the work, then device, seed, checkpoint
     G = model.require_G()
-    try:
-        layer = resolve_layer(G, args.layer)
-    except ConfigError as e:
-        raise GanlensError(f"--layer {args.layer}: {e}")
+    layer = cli.layer(G, args.layer)
     if layer == "output":
         raise GanlensError(f"--layer {args.layer}: the output has no feature maps to drop; use a hidden block")
     n_maps, side = layer_shape(G, layer)

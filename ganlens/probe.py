@@ -47,7 +47,7 @@ from tqdm import tqdm
 from . import checkpoints, cli, figures
 from .data import ImageSet, RoomsSet, iter_chunks, open_images, to_float
 from .errors import GanlensError
-from .models import Discriminator, resolve_layer
+from .models import Discriminator
 
 PROG = "python -m ganlens.probe"
 EXAMPLES = f"""  {PROG}                                      # shipped model, has-window on 2000 unseen rooms
@@ -74,10 +74,7 @@ def resolve_layers(D: Discriminator, text: str) -> list[str]:
         return list(D.hidden_blocks)
     names = []
     for part in filter(None, (s.strip() for s in text.split(","))):
-        try:
-            name = resolve_layer(D, part)
-        except GanlensError as e:
-            raise GanlensError(f"--layers {text}: {e}")
+        name = cli.layer(D, part, "--layers", given=text)
         if name == "output":
             raise GanlensError(f"--layers {text}: the output logit is not a feature map; valid: "
                                f"{', '.join(D.hidden_blocks)}, last or all")
