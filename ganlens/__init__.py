@@ -1,18 +1,25 @@
-"""ganlens: look inside trained DCGANs and put what you see into papers.
+"""ganlens: look inside trained GANs and put what you see into papers.
 
 Public API::
 
     import ganlens
-    m = ganlens.load("my_checkpoint.pth")      # or ganlens.load() for the shipped rooms model
-    z = m.latents([0, 1, 2])                     # (3, nz) by the seed rule
-    images = m.G(z)                              # (3, nc, H, W) in [-1, 1]
+    gan = ganlens.load("my_checkpoint.pth")          # or ganlens.load() for the shipped rooms model
+    gan = ganlens.wrap(G=my_G, D=my_D, nz=100)        # or any PyTorch networks you built
+    z = gan.latents([0, 1, 2])                         # (3, nz) by the seed rule
+    images = gan.generate(z)                           # (3, nc, H, W) in [-1, 1]
+    r = ganlens.walk(gan)                              # every analysis returns a Result:
+    r.to_dict(), r.figure(), r.save("out/walk")        # its JSON, a matplotlib Figure, files
 """
 
 __version__ = "0.1.0"
 
-from .checkpoints import DEFAULT_CHECKPOINT, LoadedModel, latent_from_seed, load  # noqa: E402
+from .checkpoints import DEFAULT_CHECKPOINT, LoadedModel, load  # noqa: E402
 from .errors import GanlensError  # noqa: E402
+from .gan import GAN, latent_from_seed, random_like, wrap  # noqa: E402
+from .layers import Layer, LayerTable  # noqa: E402
 from .models import DCGANConfig, Discriminator, Generator  # noqa: E402
+from .results import Result  # noqa: E402
 
-__all__ = ["load", "LoadedModel", "latent_from_seed", "DEFAULT_CHECKPOINT", "GanlensError",
-           "DCGANConfig", "Generator", "Discriminator", "__version__"]
+__all__ = ["load", "wrap", "GAN", "Result", "Layer", "LayerTable", "LoadedModel", "latent_from_seed",
+           "random_like", "DEFAULT_CHECKPOINT", "GanlensError", "DCGANConfig", "Generator", "Discriminator",
+           "__version__"]

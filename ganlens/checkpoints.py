@@ -20,23 +20,20 @@ later one is a stride-2 4x4 doubling; D mirrors it.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 import pickle
 import re
-import shlex
-import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from . import __version__
 from .errors import GanlensError
+from .gan import GAN, file_sha256, latent_from_seed, wrap  # noqa: F401 (re-exported)
 from .models import ConfigError, DCGANConfig, Discriminator, Generator
+from .results import command_line
 
 FORMAT = "ganlens.checkpoint/1"
 DEFAULT_CHECKPOINT = Path(__file__).parent / "default" / "rooms64.pt"
@@ -46,72 +43,7 @@ PREFIXES = ("module.", "_orig_mod.")
 _PARAM = re.compile(r"^(?P<module>.+)\.(?P<param>weight|bias|running_mean|running_var|num_batches_tracked)$")
 
 
-def latent_from_seed(seed: int, nz: int, latent: str = "normal") -> torch.Tensor:
-    """The latent vector (nz,) for a seed. This rule is a contract: box files name samples by seed.
-
-    normal: ``torch.randn(nz, generator=torch.Generator().manual_seed(seed))``;
-    uniform: ``torch.rand(...) * 2 - 1`` with the same generator.
-    """
-    gen = torch.Generator().manual_seed(int(seed))
-    if latent == "normal":
-        return torch.randn(nz, generator=gen)
-    if latent == "uniform":
-        return torch.rand(nz, generator=gen) * 2 - 1
-    raise ConfigError(f"unknown latent distribution {latent!r}")
-
-
-@dataclass
-class LoadedModel:
-    """What :func:`load` returns: the networks (in eval mode), their config and where they came from."""
-
-    G: Generator | None
-    D: Discriminator | None
-    config: DCGANConfig
-    path: Path
-    source: str
-    provenance: dict = field(default_factory=dict)
-
-    def latents(self, seeds) -> torch.Tensor:
-        """Latents (len(seeds), nz) by the seed rule of :func:`latent_from_seed`."""
-        return torch.stack([latent_from_seed(s, self.config.nz, self.config.latent) for s in seeds])
-
-    def require_G(self) -> Generator:
-        if self.G is None:
-            raise GanlensError(f"{self.path}: this checkpoint holds no generator ({self.source})")
-        return self.G
-
-    def require_D(self) -> Discriminator:
-        if self.D is None:
-            raise GanlensError(f"{self.path}: this checkpoint holds no discriminator ({self.source}); "
-                               f"this command needs one")
-        return self.D
-
-    def to(self, device) -> "LoadedModel":
-        for net in (self.G, self.D):
-            if net is not None:
-                net.to(device)
-        return self
-
-    @cached_property
-    def sha256(self) -> str:
-        return file_sha256(self.path)
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def command_line() -> str:
-    """How this process was started, as a user would type it (``python -m ganlens.train --iters 10``)."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    head = f"python -m {spec.name}" if spec is not None else (Path(sys.argv[0]).name if sys.argv[0] else "python")
-    if head.endswith(".__main__"):
-        head = head[: -len(".__main__")]
-    return " ".join([head] + [shlex.quote(a) for a in sys.argv[1:]])
+LoadedModel = GAN  # the name of the model type before ganlens.wrap existed
 
 
 def provenance(seed: int | None = None, **extra) -> dict:
@@ -250,10 +182,10 @@ def _first_line(msg: str) -> str:
     return msg.strip().splitlines()[0][:200] if msg.strip() else ""
 
 
-def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
+def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> GAN:
     """Load any checkpoint ganlens supports (``None`` or ``"default"``: the shipped model).
 
-    Returns a :class:`LoadedModel` with G and D in eval mode on ``device``. Raises GanlensError with one
+    Returns a :class:`ganlens.GAN` with G and D in eval mode on ``device``. Raises GanlensError with one
     line naming the file and the problem for anything else.
     """
     if path is None or str(path) == "default":
@@ -264,18 +196,19 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     path = Path(path)
     obj = read(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        model = _from_ganlens(path, obj)
+        G, D, config, source, prov = _from_ganlens(path, obj)
     elif isinstance(obj, dict) and isinstance(obj.get("format"), str):
         raise GanlensError(f"{path}: unknown checkpoint format {obj['format']!r} (this ganlens reads {FORMAT})")
     else:
-        model = _from_foreign(path, obj)
-    for net in (model.G, model.D):
+        G, D, config, source, prov = _from_foreign(path, obj)
+    for net in (G, D):
         if net is not None:
-            net.eval().requires_grad_(False)
-    return model.to(device)
+            net.eval().requires_grad_(False).to(device)
+    return wrap(G, D, nz=config.nz if G is not None else None, latent=config.latent, path=path, source=source,
+                provenance=prov, config=config, image_shape=(config.nc, config.image_size, config.image_size))
 
 
-def _from_ganlens(path: Path, obj: dict) -> LoadedModel:
+def _from_ganlens(path: Path, obj: dict) -> tuple:
     missing = [k for k in ("config", "G") if k not in obj]
     if missing:
         raise GanlensError(f"{path}: ganlens checkpoint without {', '.join(missing)}")
@@ -285,7 +218,7 @@ def _from_ganlens(path: Path, obj: dict) -> LoadedModel:
         raise GanlensError(f"{path}: bad config in checkpoint: {e}")
     G = _build(path, Generator, config, obj["G"]) if obj["G"] is not None else None
     D = _build(path, Discriminator, config, obj.get("D")) if obj.get("D") is not None else None
-    return LoadedModel(G, D, config, path, "ganlens checkpoint", obj.get("provenance") or {})
+    return G, D, config, "ganlens checkpoint", obj.get("provenance") or {}
 
 
 def _build(path: Path, cls, config: DCGANConfig, sd: dict):
@@ -419,7 +352,7 @@ def _remap(path: Path, net: torch.nn.Module, mods) -> None:
         raise GanlensError(f"{path}: weights do not fit the inferred {type(net).__name__}: {_first_line(str(e))}")
 
 
-def _from_foreign(path: Path, obj) -> LoadedModel:
+def _from_foreign(path: Path, obj) -> tuple:
     g_sd, d_sd = _state_dicts(path, obj)
     G = D = None
     parts = []
@@ -446,4 +379,42 @@ def _from_foreign(path: Path, obj) -> LoadedModel:
         D = Discriminator(config)
         _remap(path, D, d_mods)
     source = f"foreign DCGAN state dict ({' and '.join(parts)}, {config.nc}x{config.image_size}x{config.image_size})"
-    return LoadedModel(G, D, config, path, source, {})
+    return G, D, config, source, {}
+
+
+
+def load_weights(gan: GAN, path: str | Path) -> GAN:
+    """Load a checkpoint's weights (read with ``weights_only=True``) into networks the user built
+    (``--model``): a ganlens checkpoint, a dict wrapping G/D state dicts under the usual keys, or one raw
+    state dict (given to G if its keys fit G, else to D). Prefixes ``module.`` / ``_orig_mod.`` are dropped.
+    Updates ``gan.path`` and ``gan.source``; a mismatch is a one-line GanlensError."""
+    path = Path(path)
+    obj = read(path)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        parts = {"G": obj.get("G"), "D": obj.get("D")}
+    elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        sd = _strip(obj)
+        nets = [(r, n) for r, n in (("G", gan.G), ("D", gan.D)) if n is not None]
+        role = next((r for r, n in nets if set(sd) == set(_strip(n.state_dict()))), nets[0][0])
+        parts = {role: obj}
+    elif isinstance(obj, dict):
+        parts = {"G": next((obj[k] for k in G_KEYS if isinstance(obj.get(k), dict)), None),
+                 "D": next((obj[k] for k in D_KEYS if isinstance(obj.get(k), dict)), None)}
+    else:
+        raise GanlensError(f"{path}: holds a {type(obj).__name__}, expected a state dict or a dict of them")
+    loaded = []
+    for role, sd in parts.items():
+        net = gan.G if role == "G" else gan.D
+        if sd is None or net is None:
+            continue
+        try:
+            net.load_state_dict(_strip(sd))
+        except (RuntimeError, TypeError, AttributeError, KeyError) as e:
+            raise GanlensError(f"{path}: its {role} weights do not fit the --model {role}: {_first_line(str(e))}")
+        loaded.append(role)
+    if not loaded:
+        raise GanlensError(f"{path}: no weights for the --model networks (G: {gan.G is not None}, "
+                           f"D: {gan.D is not None}) in this file")
+    gan.path, gan.source = path, f"{gan.source} with {'+'.join(loaded)} weights from {path.name}"
+    gan.__dict__.pop("sha256", None)
+    return gan

@@ -4,22 +4,28 @@ and output folders that never hold half-written results."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import shutil
+import importlib
+import importlib.util
+import math
+import re
 import sys
-import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
 
 from .errors import GanlensError
+from .results import OUT_ROOT, check_out, running_command, staged_output, write_json  # noqa: F401 (re-exported)
+
+MODEL_HELP = ("build the networks with your own code: FILE.py:FUNC or package.module:FUNC, where FUNC() returns "
+              "ganlens.wrap(G=..., D=..., nz=...); --checkpoint weights, if given, are then loaded into them "
+              "(weights_only=True). This RUNS THE PYTHON CODE YOU NAME, on purpose; nothing else in ganlens "
+              "executes code from a file")
 
 
-OUT_ROOT = "ganlens-out"  # default outputs go to ganlens-out/<command>; a user's --out needs an existing parent
+class Listed(Exception):
+    """Raised after ``--layer list`` printed the layer table: the command ends with exit status 0."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,24 +37,81 @@ class Parser(argparse.ArgumentParser):
                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
     def error(self, message: str):
+        m = re.match(r"argument ([^:]+): (must .*)$", message)
+        if m:  # a range validator's message: "--points must be at least 2, got 1"
+            message = f"{m.group(1).split('/')[0]} {m.group(2)}"
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
     def add_common(self, out_default: str | None = None, checkpoint: bool = True):
-        """--checkpoint, --device, --seed, --out: the flags every analysis takes."""
+        """--checkpoint, --model, --device, --seed, --out: the flags every analysis takes."""
         if checkpoint:
             self.add_argument("--checkpoint", default="default", metavar="PATH",
-                              help="ganlens or foreign DCGAN checkpoint (default: the shipped rooms model)")
+                              help="ganlens or foreign GAN checkpoint (default: the shipped rooms model; with "
+                                   "--model: weights for your networks, default none)")
+            self.add_argument("--model", metavar="FILE.py:FUNC", help=MODEL_HELP)
         self.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-        self.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        self.add_argument("--seed", type=seed_value, default=0, help="random seed (default: 0)")
         if out_default is not None:
             self.add_argument("--out", default=out_default, metavar="DIR",
                               help=f"output folder (default: {out_default})")
 
 
+# ------------------------------------------------------------------------------------- range validators
+
+def at_least(low: int) -> Callable[[str], int]:
+    """argparse ``type=``: an integer >= ``low`` ("must be at least 2, got 1" otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}")
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {v}")
+        return v
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def number(low: float | None = None, high: float | None = None, *, open_low: bool = False,
+           open_high: bool = False) -> Callable[[str], float]:
+    """argparse ``type=``: a finite float within [low, high] (open ends with ``open_low``/``open_high``)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if low is not None and (v <= low if open_low else v < low):
+            raise argparse.ArgumentTypeError(f"must be {'above' if open_low else 'at least'} {low:g}, got {v:g}")
+        if high is not None and (v >= high if open_high else v > high):
+            raise argparse.ArgumentTypeError(f"must be {'below' if open_high else 'at most'} {high:g}, got {v:g}")
+        return v
+    parse.__name__ = "number"
+    return parse
+
+
+SEED_MAX = 2**63 - 1
+
+
+def seed_value(text: str) -> int:
+    """argparse ``type=`` for seeds: an integer in 0 .. 2**63 - 1 (what torch.manual_seed takes)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}")
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be in 0..2**63-1, got {v}")
+    return v
+
+
 def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, prog: str) -> int:
     """Call ``main(argv)`` and turn GanlensError / KeyboardInterrupt into one line on stderr."""
     try:
-        return main(argv) or 0
+        with running_command(None if argv is None else " ".join([prog] + [str(a) for a in argv])):
+            return main(argv) or 0
+    except Listed:
+        return 0
     except GanlensError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
@@ -74,22 +137,85 @@ def device(name: str) -> torch.device:
 
 def start(args):
     """The opening every analysis shares: check ``--out`` (before any work), pick ``--device``, seed
-    everything with ``--seed``, load ``--checkpoint``. Returns (device, LoadedModel)."""
-    from .checkpoints import load
-
-    check_out(args.out)
+    everything with ``--seed``, load the model (``--checkpoint`` / ``--model``). Returns (device, GAN)."""
+    if getattr(args, "out", None) is not None:
+        check_out(args.out)
     dev = device(args.device)
     seed_everything(args.seed)
-    return dev, load(args.checkpoint, dev)
+    return dev, load_model(args, dev)
 
 
-def layer(net, name: str, flag: str = "--layer", given: str | None = None) -> str:
-    """:func:`ganlens.models.resolve_layer` for a command-line flag: the error names the flag and the value
-    the user typed (``given``, when ``name`` is one item of a longer flag value)."""
-    from .models import resolve_layer
+def load_model(args, dev) -> "object":
+    """The GAN named by ``--model`` (with ``--checkpoint`` weights) or by ``--checkpoint`` alone."""
+    from .checkpoints import load, load_weights
+    spec = getattr(args, "model", None)
+    if not spec:
+        return load(args.checkpoint, dev)
+    gan = user_model(spec)
+    if args.checkpoint not in (None, "default"):
+        load_weights(gan, args.checkpoint)
+    return gan.to(dev)
 
+
+def user_model(spec: str):
+    """Call FUNC of ``FILE.py:FUNC`` or ``package.module:FUNC`` and return the GAN it builds.
+
+    This runs the user's own code, on purpose (``--model``'s help says so). It is the only place in
+    ganlens that executes code named by a user.
+    """
+    from .gan import GAN
+    where, sep, func = spec.rpartition(":")
+    if not sep or not where or not func.isidentifier():
+        raise GanlensError(f"--model {spec}: expected FILE.py:FUNC or package.module:FUNC")
     try:
-        return resolve_layer(net, name)
+        if where.endswith(".py") or "/" in where or Path(where).is_file():
+            path = Path(where)
+            if not path.is_file():
+                raise GanlensError(f"--model {spec}: no such file {path}")
+            name = f"ganlens_user_model_{abs(hash(str(path.resolve())))}"
+            mod_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(mod_spec)
+            sys.modules[name] = module
+            mod_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except GanlensError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's file failed to import: say so in one line
+        raise GanlensError(f"--model {spec}: importing {where} failed: {type(e).__name__}: {_line(e)}")
+    fn = getattr(module, func, None)
+    if not callable(fn):
+        raise GanlensError(f"--model {spec}: {where} has no function {func}")
+    try:
+        gan = fn()
+    except GanlensError as e:
+        raise GanlensError(f"--model {spec}: {e}")
+    except Exception as e:  # noqa: BLE001
+        raise GanlensError(f"--model {spec}: {func}() raised {type(e).__name__}: {_line(e)}")
+    if not isinstance(gan, GAN):
+        raise GanlensError(f"--model {spec}: {func}() returned {type(gan).__name__}; it must return "
+                           f"ganlens.wrap(G=..., D=..., nz=...)")
+    gan.source = f"--model {spec}"
+    if gan.name == "in-memory":
+        gan.name = func
+    return gan
+
+
+def _line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+def layer(gan, net: str, name: str, flag: str = "--layer", given: str | None = None):
+    """A layer of ``gan``'s G or D for a command-line flag (a :class:`ganlens.layers.Layer`). The error names
+    the flag and the value the user typed (``given``, when ``name`` is one item of a longer flag value).
+    ``list`` prints the network's layer table and ends the command (exit status 0)."""
+    if name == "list":
+        who = "generator" if net == "G" else "discriminator"
+        print(f"{who} layers of {gan.where}:\n{gan.layers(net).describe()}")
+        raise Listed()
+    try:
+        return gan.layer(net, name)
     except GanlensError as e:
         raise GanlensError(f"{flag} {given or name}: {e}")
 
@@ -97,24 +223,6 @@ def layer(net, name: str, flag: str = "--layer", given: str | None = None) -> st
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def check_out(out: str | Path) -> None:
-    """Raise a one-line GanlensError now if ``out`` cannot become an output folder.
-
-    Commands call this right after parsing, so a mistyped --out fails before minutes of work, not after;
-    :func:`staged_output` checks again when it starts.
-    """
-    out = Path(out)
-    if out.parent == Path(OUT_ROOT) and not out.parent.exists():  # made on demand by staged_output
-        return
-    parent = out.resolve().parent
-    if not parent.exists():
-        raise GanlensError(f"--out {out}: parent folder {parent} does not exist")
-    if not parent.is_dir():
-        raise GanlensError(f"--out {out}: {parent} is a file, not a folder")
-    if out.exists() and not out.is_dir():
-        raise GanlensError(f"--out {out}: exists and is not a folder")
 
 
 def check_file_out(path: str | Path, flag: str = "--out") -> Path:
@@ -127,53 +235,3 @@ def check_file_out(path: str | Path, flag: str = "--out") -> Path:
     if path.is_dir():
         raise GanlensError(f"{flag} {path}: is a folder, expected a file name")
     return path
-
-
-@contextlib.contextmanager
-def staged_output(out: str | Path) -> Iterator[Path]:
-    """Write results into a temporary folder beside ``out``; move them into ``out`` only on success.
-
-    An error part-way (bad input found late, Ctrl-C) leaves ``out`` as it was: no half-written files.
-    Yields the staging folder; the caller writes plain files (and sub-folders) into it.
-    """
-    out = Path(out)
-    if out.parent == Path(OUT_ROOT):  # the default folders (ganlens-out/walk, ...) work on a fresh checkout
-        out.parent.mkdir(exist_ok=True)
-    check_out(out)
-    parent = out.resolve().parent
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    except OSError as e:
-        raise GanlensError(f"--out {out}: cannot write in {parent}: {e.strerror}")
-    try:
-        yield stage  # an error from the body (OSError included) propagates as it is, not as "--out"'s
-        try:
-            out.mkdir(exist_ok=True)
-            for item in stage.iterdir():
-                target = out / item.name
-                if target.is_dir() and item.is_dir():
-                    shutil.rmtree(target)
-                os.replace(item, target)
-        except OSError as e:
-            raise GanlensError(f"--out {out}: cannot write: {e.strerror or e}")
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def write_json(path: str | Path, obj) -> None:
-    """JSON with sorted keys and a trailing newline, so that equal numbers give byte-identical files."""
-    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, torch.Tensor):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,258 @@
+"""What every analysis returns, and the one way files are written.
+
+An analysis is a plain function (GAN + inputs + settings in) that returns a :class:`Result`:
+
+    r = ganlens.walk(gan, rows=2)
+    r.to_dict()         # exactly the JSON the command writes
+    r.figure()          # a matplotlib Figure (the first figure; r.figure("neighbours") for another)
+    r.save("out/walk")  # JSON first, then arrays (.npz) and figures drawn from what was saved, atomically
+
+Every JSON carries the same ``provenance`` block (:func:`provenance`): the model (checkpoint path and
+sha256, or "in-memory"), the command line or the Python call, the seed, versions and date.
+
+Files: :func:`atomic_write` (one file: temp file in the same folder, fsync, rename) and
+:func:`staged_output` (a folder of results: written beside ``out``, moved in only when complete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .errors import GanlensError
+
+OUT_ROOT = "ganlens-out"  # default outputs go to ganlens-out/<command>; a user's --out needs an existing parent
+_COMMAND: list[str] = []  # set by cli.run while a command runs: provenance then records its command line
+
+
+# --------------------------------------------------------------------------------------------- provenance
+
+def command_line() -> str:
+    """How this process was started, as a user would type it (``python -m ganlens.train --iters 10``)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    head = f"python -m {spec.name}" if spec is not None else (Path(sys.argv[0]).name if sys.argv[0] else "python")
+    if head.endswith(".__main__"):
+        head = head[: -len(".__main__")]
+    return " ".join([head] + [shlex.quote(a) for a in sys.argv[1:]])
+
+
+def provenance(gan=None, seed: int | None = None, call: str | None = None, **extra) -> dict:
+    """Who made a result and how: the model (path + sha256, or "in-memory"), the command line (when a
+    ``python -m ganlens.X`` command runs) or the Python call, seed, versions, date, plus ``extra``."""
+    from . import __version__
+    out = {
+        "command": _COMMAND[-1] if _COMMAND else None,
+        "call": None if _COMMAND else call,
+        "seed": seed,
+        "ganlens": __version__,
+        "torch": str(torch.__version__),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if gan is not None:
+        out["model"] = gan.origin()
+    out.update(extra)
+    return out
+
+
+@contextlib.contextmanager
+def running_command(line: str | None = None) -> Iterator[None]:
+    """Inside the block, :func:`provenance` records ``line`` (default: this process's command line)."""
+    _COMMAND.append(line or command_line())
+    try:
+        yield
+    finally:
+        _COMMAND.pop()
+
+
+# ------------------------------------------------------------------------------------------------- JSON
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, (np.ndarray, torch.Tensor)):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps(obj) -> str:
+    """JSON with sorted keys and a trailing newline, so that equal numbers give byte-identical files."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+
+
+def write_json(path: str | Path, obj) -> None:
+    """:func:`dumps` into ``path`` (atomically)."""
+    atomic_write(path, dumps(obj))
+
+
+def atomic_write(path: str | Path, data: str | bytes | Callable[[io.BufferedWriter], None], mode: int | None = None) -> Path:
+    """Write a file so that a reader never sees it half-written: a temp file in the same folder, fsync,
+    rename. ``data``: text, bytes, or a function that writes into the open binary file. A failure leaves
+    the previous file (if any) in place and no temp file behind."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, (0o666 & ~umask) if mode is None else mode)  # mkstemp makes 0600; results are ordinary files
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- folders
+
+def check_out(out: str | Path) -> None:
+    """Raise a one-line GanlensError now if ``out`` cannot become an output folder.
+
+    Commands call this right after parsing, so a mistyped --out fails before minutes of work, not after;
+    :func:`staged_output` checks again when it starts.
+    """
+    out = Path(out)
+    if out.parent == Path(OUT_ROOT) and not out.parent.exists():  # made on demand by staged_output
+        return
+    parent = out.resolve().parent
+    if not parent.exists():
+        raise GanlensError(f"--out {out}: parent folder {parent} does not exist")
+    if not parent.is_dir():
+        raise GanlensError(f"--out {out}: {parent} is a file, not a folder")
+    if out.exists() and not out.is_dir():
+        raise GanlensError(f"--out {out}: exists and is not a folder")
+
+
+@contextlib.contextmanager
+def staged_output(out: str | Path) -> Iterator[Path]:
+    """Write results into a temporary folder beside ``out``; move them into ``out`` only on success.
+
+    An error part-way (bad input found late, Ctrl-C) leaves ``out`` as it was: no half-written files.
+    Yields the staging folder; the caller writes plain files (and sub-folders) into it.
+    """
+    out = Path(out)
+    if out.parent == Path(OUT_ROOT):  # the default folders (ganlens-out/walk, ...) work on a fresh checkout
+        out.parent.mkdir(exist_ok=True)
+    check_out(out)
+    parent = out.resolve().parent
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    except OSError as e:
+        raise GanlensError(f"--out {out}: cannot write in {parent}: {e.strerror}")
+    try:
+        yield stage  # an error from the body (OSError included) propagates as it is, not as "--out"'s
+        try:
+            out.mkdir(exist_ok=True)
+            for item in stage.iterdir():
+                target = out / item.name
+                if target.is_dir() and item.is_dir():
+                    shutil.rmtree(target)
+                os.replace(item, target)
+        except OSError as e:
+            raise GanlensError(f"--out {out}: cannot write: {e.strerror or e}")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------- Result
+
+Plot = Callable[[dict, dict], "object"]          # (JSON dict, arrays) -> matplotlib Figure
+Writer = Callable[[dict, dict, Path], None]      # (JSON dict, arrays, file path) -> writes one extra file
+
+
+class Result:
+    """Numbers (``data``, exactly the JSON), the arrays figures need, and how to draw them.
+
+    kind: the analysis ("walk"): files are ``<kind>.json`` and ``<kind>.npz``. plots: {stem: function
+    (data, arrays) -> Figure}, the first is :meth:`figure`'s default. files: {file name: function
+    (data, arrays, path)} for other outputs (a video). Figures are always drawn from what was saved:
+    :meth:`save` writes the JSON and arrays, reads them back, then draws.
+    """
+
+    def __init__(self, kind: str, data: dict, arrays: dict | None = None, plots: dict[str, Plot] | None = None,
+                 files: dict[str, Writer] | None = None):
+        self.kind, self.data, self.arrays = kind, data, dict(arrays or {})
+        self.plots, self.files = dict(plots or {}), dict(files or {})
+
+    def __repr__(self) -> str:
+        keys = ", ".join(list(self.data)[:6])
+        return f"<ganlens {self.kind} result: {keys}{', ...' if len(self.data) > 6 else ''}>"
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def to_dict(self) -> dict:
+        """Exactly the JSON :meth:`save` writes, as plain Python objects."""
+        return json.loads(dumps(self.data))
+
+    def _saved_arrays(self) -> dict:
+        if not self.arrays:
+            return {}
+        buf = io.BytesIO()
+        np.savez(buf, **self.arrays)
+        buf.seek(0)
+        with np.load(buf, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def figure(self, name: str | None = None):
+        """The matplotlib Figure ``name`` (default: the first) drawn from the JSON and arrays as saved."""
+        if not self.plots:
+            raise GanlensError(f"a {self.kind} result has no figure")
+        name = name or next(iter(self.plots))
+        if name not in self.plots:
+            raise GanlensError(f"a {self.kind} result has no figure {name!r}; it has {', '.join(self.plots)}")
+        return self.plots[name](self.to_dict(), self._saved_arrays())
+
+    def save(self, out: str | Path) -> list[Path]:
+        """Write ``<kind>.json``, ``<kind>.npz`` (when there are arrays), every figure (PDF + PNG) and
+        extra file into the folder ``out``, atomically (a failure leaves ``out`` as it was). Returns the
+        paths written."""
+        from . import figures
+        out = Path(out)
+        with staged_output(out) as stage:
+            write_json(stage / f"{self.kind}.json", self.data)
+            if self.arrays:
+                np.savez_compressed(stage / f"{self.kind}.npz", **self.arrays)
+            data = json.loads((stage / f"{self.kind}.json").read_text())
+            arrays = {}
+            if self.arrays:
+                with np.load(stage / f"{self.kind}.npz", allow_pickle=False) as z:
+                    arrays = {k: z[k] for k in z.files}
+            for stem, plot in self.plots.items():
+                figures.save(plot(data, arrays), stage / stem)
+            for name, writer in self.files.items():
+                writer(data, arrays, stage / name)
+            names = sorted(p.name for p in stage.iterdir())
+        return [out / n for n in names]
+
+
+def finite_or_none(x) -> float | None:
+    """A float for the JSON, or None for NaN / infinity (JSON has no such numbers)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
