@@ -20,6 +20,18 @@ from .layers import Layer, LayerTable  # noqa: E402
 from .models import DCGANConfig, Discriminator, Generator  # noqa: E402
 from .results import Result  # noqa: E402
 
+ANALYSES = ("walk", "memorization", "filters", "forget", "arith", "probe", "train")
+
+
+def __getattr__(name: str):
+    """``ganlens.walk(gan, ...)`` etc.: analysis modules are imported on first use (start-up stays fast)
+    and are callable (see :func:`ganlens.results.analysis_module`)."""
+    if name in ANALYSES:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'ganlens' has no attribute {name!r}")
+
+
 __all__ = ["load", "wrap", "GAN", "Result", "Layer", "LayerTable", "LoadedModel", "latent_from_seed",
            "random_like", "DEFAULT_CHECKPOINT", "GanlensError", "DCGANConfig", "Generator", "Discriminator",
            "__version__"]

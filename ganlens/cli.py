@@ -61,14 +61,11 @@ class Parser(argparse.ArgumentParser):
 def at_least(low: int) -> Callable[[str], int]:
     """argparse ``type=``: an integer >= ``low`` ("must be at least 2, got 1" otherwise)."""
     def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}")
+        v = int(text)  # a ValueError reads "argument --n: invalid int value: 'x'"
         if v < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {v}")
         return v
-    parse.__name__ = f"integer >= {low}"
+    parse.__name__ = "int"
     return parse
 
 
@@ -76,10 +73,7 @@ def number(low: float | None = None, high: float | None = None, *, open_low: boo
            open_high: bool = False) -> Callable[[str], float]:
     """argparse ``type=``: a finite float within [low, high] (open ends with ``open_low``/``open_high``)."""
     def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+        v = float(text)  # a ValueError reads "argument --C: invalid float value: 'x'"
         if not math.isfinite(v):
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if low is not None and (v <= low if open_low else v < low):
@@ -87,7 +81,7 @@ def number(low: float | None = None, high: float | None = None, *, open_low: boo
         if high is not None and (v >= high if open_high else v > high):
             raise argparse.ArgumentTypeError(f"must be {'below' if open_high else 'at most'} {high:g}, got {v:g}")
         return v
-    parse.__name__ = "number"
+    parse.__name__ = "float"
     return parse
 
 
@@ -96,13 +90,13 @@ SEED_MAX = 2**63 - 1
 
 def seed_value(text: str) -> int:
     """argparse ``type=`` for seeds: an integer in 0 .. 2**63 - 1 (what torch.manual_seed takes)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}")
+    v = int(text)
     if not 0 <= v <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"must be in 0..2**63-1, got {v}")
     return v
+
+
+seed_value.__name__ = "int"
 
 
 def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, prog: str) -> int:
@@ -112,6 +106,8 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, 
             return main(argv) or 0
     except Listed:
         return 0
+    except SystemExit as e:  # argparse: --help (0) or a bad flag (2, its one line already printed)
+        return e.code if isinstance(e.code, int) else 2
     except GanlensError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

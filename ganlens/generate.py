@@ -52,7 +52,8 @@ def images(gan, z: torch.Tensor, *, batch: int = BATCH, uint8: bool = False,
         return torch.zeros(0, gan.nc, gan.image_size, gan.image_size,
                            dtype=torch.uint8 if uint8 else torch.float32)
     out = []
-    cm = edit() if callable(edit) else (edit or contextlib.nullcontext())
+    cm = edit if hasattr(edit, "__enter__") or edit is None else edit()
+    cm = cm or contextlib.nullcontext()
     with torch.inference_mode(), cm:
         for zb in _batches(gan, z, batch, conv, dev):
             x = G(zb)

@@ -139,7 +139,7 @@ class LayerTable:
         if name in ALIASES[self.role]:
             raise GanlensError(f"layer alias {name!r} does not apply: this network has "
                                f"{len(self.hidden)} hidden layer(s) ({', '.join(self.names()) or 'none'})")
-        valid = ", ".join(self.names() + sorted(self.aliases))
+        valid = ", ".join(self.names() + sorted(set(self.aliases) - set(self.names())))
         raise GanlensError(f"unknown layer {name!r}; valid layers: {valid} (or any module path; "
                            f"--layer list shows shapes)")
 

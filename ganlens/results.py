@@ -27,6 +27,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import types
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -256,3 +257,21 @@ def finite_or_none(x) -> float | None:
     """A float for the JSON, or None for NaN / infinity (JSON has no such numbers)."""
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+# ----------------------------------------------------------------------------------- ganlens.X(...)
+
+class _AnalysisModule(types.ModuleType):
+    """A module that can be called: ``ganlens.walk(gan, ...)`` calls the analysis function of
+    ``ganlens/walk.py``, while ``python -m ganlens.walk`` and ``from ganlens.walk import lerp`` work as
+    usual (a module and a function cannot both be the attribute ``ganlens.walk`` otherwise)."""
+
+    def __call__(self, *args, **kwargs):
+        return self.__analysis__(*args, **kwargs)
+
+
+def analysis_module(name: str, fn: Callable) -> None:
+    """Make module ``name`` callable as ``fn`` (each analysis module calls this at its end)."""
+    mod = sys.modules[name]
+    mod.__analysis__ = fn
+    mod.__class__ = _AnalysisModule

@@ -32,7 +32,9 @@ from . import checkpoints, cli, figures
 from .checkpoints import latent_from_seed
 from .data import RoomsSet, load_all, open_images, to_float
 from .errors import GanlensError
+from .gan import wrap
 from .models import LATENTS, ConfigError, DCGANConfig, Discriminator, Generator
+from .results import analysis_module
 
 PROG = "python -m ganlens.train"
 EXAMPLES = f"""  {PROG} --data rooms --out runs/rooms64 --iters 3000 --ngf 32 --ndf 32 --batch-size 64
@@ -54,19 +56,19 @@ def parser() -> cli.Parser:
     p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--ndf", type=int, default=64)
     p.add_argument("--latent", choices=LATENTS, default="normal")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--batch-size", type=cli.at_least(1), default=128)
+    p.add_argument("--lr", type=cli.number(0, open_low=True), default=2e-4)
+    p.add_argument("--beta1", type=cli.number(0, 1, open_high=True), default=0.5)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--iters", type=int, help="total training iterations (steps)")
     length.add_argument("--epochs", type=int, help="total epochs over the data (default: 5)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli.seed_value, default=0)
     p.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",
                    help="continue a run: from CKPT, or (no value) from --out's last.pt")
-    p.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N iterations (default: 500)")
-    p.add_argument("--keep", type=int, default=3, help="numbered checkpoints to keep (default: 3)")
-    p.add_argument("--log-every", type=int, default=50, help="read losses every N iterations (default: 50)")
+    p.add_argument("--ckpt-every", type=cli.at_least(1), default=500, help="checkpoint every N iterations (default: 500)")
+    p.add_argument("--keep", type=cli.at_least(1), default=3, help="numbered checkpoints to keep (default: 3)")
+    p.add_argument("--log-every", type=cli.at_least(1), default=50, help="read losses every N iterations (default: 50)")
     p.add_argument("--sample-every", type=int, help="sample grid every N iterations (default: once an epoch)")
     p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
                    help="mixed precision: auto = bf16 on CUDA, off on CPU")
@@ -218,169 +220,254 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), world
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    rank, world = _distributed()
-    dev = cli.device(args.device)
-    if dev.type == "cuda" and world > 1:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(dev)
-    out = Path(args.out)
-    for name in ("batch_size", "ckpt_every", "log_every", "keep"):
-        if getattr(args, name) < 1:
-            raise GanlensError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.batch_size % world:
-        raise GanlensError(f"--batch-size {args.batch_size} must be divisible by the {world} processes")
+@dataclass
+class Settings:
+    """Every setting of a training run (the command's flags; ``ganlens.train(**settings)`` takes them too)."""
 
-    state, resume_from = None, None
-    if args.resume:
-        resume_from = _find_resume(out, args.resume)
-        ckpt = checkpoints.read(resume_from)
-        if not isinstance(ckpt, dict) or ckpt.get("format") != checkpoints.FORMAT or not ckpt.get("state"):
-            raise GanlensError(f"{resume_from}: not a ganlens training checkpoint (no optimiser state to resume)")
-        config = DCGANConfig.from_dict(ckpt["config"])
-        state = ckpt["state"]
-        saved = state["args"]
-        for k in ("data", "batch_size", "lr", "beta1", "seed"):  # the run's settings win over flags
-            setattr(args, k, saved[k])
-        for k in ("nz", "ngf", "ndf", "nc", "image_size", "latent"):  # so train.json records the real model
-            setattr(args, k, getattr(config, k))
-        if args.iters is None and args.epochs is None:
-            args.iters = saved["iters"]
-    else:
-        if (out / "last.pt").exists():
-            raise GanlensError(f"--out {out}: already holds a run (last.pt); use --resume or another --out")
+    data: str = "rooms"
+    out: str = "runs/train"
+    image_size: int = 64
+    nc: int = 3
+    nz: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    latent: str = "normal"
+    batch_size: int = 128
+    lr: float = 2e-4
+    beta1: float = 0.5
+    iters: int | None = None
+    epochs: int | None = None
+    device: str = "auto"
+    seed: int = 0
+    resume: str | None = None
+    ckpt_every: int = 500
+    keep: int = 3
+    log_every: int = 50
+    sample_every: int | None = None
+    amp: str = "auto"
+    compile: bool = False
+
+    def check(self) -> None:
+        for name in ("batch_size", "ckpt_every", "log_every", "keep"):
+            if getattr(self, name) < 1:
+                raise GanlensError(f"--{name.replace('_', '-')} must be at least 1")
+        for name in ("lr", "beta1"):
+            if not math.isfinite(getattr(self, name)):
+                raise GanlensError(f"--{name} must be a finite number, got {getattr(self, name)}")
+
+
+def train(data: str = "rooms", out: str | Path = "runs/train", *, progress: bool = True, **settings):
+    """Train the paper's DCGAN (or continue a run with ``resume="auto"``/a checkpoint path) and return a
+    :class:`ganlens.results.Result` (kind "train": the ``train.json`` numbers; figure "loss") whose
+    ``.gan`` is the trained model. Checkpoints, sample grids and logs go into the run folder ``out`` as
+    training goes (see the module doc). ``settings``: the fields of :class:`Settings`."""
+    import numpy as np
+    from .results import Result
+    unknown = set(settings) - set(Settings.__dataclass_fields__)
+    if unknown:
+        raise GanlensError(f"ganlens.train: unknown setting(s) {', '.join(sorted(unknown))}")
+    s = Settings(data=data, out=str(out), **settings)
+    s.check()
+    run = _Run(s, progress)
+    run.loop()
+    summary = run.finish()
+    history = np.array(run.history, dtype=np.float64).reshape(-1, len(HISTORY_FIELDS))
+    result = Result("train", summary or {}, {"history": history},
+                    plots={"loss": lambda d, a: _history_figure(a["history"])})
+    result.gan = wrap(run.G_plain.eval(), run.D_plain.eval(), nz=run.config.nz, latent=run.config.latent,
+                      path=Path(s.out) / "last.pt", source="ganlens.train", config=run.config)
+    return result
+
+
+class _Run:
+    """One training run: set-up (new or resumed), the loop, checkpoints, samples and the final JSON."""
+
+    def __init__(self, s: Settings, progress: bool):
+        self.s, self.progress = s, progress
+        self.rank, self.world = _distributed()
+        dev = cli.device(s.device)
+        if dev.type == "cuda" and self.world > 1:
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(dev)
+        self.dev, self.out = dev, Path(s.out)
+        if s.batch_size % self.world:
+            raise GanlensError(f"--batch-size {s.batch_size} must be divisible by the {self.world} processes")
+        self.config, ckpt = self._config()
+        cli.check_out(self.out)  # also a parent that is a file, which .exists() let through to a traceback at mkdir
+        self.data = open_images(s.data, self.config.image_size, self.config.nc)
+        self.steps_per_epoch = len(self.data) // s.batch_size
+        if self.steps_per_epoch == 0:
+            raise GanlensError(f"--data {s.data}: {len(self.data)} images is fewer than one batch of {s.batch_size}")
+        self.total = s.iters if s.iters is not None else (s.epochs or 5) * self.steps_per_epoch
+        if self.total < 1:
+            raise GanlensError("--iters/--epochs must be at least 1")
+        self._build(ckpt)
+
+    def _config(self) -> tuple[DCGANConfig, dict | None]:
+        s = self.s
+        self.resume_from, self.state = None, None
+        if s.resume:
+            self.resume_from = _find_resume(self.out, s.resume)
+            ckpt = checkpoints.read(self.resume_from)
+            if not isinstance(ckpt, dict) or ckpt.get("format") != checkpoints.FORMAT or not ckpt.get("state"):
+                raise GanlensError(f"{self.resume_from}: not a ganlens training checkpoint (no optimiser state to resume)")
+            config = DCGANConfig.from_dict(ckpt["config"])
+            self.state = ckpt["state"]
+            saved = self.state["args"]
+            for k in ("data", "batch_size", "lr", "beta1", "seed"):  # the run's settings win over flags
+                setattr(s, k, saved[k])
+            for k in ("nz", "ngf", "ndf", "nc", "image_size", "latent"):  # so train.json records the real model
+                setattr(s, k, getattr(config, k))
+            if s.iters is None and s.epochs is None:
+                s.iters = saved["iters"]
+            return config, ckpt
+        if (self.out / "last.pt").exists():
+            raise GanlensError(f"--out {self.out}: already holds a run (last.pt); use --resume or another --out")
         try:
-            config = DCGANConfig(nz=args.nz, ngf=args.ngf, ndf=args.ndf, nc=args.nc,
-                                 image_size=args.image_size, latent=args.latent)
+            return DCGANConfig(nz=s.nz, ngf=s.ngf, ndf=s.ndf, nc=s.nc, image_size=s.image_size,
+                               latent=s.latent), None
         except ConfigError as e:
             raise GanlensError(f"bad model settings: {e}")
-    cli.check_out(out)  # also a parent that is a file, which .exists() let through to a traceback at mkdir
 
-    data = open_images(args.data, config.image_size, config.nc)
-    per_rank = args.batch_size // world
-    steps_per_epoch = len(data) // args.batch_size
-    if steps_per_epoch == 0:
-        raise GanlensError(f"--data {args.data}: {len(data)} images is fewer than one batch of {args.batch_size}")
-    total = args.iters if args.iters is not None else (args.epochs or 5) * steps_per_epoch
-    if total < 1:
-        raise GanlensError("--iters/--epochs must be at least 1")
+    def _build(self, ckpt: dict | None) -> None:
+        s, dev = self.s, self.dev
+        torch.manual_seed(s.seed)
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        amp = s.amp == "bf16" or (s.amp == "auto" and dev.type == "cuda")
+        self.st = Stepper.build(self.config, s.lr, s.beta1, dev, amp, compile=s.compile, ddp=self.world > 1)
+        self.G_plain, self.D_plain = checkpoints._unwrap(self.st.G), checkpoints._unwrap(self.st.D)
+        self.start, self.history = 0, []
+        if self.state is not None:
+            self.G_plain.load_state_dict(ckpt["G"])
+            self.D_plain.load_state_dict(ckpt["D"])
+            self.st.optG.load_state_dict(self.state["optG"])
+            self.st.optD.load_state_dict(self.state["optD"])
+            self.start, self.history = self.state["iteration"], [list(h) for h in self.state["history"]]
+            if self.rank == 0:
+                print(f"resuming {self.resume_from} at iteration {self.start} of {self.total}", file=sys.stderr)
+        self.images = load_all(self.data)  # uint8 (N, nc, H, W): 12 KB per 64x64 colour image
+        if dev.type == "cuda" and self.images.numel() < 0.3 * torch.cuda.mem_get_info(dev)[0]:
+            self.images = self.images.to(dev)
+        self.fixed = torch.stack([latent_from_seed(i, self.config.nz, self.config.latent)
+                                  for i in range(N_FIXED)]).to(dev)
+        self.settings = {k: v for k, v in vars(s).items() if k != "resume"} | {"iters": self.total}
+        self.data_desc = self.data.spec if isinstance(self.data, RoomsSet) else f"{self.data.spec} ({len(self.data)} images)"
 
-    torch.manual_seed(args.seed)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    amp = args.amp == "bf16" or (args.amp == "auto" and dev.type == "cuda")
-    st = Stepper.build(config, args.lr, args.beta1, dev, amp, compile=args.compile, ddp=world > 1)
-    G_plain, D_plain = checkpoints._unwrap(st.G), checkpoints._unwrap(st.D)
-    start, history = 0, []
-    if state is not None:
-        G_plain.load_state_dict(ckpt["G"])
-        D_plain.load_state_dict(ckpt["D"])
-        st.optG.load_state_dict(state["optG"])
-        st.optD.load_state_dict(state["optD"])
-        start, history = state["iteration"], [list(h) for h in state["history"]]
-        if rank == 0:
-            print(f"resuming {resume_from} at iteration {start} of {total}", file=sys.stderr)
-
-    images = load_all(data)  # uint8 (N, nc, H, W): 12 KB per 64x64 colour image
-    if dev.type == "cuda" and images.numel() < 0.3 * torch.cuda.mem_get_info(dev)[0]:
-        images = images.to(dev)
-    fixed = torch.stack([latent_from_seed(s, config.nz, config.latent) for s in range(N_FIXED)]).to(dev)
-    settings = {k: v for k, v in vars(args).items() if k != "resume"} | {"iters": total}
-    data_desc = data.spec if isinstance(data, RoomsSet) else f"{data.spec} ({len(data)} images)"
-
-    def save_checkpoint(it: int) -> None:
-        if rank != 0:
+    def save_checkpoint(self, it: int) -> None:
+        if self.rank != 0:
             return
-        for net in (G_plain, D_plain):
+        for net in (self.G_plain, self.D_plain):
             if not all(torch.isfinite(p).all() for p in net.parameters()):
-                bar.close()  # as on the NaN-loss path: no half-drawn progress bar after the error line
+                self.bar.close()  # as on the NaN-loss path: no half-drawn progress bar after the error line
                 raise GanlensError(f"weights became NaN/inf before iteration {it}; "
-                                   f"kept the last good checkpoint in {out}")
-        prov = checkpoints.provenance(args.seed, data=data_desc, iterations=it, device=str(dev),
-                                      world_size=world, args=settings)
-        st_ = {"iteration": it, "optG": st.optG.state_dict(), "optD": st.optD.state_dict(),
-               "history": history, "args": settings}
-        numbered = out / f"ckpt_{it:07d}.pt"
-        checkpoints.save(numbered, config, G_plain, D_plain, state=st_, provenance=prov)
-        checkpoints.save(out / "last.pt", config, G_plain, D_plain, state=st_, provenance=prov)
-        for old in sorted(out.glob("ckpt_*.pt"))[:-args.keep]:
+                                   f"kept the last good checkpoint in {self.out}")
+        prov = checkpoints.provenance(self.s.seed, data=self.data_desc, iterations=it, device=str(self.dev),
+                                      world_size=self.world, args=self.settings)
+        st_ = {"iteration": it, "optG": self.st.optG.state_dict(), "optD": self.st.optD.state_dict(),
+               "history": self.history, "args": self.settings}
+        for path in (self.out / f"ckpt_{it:07d}.pt", self.out / "last.pt"):
+            checkpoints.save(path, self.config, self.G_plain, self.D_plain, state=st_, provenance=prov)
+        for old in sorted(self.out.glob("ckpt_*.pt"))[:-self.s.keep]:
             old.unlink()
 
-    def save_samples(it: int) -> None:
-        if rank != 0:
+    def save_samples(self, it: int) -> None:
+        if self.rank != 0:
             return
-        G_plain.eval()
+        self.G_plain.eval()
         with torch.no_grad():
-            fake = G_plain(fixed[:, :, None, None]).float()
-        G_plain.train()
-        figures.save_grid_png(fake, out / f"samples_{it:07d}.png", nrow=8, scale=2)
-        if history:
-            _plot_history(history, out / "loss")
+            fake = self.G_plain(self.fixed[:, :, None, None]).float()
+        self.G_plain.train()
+        figures.save_grid_png(fake, self.out / f"samples_{it:07d}.png", nrow=8, scale=2)
+        if self.history:
+            _plot_history(self.history, self.out / "loss")
 
-    out.mkdir(exist_ok=True)
-    if rank == 0:
-        stale = checkpoints.remove_stale_temp_files(out)  # a run killed while saving leaves its temp file
-        if stale:
-            print(f"removed {len(stale)} unfinished checkpoint file(s) of an interrupted run from {out}",
-                  file=sys.stderr)
-    sample_every = args.sample_every or steps_per_epoch
-    acc = torch.zeros(4, device=dev)
-    acc_n = 0
-    order, order_epoch = None, -1
-    bar = tqdm(total=total, initial=start, desc="train", unit="it", disable=rank != 0, dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 30)  # a log file gets a line every 30 s
-    t0, done = time.perf_counter(), 0
-    for it in range(start, total):
-        epoch, pos = divmod(it, steps_per_epoch)
-        if epoch != order_epoch:
-            order, order_epoch = epoch_order(args.seed, epoch, len(images)).to(images.device), epoch
-        idx = order[pos * args.batch_size + rank * per_rank: pos * args.batch_size + (rank + 1) * per_rank]
-        real = to_float(images[idx].to(dev, non_blocking=True)).contiguous(memory_format=torch.channels_last)
-        z = step_latents(args.seed, it, per_rank, config.nz, config.latent, dev, rank)
-        acc += st.step(real, z)
-        acc_n += 1
-        done += 1
-        it1 = it + 1
-        if it1 % args.log_every == 0 or it1 == total:
-            vals = (acc / acc_n).tolist()  # the one host sync every --log-every steps
-            if not all(math.isfinite(v) for v in vals[:2]):
-                bar.close()
-                raise GanlensError(f"losses became NaN/inf near iteration {it1} (loss_D={vals[0]}, "
-                                   f"loss_G={vals[1]}); stopped, last good checkpoint kept in {out}")
-            history.append([it1] + vals)
-            bar.set_postfix(loss_d=f"{vals[0]:.3f}", loss_g=f"{vals[1]:.3f}", d_x=f"{vals[2]:.2f}",
-                            d_g_z=f"{vals[3]:.2f}", refresh=False)
-            acc.zero_()
-            acc_n = 0
-        bar.update(1)
-        if it1 % sample_every == 0 or it1 == total:
-            save_samples(it1)
-        if it1 % args.ckpt_every == 0 or it1 == total:
-            save_checkpoint(it1)
-    bar.close()
-    seconds = time.perf_counter() - t0
-    dump = os.environ.get("GANLENS_DUMP_RANKS")
-    if dump:  # debugging DDP: every rank's final weights, to check that the ranks stayed identical
-        torch.save({"G": G_plain.state_dict(), "D": D_plain.state_dict()}, Path(dump) / f"rank{rank}.pt")
-    if rank == 0:
-        speed = done * args.batch_size / seconds if done else 0.0
-        cli.write_json(out / "history.json", {"fields": HISTORY_FIELDS, "rows": history})
-        cli.write_json(out / "train.json", {"settings": settings, "config": config.to_dict(),
-                                            "data": data_desc, "device": str(dev), "world_size": world,
-                                            "iterations": total, "resumed_from": str(resume_from or ""),
-                                            "seconds_this_run": round(seconds, 2),
-                                            "images_per_second": round(speed, 1)})
-        print(f"done: {total} iterations, {speed:.1f} img/s on {dev}; checkpoint {out / 'last.pt'}",
-              file=sys.stderr)
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    def loop(self) -> None:
+        s, dev, rank = self.s, self.dev, self.rank
+        per_rank = s.batch_size // self.world
+        self.out.mkdir(exist_ok=True)
+        if rank == 0:
+            stale = checkpoints.remove_stale_temp_files(self.out)  # a run killed while saving leaves its temp file
+            if stale:
+                print(f"removed {len(stale)} unfinished checkpoint file(s) of an interrupted run from {self.out}",
+                      file=sys.stderr)
+        sample_every = s.sample_every or self.steps_per_epoch
+        acc, acc_n = torch.zeros(4, device=dev), 0
+        order, order_epoch = None, -1
+        self.bar = tqdm(total=self.total, initial=self.start, desc="train", unit="it", dynamic_ncols=True,
+                        disable=rank != 0 or not self.progress,
+                        mininterval=0.5 if sys.stderr.isatty() else 30)  # a log file gets a line every 30 s
+        self.t0, self.done = time.perf_counter(), 0
+        for it in range(self.start, self.total):
+            epoch, pos = divmod(it, self.steps_per_epoch)
+            if epoch != order_epoch:
+                order, order_epoch = epoch_order(s.seed, epoch, len(self.images)).to(self.images.device), epoch
+            idx = order[pos * s.batch_size + rank * per_rank: pos * s.batch_size + (rank + 1) * per_rank]
+            real = to_float(self.images[idx].to(dev, non_blocking=True)).contiguous(memory_format=torch.channels_last)
+            z = step_latents(s.seed, it, per_rank, self.config.nz, self.config.latent, dev, rank)
+            acc += self.st.step(real, z)
+            acc_n += 1
+            self.done += 1
+            it1 = it + 1
+            if it1 % s.log_every == 0 or it1 == self.total:
+                self._log(acc / acc_n, it1)
+                acc.zero_()
+                acc_n = 0
+            self.bar.update(1)
+            if it1 % sample_every == 0 or it1 == self.total:
+                self.save_samples(it1)
+            if it1 % s.ckpt_every == 0 or it1 == self.total:
+                self.save_checkpoint(it1)
+        self.bar.close()
+
+    def _log(self, mean: torch.Tensor, it1: int) -> None:
+        vals = mean.tolist()  # the one host sync every --log-every steps
+        if not all(math.isfinite(v) for v in vals[:2]):
+            self.bar.close()
+            raise GanlensError(f"losses became NaN/inf near iteration {it1} (loss_D={vals[0]}, "
+                               f"loss_G={vals[1]}); stopped, last good checkpoint kept in {self.out}")
+        self.history.append([it1] + vals)
+        self.bar.set_postfix(loss_d=f"{vals[0]:.3f}", loss_g=f"{vals[1]:.3f}", d_x=f"{vals[2]:.2f}",
+                             d_g_z=f"{vals[3]:.2f}", refresh=False)
+
+    def finish(self) -> dict | None:
+        """Write history.json and train.json (rank 0); returns train.json's content (None on other ranks)."""
+        seconds = time.perf_counter() - self.t0
+        dump = os.environ.get("GANLENS_DUMP_RANKS")
+        if dump:  # debugging DDP: every rank's final weights, to check that the ranks stayed identical
+            torch.save({"G": self.G_plain.state_dict(), "D": self.D_plain.state_dict()},
+                       Path(dump) / f"rank{self.rank}.pt")
+        summary = None
+        if self.rank == 0:
+            speed = self.done * self.s.batch_size / seconds if self.done else 0.0
+            summary = {"settings": self.settings, "config": self.config.to_dict(), "data": self.data_desc,
+                       "device": str(self.dev), "world_size": self.world, "iterations": self.total,
+                       "resumed_from": str(self.resume_from or ""), "seconds_this_run": round(seconds, 2),
+                       "images_per_second": round(speed, 1)}
+            cli.write_json(self.out / "history.json", {"fields": HISTORY_FIELDS, "rows": self.history})
+            cli.write_json(self.out / "train.json", summary)
+        if self.world > 1:
+            torch.distributed.destroy_process_group()
+        return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    r = train(**vars(args))
+    if r.data:
+        print(f"done: {r['iterations']} iterations, {r['images_per_second']:.1f} img/s on {r['device']}; "
+              f"checkpoint {Path(args.out) / 'last.pt'}", file=sys.stderr)
     return 0
 
 
 def _plot_history(history: list, stem: Path) -> None:
+    figures.save(_history_figure(history), stem)
+
+
+def _history_figure(history):
+    """Losses and D outputs against the iteration, from history rows (iteration, loss_d, loss_g, d_x, d_g_z)."""
     import numpy as np
-    h = np.array(history)
+    h = np.asarray(history, dtype=np.float64).reshape(-1, len(HISTORY_FIELDS))
     with figures.style():
         fig, (a1, a2) = figures.figure("two", aspect=0.3, ncols=2)
         a1.plot(h[:, 0], h[:, 1], label="loss D")
@@ -392,8 +479,10 @@ def _plot_history(history: list, stem: Path) -> None:
         a2.set_xlabel("iteration")
         a2.set_ylim(0, 1)
         a2.legend(frameon=False)
-        figures.save(fig, stem)
+    return fig
 
+
+analysis_module(__name__, train)
 
 if __name__ == "__main__":
     raise SystemExit(cli.run(main, None, PROG))

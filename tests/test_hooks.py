@@ -8,7 +8,7 @@ from torch import nn
 
 from ganlens.errors import GanlensError
 from ganlens.hooks import ablate, count_hooks, layer_module, retain
-from ganlens.models import ConfigError, Discriminator
+from ganlens.models import Discriminator
 
 
 def by_hand(net, x, stop=None, edit=None):
@@ -118,11 +118,11 @@ def test_no_hook_left_behind_when_the_body_raises(tiny_pair):
 
 def test_bad_layers_and_channels(tiny_pair):
     config, G, D = tiny_pair
-    with pytest.raises(ConfigError, match="valid layers"):
+    with pytest.raises(GanlensError, match="valid layers"):
         with retain(G, ["block1", "nope"]):
             pass
     assert count_hooks(G) == 0
-    with pytest.raises(ConfigError, match="last"):
+    with pytest.raises(GanlensError, match="last"):
         with ablate(D, "second-highest", [0]):
             pass
     with pytest.raises(GanlensError, match="out of range"):

@@ -7,7 +7,9 @@ them, and ``import x as y`` aliases are followed):
 * nothing else unpickles: no ``pickle.load(s)``/``Unpickler``, ``marshal``, ``shelve``, ``dill``,
   ``joblib``, ``torch.jit.load``, ``torch.hub.load``, ``yaml.load``;
 * no ``eval``/``exec``/``compile``/``__import__`` (``arith --expr`` is parsed, not evaluated), no
-  ``shell=True`` or ``os.system``, and ``importlib.import_module`` only on names from a fixed table;
+  ``shell=True`` or ``os.system``, and ``importlib.import_module`` only on names from a fixed table,
+  except in ``cli.user_model``: ``--model FILE.py:FUNC`` runs the user's own code on purpose (its help says
+  so), and that is the only function that imports or executes a module named by a user;
 * no ``np.load(..., allow_pickle=<anything but False>)`` (numpy's default is False, checked below).
 
 A runtime check confirms every loader the commands use (model checkpoints, the detector, ``--resume``)
@@ -120,14 +122,36 @@ def test_nothing_else_unpickles_or_evaluates():
     assert bad == []
 
 
+RUNS_MODULES = ("importlib.import_module", "importlib.__import__", "importlib.util.spec_from_file_location",
+                "importlib.util.module_from_spec", "runpy.run_path", "runpy.run_module")
+
+
 def test_modules_are_imported_by_fixed_names_only():
     """``importlib.import_module`` runs a module's code: only names from a fixed table may reach it.
-    paper.py imports the command behind each figure of its FIGURES table (--only is limited to its keys)."""
-    uses = [(p.name, f) for p, name, _, f in ALL_CALLS if name in ("importlib.import_module", "importlib.__import__")]
-    assert set(uses) <= {("paper.py", "run_figure")}, uses
-    if uses:
-        from ganlens import paper
-        assert all(fig.module.startswith("ganlens.") for fig in paper.FIGURES.values())
+    paper.py imports the command behind each figure of its FIGURES table (--only is limited to its keys);
+    ``ganlens.__getattr__`` imports the analyses of its ANALYSES table; ``cli.user_model`` is ``--model``."""
+    uses = [(p.name, f) for p, name, _, f in ALL_CALLS if name in RUNS_MODULES]
+    assert set(uses) <= {("paper.py", "run_figure"), ("__init__.py", "__getattr__"), ("cli.py", "user_model")}, uses
+    execs = [(p.name, f) for p, name, _, f in ALL_CALLS if name and name.endswith(".exec_module")]
+    assert set(execs) <= {("cli.py", "user_model")}, execs
+    from ganlens import paper
+    assert all(fig.module.startswith("ganlens.") for fig in paper.FIGURES.values())
+    assert all(name.isidentifier() for name in ganlens.ANALYSES)
+    with pytest.raises(AttributeError):
+        ganlens.os  # noqa: B018 - only ANALYSES names are imported on attribute access
+
+
+def test_user_code_runs_only_through_model_flag(tmp_path):
+    """--model runs the named file (on purpose) and nothing else: a checkpoint next to it is still read
+    with weights_only=True, and a --model file that is not given is never imported."""
+    from ganlens import cli
+    marker = tmp_path / "ran.txt"
+    f = tmp_path / "m.py"
+    f.write_text("import pathlib, sys\nsys.path.insert(0, %r)\nfrom archs import mlp_gan\n"
+                 "def build():\n    pathlib.Path(%r).write_text('yes')\n    return mlp_gan()\n"
+                 % (str(Path(__file__).parent), str(marker)))
+    gan = cli.user_model(f"{f}:build")
+    assert marker.read_text() == "yes" and gan.source == f"--model {f}:build" and gan.nc == 1
 
 
 def test_no_shell_true():
