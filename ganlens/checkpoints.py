@@ -1,7 +1,8 @@
-"""Checkpoints: ganlens's own format, foreign DCGAN state dicts, and the shipped default model.
+"""Checkpoints: ganlens's own format, foreign GAN state dicts, and the shipped default model.
 
-Every checkpoint ganlens reads goes through :func:`load`, which calls ``torch.load(..., weights_only=True)``
-and nothing else: a checkpoint can hold tensors and plain containers, never code.
+Every checkpoint ganlens reads goes through :func:`read`, which calls ``torch.load(..., weights_only=True,
+map_location="cpu")`` and nothing else: a checkpoint can hold tensors and plain containers, never code,
+and a file saved from CUDA tensors opens on a machine without a GPU.
 
 ganlens format (``format: ganlens.checkpoint/1``)::
 
@@ -9,12 +10,24 @@ ganlens format (``format: ganlens.checkpoint/1``)::
      "state": {"iteration", "epoch", "optG", "optD"} (for --resume, optional),
      "provenance": {"command", "seed", "data", "iterations", "ganlens", "torch", "date", ...}}
 
-Foreign files (pytorch/examples ``dcgan/main.py``, the PyTorch DCGAN tutorial, and look-alikes) are
-recognised by their keys and tensor shapes: a raw state dict, or one wrapped under ``netG_state_dict``,
-``netD_state_dict``, ``state_dict``, ``netG``, ``netD``, ``generator``, ``discriminator``, ``G`` or ``D``,
-with or without DataParallel's ``module.`` (or torch.compile's ``_orig_mod.``) prefix. The architecture
-is read off the conv weights: G's first transposed conv is (nz, C, b, b) and makes a b x b map, every
-later one is a stride-2 4x4 doubling; D mirrors it.
+Foreign files are recognised by their keys and tensor shapes, with no flags:
+
+* **Where the weights are.** A raw state dict, or one under ``netG_state_dict``, ``netD_state_dict``,
+  ``netG``, ``netD``, ``generator``, ``discriminator``, ``G`` or ``D``; or one state dict holding both
+  networks under role prefixes (``generator.``/``discriminator.``, as PyTorch Lightning saves a module's
+  attributes, ``netG.``/``netD.``, ``G.``/``D.``, ``critic.``), raw or under ``state_dict``,
+  ``model_state_dict`` or ``model`` (keys under no role prefix, such as a metric's weights, are left
+  out). DataParallel's ``module.`` and torch.compile's ``_orig_mod.`` prefixes are dropped. A lone state
+  dict is D's when its last conv/linear weight has one output, else G's.
+* **Spectral norm**, in both torch formats (``X.weight_orig`` + ``X.weight_u``/``X.weight_v``;
+  ``X.parametrizations.weight.original`` + ``X.parametrizations.weight.0._u``/``._v``), is folded into a
+  plain weight W / sigma, sigma = u . (W_mat v) from the stored vectors: what torch computes in eval mode.
+* **Architecture.** The pytorch/examples ``dcgan/main.py`` / PyTorch DCGAN tutorial layout (G's first
+  transposed conv is (nz, C, b, b) and makes a b x b map, every later one a bias-free stride-2 4x4
+  doubling with BatchNorm; D mirrors it) loads into ganlens's own :class:`Generator`/:class:`Discriminator`
+  (``gan.config`` set). Any other layout is read by :mod:`ganlens.architectures` (the paper's Linear +
+  5x5 family, critics without BatchNorm, a 1x1 last transposed conv, MLPs; its docstring states the
+  rules, and the activations it assumes) into a plain ``nn.Sequential`` (``gan.config`` None).
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from . import __version__, architectures
 from .errors import GanlensError
 from .gan import GAN, file_sha256, latent_from_seed, wrap  # noqa: F401 (re-exported)
 from .models import ConfigError, DCGANConfig, Discriminator, Generator
@@ -39,7 +52,12 @@ FORMAT = "ganlens.checkpoint/1"
 DEFAULT_CHECKPOINT = Path(__file__).parent / "default" / "rooms64.pt"
 G_KEYS = ("netG_state_dict", "netG", "generator", "G")
 D_KEYS = ("netD_state_dict", "netD", "discriminator", "D")
+SD_KEYS = ("state_dict", "model_state_dict", "model")
+ROLE_PREFIXES = {"G": ("generator.", "netG.", "G."), "D": ("discriminator.", "netD.", "D.", "critic.")}
 PREFIXES = ("module.", "_orig_mod.")
+FAMILIES = ("tutorial DCGAN (ConvT from z, 4x4 stride 2), paper DCGAN (Linear + 5x5 stride 2, bias), "
+            "critics without BatchNorm, 1x1 last ConvT, MLP; spectral norm in both torch formats")
+_SN = re.compile(r"^(?:(?P<module>.+)\.)?(?P<tail>weight_orig|parametrizations\.weight\.original)$")
 _PARAM = re.compile(r"^(?P<module>.+)\.(?P<param>weight|bias|running_mean|running_var|num_batches_tracked)$")
 
 
@@ -197,15 +215,16 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     obj = read(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         G, D, config, source, prov = _from_ganlens(path, obj)
+        nz, shape = config.nz if G is not None else None, (config.nc, config.image_size, config.image_size)
     elif isinstance(obj, dict) and isinstance(obj.get("format"), str):
         raise GanlensError(f"{path}: unknown checkpoint format {obj['format']!r} (this ganlens reads {FORMAT})")
     else:
-        G, D, config, source, prov = _from_foreign(path, obj)
+        (G, D, nz, shape, config, source), prov = _from_foreign(path, obj), {}
     for net in (G, D):
         if net is not None:
             net.eval().requires_grad_(False).to(device)
-    return wrap(G, D, nz=config.nz if G is not None else None, latent=config.latent, path=path, source=source,
-                provenance=prov, config=config, image_shape=(config.nc, config.image_size, config.image_size))
+    return wrap(G, D, nz=nz, latent=config.latent if config is not None else "normal", path=path, source=source,
+                provenance=prov, config=config, image_shape=shape)
 
 
 def _from_ganlens(path: Path, obj: dict) -> tuple:
@@ -236,22 +255,41 @@ def _state_dicts(path: Path, obj) -> tuple[dict | None, dict | None]:
         raise GanlensError(f"{path}: not a checkpoint: it holds a {type(obj).__name__}, expected a dict "
                            f"of tensors (a state dict) or a dict wrapping one")
     if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return _classify(path, obj)
+        return _split(obj) or _classify(path, obj)
     g = next((obj[k] for k in G_KEYS if isinstance(obj.get(k), dict)), None)
     d = next((obj[k] for k in D_KEYS if isinstance(obj.get(k), dict)), None)
-    if g is None and d is None and isinstance(obj.get("state_dict"), dict):
-        return _classify(path, obj["state_dict"])
+    inner = next((obj[k] for k in SD_KEYS if isinstance(obj.get(k), dict)), None)
+    if g is None and d is None and inner is not None:
+        return _split(inner) or _classify(path, inner)
     if g is None and d is None:
         keys = ", ".join(sorted(map(str, obj))[:8]) or "nothing"
         raise GanlensError(f"{path}: no generator or discriminator weights found (top-level keys: {keys}); "
-                           f"expected a state dict or one under {', '.join(G_KEYS + D_KEYS + ('state_dict',))}")
+                           f"expected a state dict or one under {', '.join(G_KEYS + D_KEYS + SD_KEYS)}")
     return g, d
 
 
+def _split(sd: dict) -> tuple[dict | None, dict | None] | None:
+    """One state dict holding both networks under role prefixes (``generator.``/``discriminator.`` as a
+    PyTorch Lightning module saves them, ``netG.``/``netD.``, ``G.``/``D.``, ``critic.``) -> (G, D) with
+    the prefixes dropped; keys under no role prefix (metrics, fixed noise) are left out. None when no key
+    has a role prefix."""
+    sd = _strip(sd)
+    found = {}
+    for role, prefixes in ROLE_PREFIXES.items():
+        for p in prefixes:
+            part = {k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
+            if part:
+                found[role] = part
+                break
+    return (found.get("G"), found.get("D")) if found else None
+
+
 def _classify(path: Path, sd: dict) -> tuple[dict | None, dict | None]:
-    convs = [v for k, v in _strip(sd).items() if k.endswith("weight") and getattr(v, "dim", lambda: 0)() == 4]
-    # D ends in one logit: its last conv weight is (1, C, b, b); G's last is (ngf, nc, 4, 4).
-    if convs and convs[-1].shape[0] == 1:
+    """A lone state dict is D's when its last conv or linear weight has one output: (1, C, k, k) or (1, n);
+    G's last is (ngf, nc, k, k) (a transposed conv) or (n_pixels, hidden)."""
+    weights = [v for k, v in _strip(sd).items() if k.endswith(("weight", "weight_orig", "weight.original"))
+               and isinstance(v, torch.Tensor) and v.dim() in (2, 4)]
+    if weights and weights[-1].shape[0] == 1:
         return None, sd
     return sd, None
 
@@ -270,24 +308,73 @@ def _strip(sd: dict) -> dict:
     return out
 
 
-def _modules(path: Path, sd: dict) -> list[tuple[str, dict]]:
-    """Group a state dict into [(module path, {param: tensor})] in network order (natural sort)."""
+def _fold_spectral_norm(path: Path, sd: dict, role: str) -> tuple[dict, int]:
+    """(state dict with every spectral-norm weight folded into a plain ``X.weight``, how many were folded).
+
+    Both torch formats: ``X.weight_orig`` + ``X.weight_u``/``X.weight_v`` (``torch.nn.utils.spectral_norm``)
+    and ``X.parametrizations.weight.original`` + ``X.parametrizations.weight.0._u``/``._v``
+    (``torch.nn.utils.parametrizations.spectral_norm``). At eval torch uses W / sigma with
+    sigma = u . (W_mat v) from the stored vectors and no power iteration, so the folded weight computes
+    exactly what the original network computes in eval mode.
+    """
+    vectors = {}
+    for k in sd:
+        m = _SN.match(k)
+        if m:
+            pre = f"{m['module']}." if m["module"] else ""
+            vectors[k] = ((pre + "weight_u", pre + "weight_v") if k.endswith("weight_orig") else
+                          (pre + "parametrizations.weight.0._u", pre + "parametrizations.weight.0._v"))
+    skip = {name for pair in vectors.values() for name in pair}
+    out = {}
+    for k, v in sd.items():
+        if k in skip:
+            continue
+        if k not in vectors:
+            out[k] = v
+            continue
+        u, vec = (sd.get(name) for name in vectors[k])
+        try:
+            w = _spectral_weight(v, u, vec, transposed=role == "G" and v.dim() == 4)
+        except (ValueError, RuntimeError, AttributeError, TypeError) as e:
+            raise GanlensError(f"{path}: spectral-norm weight {k!r} {tuple(v.shape)} without usable u and v "
+                               f"vectors: {_first_line(str(e)) or type(e).__name__}")
+        out[k[: _SN.match(k).start("tail")] + "weight"] = w
+    return out, len(vectors)
+
+
+def _spectral_weight(w: torch.Tensor, u: torch.Tensor, v: torch.Tensor, transposed: bool) -> torch.Tensor:
+    """W / sigma as torch's spectral norm computes it at eval. The norm is taken along dim 0, or dim 1 for
+    transposed convs (torch's default); u's length decides when only one of them fits."""
+    dims = [d for d in (0, 1) if d < w.dim() and w.shape[d] == u.numel() and w.numel() == u.numel() * v.numel()]
+    if not dims:
+        raise ValueError(f"u {tuple(u.shape)} and v {tuple(v.shape)} do not fit")
+    dim = 1 if transposed and 1 in dims else dims[0]
+    mat = w.float().movedim(dim, 0).reshape(w.shape[dim], -1)
+    sigma = torch.dot(u.float(), torch.mv(mat, v.float()))
+    return (w.float() / sigma).to(w.dtype)
+
+
+def _modules(path: Path, sd: dict, natural: bool = True) -> list[tuple[str, dict]]:
+    """Group a state dict into [(module path, {param: tensor})] in the natural order of the names
+    (``main.2`` before ``main.10``), or in the state dict's own order with ``natural=False``."""
     groups: dict[str, dict] = {}
     for k, v in _strip(sd).items():
         m = _PARAM.match(k)
         if not m or not isinstance(v, torch.Tensor):
             raise GanlensError(f"{path}: unexpected entry {k!r} in state dict; not a DCGAN layout")
         groups.setdefault(m["module"], {})[m["param"]] = v
-    natural = lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]  # noqa: E731
-    return [(name, groups[name]) for name in sorted(groups, key=natural)]
+    key = lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]  # noqa: E731
+    return [(name, groups[name]) for name in (sorted(groups, key=key) if natural else groups)]
 
 
-def _layout_error(path: Path, what: str, convs: list, mods=()) -> GanlensError:
+def _layout_error(path: Path, what: str, convs: list, mods=(), reason: str = "") -> GanlensError:
     shapes = ", ".join(str(tuple(w.shape)) for w in convs) or "none"
     if not convs:  # say what the file does hold instead (e.g. an MLP's (10, 784))
         others = [tuple(t.shape) for _, p in mods for t in p.values() if t.dim() > 0][:8]
         shapes += f"; other tensors: {', '.join(map(str, others))}" if others else ""
-    return GanlensError(f"{path}: {what} shapes fit no known DCGAN layout (conv weights found: {shapes})")
+    why = f": {reason}" if reason else ""
+    return GanlensError(f"{path}: {what} shapes fit no known DCGAN layout{why} (conv weights found: {shapes}; "
+                        f"tried: {FAMILIES})")
 
 
 def _conv_weights(mods) -> list[torch.Tensor]:
@@ -353,55 +440,66 @@ def _remap(path: Path, net: torch.nn.Module, mods) -> None:
 
 
 def _from_foreign(path: Path, obj) -> tuple:
+    """(G, D, nz, image shape, config or None, source) of a foreign file."""
     g_sd, d_sd = _state_dicts(path, obj)
-    G = D = None
-    parts = []
-    g_cfg = d_cfg = None
-    if g_sd is not None:
-        g_mods = _modules(path, g_sd)
-        g_cfg = _infer_g(path, g_mods)
-        G = Generator(g_cfg)
-        _remap(path, G, g_mods)
-        parts.append("generator")
-    if d_sd is not None:
-        d_mods = _modules(path, d_sd)
-        d_cfg = _infer_d(path, d_mods)
-        parts.append("discriminator")
-    if g_cfg and d_cfg and (g_cfg.nc, g_cfg.image_size) != (d_cfg.nc, d_cfg.image_size):
-        raise GanlensError(f"{path}: generator makes {g_cfg.nc}x{g_cfg.image_size}x{g_cfg.image_size} images "
-                           f"but discriminator takes {d_cfg.nc}x{d_cfg.image_size}x{d_cfg.image_size}")
-    if g_cfg:
-        config = DCGANConfig(nz=g_cfg.nz, ngf=g_cfg.ngf, ndf=d_cfg.ndf if d_cfg else g_cfg.ngf,
-                             nc=g_cfg.nc, image_size=g_cfg.image_size)
-    else:
-        config = d_cfg
-    if d_sd is not None:
-        D = Discriminator(config)
-        _remap(path, D, d_mods)
-    source = f"foreign DCGAN state dict ({' and '.join(parts)}, {config.nc}x{config.image_size}x{config.image_size})"
-    return G, D, config, source, {}
+    G, g = _foreign_net(path, "G", g_sd) if g_sd is not None else (None, None)
+    D, d = _foreign_net(path, "D", d_sd, base=g and g.get("config")) if d_sd is not None else (None, None)
+    if g and d and (g["nc"], g["image_size"]) != (d["nc"], d["image_size"]):
+        raise GanlensError(f"{path}: generator makes {g['nc']}x{g['image_size']}x{g['image_size']} images "
+                           f"but discriminator takes {d['nc']}x{d['image_size']}x{d['image_size']}")
+    info = g or d
+    config = None
+    if all(x.get("config") for x in (g, d) if x):  # ganlens's own classes (the tutorial layout)
+        config = (g or d)["config"] if not (g and d) else DCGANConfig(
+            nz=g["config"].nz, ngf=g["config"].ngf, ndf=d["config"].ndf, nc=info["nc"], image_size=info["image_size"])
+    parts = [f"{what}: {x['layout']}" for what, x in (("generator", g), ("discriminator", d)) if x]
+    shape = (info["nc"], info["image_size"], info["image_size"])
+    source = f"foreign DCGAN state dict ({'; '.join(parts)}; {'x'.join(map(str, shape))})"
+    return G, D, g["nz"] if g else None, shape, config, source
 
+
+def _foreign_net(path: Path, role: str, sd: dict, base: DCGANConfig | None = None) -> tuple:
+    """(network, info) for one network's state dict: ganlens's own class for the tutorial layout (as
+    before), else a plain ``nn.Sequential`` inferred by :mod:`ganlens.architectures` (modules in the
+    file's order, then in the natural order of their names). info: nz, nc, image_size, layout, config."""
+    sd, n_sn = _fold_spectral_norm(path, _strip(sd), role)
+    mods = _modules(path, sd)
+    spectral = f", spectral norm ({n_sn} layers, folded)" if n_sn else ""
+    try:
+        cfg = _infer_g(path, mods) if role == "G" else _infer_d(path, mods)
+        if base is not None and (base.nc, base.image_size) == (cfg.nc, cfg.image_size):
+            cfg = DCGANConfig(nz=base.nz, ngf=base.ngf, ndf=cfg.ndf, nc=cfg.nc, image_size=cfg.image_size)
+        net = (Generator if role == "G" else Discriminator)(cfg)
+        _remap(path, net, mods)
+        return net, {"nz": cfg.nz, "nc": cfg.nc, "image_size": cfg.image_size, "config": cfg,
+                     "layout": f"tutorial layout{spectral}"}
+    except GanlensError:
+        pass
+    build = architectures.generator if role == "G" else architectures.discriminator
+    reasons = []
+    for order in (_modules(path, sd, natural=False), mods):
+        try:
+            net, info = build(order)
+        except architectures.LayoutError as e:
+            reasons.append(str(e))
+            continue
+        return net, {**info, "layout": info["layout"] + spectral}
+    what = "generator" if role == "G" else "discriminator"
+    raise _layout_error(path, what, _conv_weights(mods), mods, reasons[0])
 
 
 def load_weights(gan: GAN, path: str | Path) -> GAN:
     """Load a checkpoint's weights (read with ``weights_only=True``) into networks the user built
-    (``--model``): a ganlens checkpoint, a dict wrapping G/D state dicts under the usual keys, or one raw
-    state dict (given to G if its keys fit G, else to D). Prefixes ``module.`` / ``_orig_mod.`` are dropped.
+    (``--model``): a ganlens checkpoint; a dict wrapping G/D state dicts under the usual keys; one state
+    dict holding both under role prefixes (``generator.``/``discriminator.`` as PyTorch Lightning saves
+    it, ``netG.``/``netD.``, ``G.``/``D.``), raw or under ``state_dict``; or one raw state dict (given to G
+    if its keys fit G, else to D). Prefixes ``module.`` / ``_orig_mod.`` are dropped.
     Updates ``gan.path`` and ``gan.source``; a mismatch is a one-line GanlensError."""
     path = Path(path)
     obj = read(path)
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        parts = {"G": obj.get("G"), "D": obj.get("D")}
-    elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        sd = _strip(obj)
-        nets = [(r, n) for r, n in (("G", gan.G), ("D", gan.D)) if n is not None]
-        role = next((r for r, n in nets if set(sd) == set(_strip(n.state_dict()))), nets[0][0])
-        parts = {role: obj}
-    elif isinstance(obj, dict):
-        parts = {"G": next((obj[k] for k in G_KEYS if isinstance(obj.get(k), dict)), None),
-                 "D": next((obj[k] for k in D_KEYS if isinstance(obj.get(k), dict)), None)}
-    else:
+    if not isinstance(obj, dict):
         raise GanlensError(f"{path}: holds a {type(obj).__name__}, expected a state dict or a dict of them")
+    parts = {"G": obj.get("G"), "D": obj.get("D")} if obj.get("format") == FORMAT else _user_parts(obj, gan)
     loaded = []
     for role, sd in parts.items():
         net = gan.G if role == "G" else gan.D
@@ -418,3 +516,22 @@ def load_weights(gan: GAN, path: str | Path) -> GAN:
     gan.path, gan.source = path, f"{gan.source} with {'+'.join(loaded)} weights from {path.name}"
     gan.__dict__.pop("sha256", None)
     return gan
+
+
+def _user_parts(obj: dict, gan: GAN) -> dict:
+    """{"G": state dict or None, "D": ...} of a foreign file, for networks the user built."""
+    g = next((obj[k] for k in G_KEYS if isinstance(obj.get(k), dict)), None)
+    d = next((obj[k] for k in D_KEYS if isinstance(obj.get(k), dict)), None)
+    if g is not None or d is not None:
+        return {"G": g, "D": d}
+    sd = obj if obj and all(isinstance(v, torch.Tensor) for v in obj.values()) else next(
+        (obj[k] for k in SD_KEYS if isinstance(obj.get(k), dict)), None)
+    if sd is None:
+        return {}
+    split = _split(sd)
+    if split is not None:
+        return {"G": split[0], "D": split[1]}
+    keys = set(_strip(sd))
+    nets = [(r, n) for r, n in (("G", gan.G), ("D", gan.D)) if n is not None]
+    role = next((r for r, n in nets if keys == set(_strip(n.state_dict()))), nets[0][0] if nets else "G")
+    return {role: sd}

@@ -10,7 +10,10 @@ import shlex
 import pytest
 import torch
 
-from foreign import tutorial_discriminator, tutorial_generator
+from archs import mlp_nets, onebyone_nets, paper_nets
+from foreign import (PaperDiscriminator, PaperGenerator, critic, tutorial_discriminator, tutorial_generator,
+                     with_spectral_norm)
+import ganlens
 from ganlens import checkpoints
 from ganlens.checkpoints import FORMAT, latent_from_seed, load
 from ganlens.errors import GanlensError
@@ -142,7 +145,7 @@ def test_latent_from_seed_rule():
     assert not torch.equal(latent_from_seed(0, NZ), latent_from_seed(1, NZ))
     u = latent_from_seed(5, 10000, "uniform")
     assert u.min() >= -1 and u.max() <= 1 and u.min() < -0.99 and u.max() > 0.99
-    with pytest.raises(ConfigError):
+    with pytest.raises(GanlensError):
         latent_from_seed(0, NZ, "cauchy")
 
 
@@ -329,7 +332,8 @@ def test_shapes_that_fit_no_layout(tmp_path):
     one_line_error(tmp_path / "two.pth", match="(1, 8, 4, 4)")
 
     torch.save({"fc.weight": torch.zeros(10, 784), "fc.bias": torch.zeros(10)}, tmp_path / "mlp.pth")
-    one_line_error(tmp_path / "mlp.pth", match="(10, 784)")
+    msg = one_line_error(tmp_path / "mlp.pth", match="(10, 784)")
+    assert "tried: tutorial DCGAN" in msg and "paper DCGAN" in msg and "MLP" in msg and "spectral norm" in msg
 
     torch.save({"main.0.weight": torch.zeros(3), "step": torch.tensor(1)}, tmp_path / "junk.pth")
     one_line_error(tmp_path / "junk.pth")
@@ -370,3 +374,220 @@ def test_bad_ganlens_files(tmp_path, tiny_pair):
     torch.save({"format": FORMAT, "config": {**config.to_dict(), "ngf": 16}, "G": G.state_dict()},
                tmp_path / "mismatch.pt")
     one_line_error(tmp_path / "mismatch.pt", match="Generator weights do not match")
+
+
+# --- other families, inferred with no flags (issue 12, point 5) ----------------------------------------
+
+def assert_same_outputs(m, G=None, D=None, logits=True):
+    """The loaded networks compute what the originals compute in eval mode: G from latents, D from images
+    (one logit per image, shape (N,), when ``logits``: what ganlens builds)."""
+    with torch.no_grad():
+        if G is not None:
+            z = m.g_input(torch.randn(4, m.nz))
+            want, got = G.eval()(z), m.G(z)
+            assert got.shape == want.shape == (4, m.nc, m.image_size, m.image_size)
+            assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+        if D is not None:
+            x = torch.rand(4, m.nc, m.image_size, m.image_size) * 2 - 1
+            want, got = D.eval()(x).reshape(4), m.D(x)
+            assert got.shape == (4,) if logits else got.numel() == 4
+            got = got.reshape(4)
+            assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+
+
+def lightning(g_sd=None, d_sd=None, g="generator.", d="discriminator."):
+    """A PyTorch Lightning checkpoint: both networks in one ``state_dict`` under attribute prefixes."""
+    sd = {**{g + k: v for k, v in (g_sd or {}).items()}, **{d + k: v for k, v in (d_sd or {}).items()},
+          "fid.inception.fc.weight": torch.zeros(3, 2)}  # a metric's weights: not G or D, left out
+    return {"state_dict": sd, "epoch": 3, "global_step": 120, "pytorch-lightning_version": "2.1.0",
+            "optimizer_states": [{"state": {}, "param_groups": [{"lr": 2e-4, "params": [0, 1]}]}],
+            "lr_schedulers": [], "callbacks": {}, "loops": {"fit_loop": {"epoch_progress": {"current": 3}}}}
+
+
+SAVE = {
+    "raw": lambda path, g, d: [torch.save(g, path.with_suffix(".G.pth")), torch.save(d, path.with_suffix(".D.pth"))],
+    "netG+netD": lambda path, g, d: torch.save({"netG": g, "netD": d, "epoch": 2}, path),
+    "lightning": lambda path, g, d: torch.save(lightning(g, d), path),
+    "module.": lambda path, g, d: torch.save({"generator": {"module." + k: v for k, v in g.items()},
+                                              "discriminator": {"module." + k: v for k, v in d.items()}}, path),
+}
+
+
+def save_and_load(tmp_path, G, D, wrapping):
+    """Save G's and D's state dicts in ``wrapping`` and load them back: one GAN with both networks."""
+    path = tmp_path / "ckpt.pth"
+    SAVE[wrapping](path, G.state_dict(), D.state_dict())
+    if wrapping != "raw":
+        return load(path)
+    g, d = load(path.with_suffix(".G.pth")), load(path.with_suffix(".D.pth"))
+    assert g.D is None and d.G is None and (d.nc, d.image_size) == (g.nc, g.image_size)
+    return ganlens.wrap(g.G, d.D, nz=g.nz)
+
+
+@pytest.mark.parametrize("size,bn,logit,wrapping", [
+    (32, True, "linear", "raw"), (64, False, "conv", "netG+netD"), (128, True, "conv", "lightning"),
+    (32, False, "linear", "module."), (64, True, "linear", "lightning")])
+def test_paper_family(tmp_path, size, bn, logit, wrapping):
+    """The official DCGAN code's layout: Linear to 4x4xC, 5x5 stride-2 (transposed) convs with bias."""
+    G = PaperGenerator(nz=NZ, ngf=4, nc=3, size=size, bn=bn)
+    D = PaperDiscriminator(ndf=4, nc=3, size=size, bn=bn, logit=logit)
+    m = save_and_load(tmp_path, G, D, wrapping)
+    assert (m.nz, m.nc, m.image_size, m.latent_dims) == (NZ, 3, size, 2)
+    assert m.config is None or wrapping == "raw"
+    assert_same_outputs(m, G, D)
+    if wrapping != "raw":
+        assert "Linear + 5x5 ConvT" in m.source and ("no BatchNorm" in m.source) != bn
+
+
+def test_paper_nets_keep_their_module_paths(tmp_path):
+    """tests/archs.py's plain Sequentials come back with the same module paths (``--layer 4`` means the
+    same layer as in the user's code) and the same state-dict keys."""
+    G, D = paper_nets(size=64)
+    torch.save({"netG": G.state_dict(), "netD": D.state_dict()}, tmp_path / "p.pth")
+    m = load(tmp_path / "p.pth")
+    assert m.G.state_dict().keys() == G.state_dict().keys() and m.D.state_dict().keys() == D.state_dict().keys()
+    assert [type(x) for x in m.G] == [type(x) for x in G] and m.config is None
+    assert_same_outputs(m, G, D)
+    G2 = tutorial_generator(nz=NZ, ngf=NGF, nc=3, image_size=32)
+    G2.main[0] = torch.nn.ConvTranspose2d(NZ, 4 * NGF, 4, 1, 0, bias=True)  # a bias: not ganlens's own class
+    torch.save(G2.state_dict(), tmp_path / "main.pth")
+    m2 = load(tmp_path / "main.pth")
+    assert m2.G.state_dict().keys() == G2.state_dict().keys() and m2.layer("G", "main.6").shape == (NGF, 16, 16)
+    assert_same_outputs(m2, G2)
+
+
+def test_state_dict_in_another_order_loads(tmp_path):
+    """Keys sorted as strings (``main.10`` before ``main.2``): the natural order of names is tried next."""
+    G, _ = paper_nets(size=64)
+    D = PaperDiscriminator(ndf=4, nc=1, size=128)
+    torch.save(dict(sorted(G.state_dict().items())), tmp_path / "sorted.pth")
+    assert list(torch.load(tmp_path / "sorted.pth"))[2].startswith("10.")
+    assert_same_outputs(load(tmp_path / "sorted.pth"), G)
+    torch.save(dict(sorted(D.state_dict().items())), tmp_path / "sortedD.pth")  # bn2, bn3, conv1, ...: no order fits
+    one_line_error(tmp_path / "sortedD.pth", match="fit no known DCGAN layout")
+
+
+@pytest.mark.parametrize("fmt", ["old", "new"])
+def test_spectral_norm_both_formats(tmp_path, fmt):
+    """weight_orig/_u/_v and parametrizations.weight.original/.0._u/.0._v fold into plain weights that
+    reproduce eval outputs; in G too, where a transposed conv's norm runs along dim 1 (a square ConvT(8, 8)
+    is the case where only the role can tell)."""
+    G, _ = onebyone_nets(nz=NZ)
+    G = with_spectral_norm(G, fmt, example=torch.randn(8, NZ, 1, 1))
+    D = with_spectral_norm(critic(ndf=8, nc=3, size=32), fmt, example=torch.randn(8, 3, 32, 32))
+    P = with_spectral_norm(PaperGenerator(nz=NZ, ngf=4, size=32), fmt, example=torch.randn(8, NZ))
+    keys = list(D.state_dict())
+    assert ("0.weight_orig" in keys) == (fmt == "old") and ("0.parametrizations.weight.0._u" in keys) == (fmt == "new")
+    m = save_and_load(tmp_path, G, D, "lightning")
+    assert "spectral norm (5 layers, folded)" in m.source and "spectral norm (4 layers, folded)" in m.source
+    assert_same_outputs(m, G, D)
+    torch.save(P.state_dict(), tmp_path / "p.pth")
+    assert_same_outputs(load(tmp_path / "p.pth"), P)
+    sd = {k: v for k, v in D.state_dict().items() if not k.endswith(("_u", "weight_u"))}
+    torch.save(sd, tmp_path / "no_u.pth")
+    one_line_error(tmp_path / "no_u.pth", match="without usable u and v")
+
+
+def test_spectral_norm_tutorial_layout_uses_ganlens_classes(tmp_path):
+    fg, fd = foreign_pair(32, 3)
+    fd = with_spectral_norm(fd, "new", example=torch.rand(4, 3, 32, 32))
+    torch.save({"netG": fg.state_dict(), "netD": fd.state_dict()}, tmp_path / "t.pth")
+    m = load(tmp_path / "t.pth")
+    assert m.config is not None and m.config.ndf == NDF and "tutorial layout, spectral norm" in m.source
+    with torch.no_grad():
+        x = torch.rand(3, 3, 32, 32) * 2 - 1
+        assert torch.allclose(m.D.prob(x), fd(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_critic_without_batchnorm_and_onebyone_generator(tmp_path, bias):
+    G, _ = onebyone_nets(nz=NZ)
+    D = critic(ndf=8, nc=3, size=32, bias=bias)
+    m = save_and_load(tmp_path, G, D, "netG+netD")
+    assert "4x4 + 1x1 ConvT" in m.source and f"no BatchNorm, {'bias' if bias else 'no bias'}" in m.source
+    assert m.G.state_dict().keys() == G.state_dict().keys()
+    assert_same_outputs(m, G, D)
+    assert m.layers("G").output.shape == (3, 32, 32) and m.layers("G").resolve("top").shape == (8, 32, 32)
+
+
+def test_mlp_gan(tmp_path):
+    G, D = mlp_nets(nz=NZ)
+    m = save_and_load(tmp_path, G, D, "raw")
+    assert (m.nc, m.image_size) == (1, 28)
+    assert_same_outputs(m, G, D)
+
+
+@pytest.mark.parametrize("g,d", [("generator.", "discriminator."), ("netG.", "netD."), ("G.", "D."),
+                                 ("module.G.", "module.critic.")])
+def test_role_prefixes(tmp_path, g, d):
+    G, D = paper_nets(size=32)
+    torch.save(lightning(G.state_dict(), D.state_dict(), g, d), tmp_path / "l.ckpt")
+    assert_same_outputs(load(tmp_path / "l.ckpt"), G, D)
+    torch.save(lightning(G.state_dict(), D.state_dict(), g, d)["state_dict"], tmp_path / "raw.ckpt")  # no wrapper
+    assert_same_outputs(load(tmp_path / "raw.ckpt"), G, D)
+    torch.save(lightning(G.state_dict(), None, g, d), tmp_path / "g.ckpt")
+    m = load(tmp_path / "g.ckpt")
+    assert m.D is None
+    assert_same_outputs(m, G)
+
+
+def test_load_weights_lightning_into_model(tmp_path):
+    """``--model`` + a Lightning checkpoint: weights go to the user's own networks by prefix."""
+    G, D = paper_nets(size=32, seed=5)
+    gan = ganlens.wrap(*paper_nets(size=32, seed=6), nz=16)
+    torch.save(lightning(G.state_dict(), D.state_dict()), tmp_path / "l.ckpt")
+    checkpoints.load_weights(gan, tmp_path / "l.ckpt")
+    assert gan.path == tmp_path / "l.ckpt" and "G+D weights from l.ckpt" in gan.source
+    assert_same_outputs(gan, G, D, logits=False)
+    torch.save({"netG." + k: v for k, v in G.state_dict().items()}, tmp_path / "g.pth")
+    gan2 = checkpoints.load_weights(ganlens.wrap(*paper_nets(size=32, seed=7), nz=16), tmp_path / "g.pth")
+    assert "with G weights" in gan2.source
+    assert_same_outputs(gan2, G)
+
+
+def test_cuda_file_reads_on_cpu(tmp_path, monkeypatch):
+    """A file saved from CUDA tensors records their device ('cuda:0'); ``read`` maps it to the CPU. Built
+    here without a GPU by making torch.save tag every storage as CUDA, which is all a CUDA save writes
+    differently."""
+    G, D = paper_nets(size=32)
+    sd = {"netG": G.state_dict(), "netD": D.state_dict()}
+    with monkeypatch.context() as mp:
+        mp.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(sd, tmp_path / "cuda.pth")
+    if not torch.cuda.is_available():  # the file really is a CUDA file: a plain load fails here
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(tmp_path / "cuda.pth", weights_only=True)
+    m = load(tmp_path / "cuda.pth")
+    assert m.device.type == "cpu"
+    assert_same_outputs(m, G, D)
+
+
+def test_unrecognised_layers_say_why(tmp_path):
+    G = torch.nn.Sequential(torch.nn.ConvTranspose2d(NZ, 16, 4), torch.nn.ReLU(),
+                            torch.nn.ConvTranspose2d(16, 8, 3, 2, 1, output_padding=1), torch.nn.ReLU(),
+                            torch.nn.ConvTranspose2d(8, 3, 4, 2, 1), torch.nn.Tanh())
+    torch.save(G.state_dict(), tmp_path / "k3.pth")
+    one_line_error(tmp_path / "k3.pth", match="a 3x3 transposed conv whose stride cannot be inferred")
+    G, D = paper_nets(size=32)
+    torch.save({"netG": G.state_dict(), "netD": PaperDiscriminator(ndf=4, size=64).state_dict()}, tmp_path / "m.pth")
+    one_line_error(tmp_path / "m.pth", match="generator makes 3x32x32 images but discriminator takes 3x64x64")
+    sd = D.state_dict()
+    sd["0.weight_g"] = sd["0.weight"]  # weight norm is not recognised
+    torch.save(sd, tmp_path / "wn.pth")
+    one_line_error(tmp_path / "wn.pth", match="'0.weight_g'")
+
+
+def test_linear_then_batchnorm1d_generator(tmp_path):
+    """Ports that normalise the projection before reshaping: Linear -> BatchNorm1d(C*4*4) -> ReLU -> view."""
+    nn = torch.nn
+    G = nn.Sequential(nn.Linear(NZ, 16 * 16), nn.BatchNorm1d(16 * 16), nn.ReLU(), nn.Unflatten(1, (16, 4, 4)),
+                      nn.ConvTranspose2d(16, 8, 5, 2, 2, output_padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                      nn.ConvTranspose2d(8, 1, 5, 2, 2, output_padding=1), nn.Tanh())
+    for m in G:
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    torch.save({"generator": G.state_dict()}, tmp_path / "g.pth")
+    m = load(tmp_path / "g.pth")
+    assert isinstance(m.G[1], nn.BatchNorm1d) and (m.nc, m.image_size) == (1, 16)
+    assert_same_outputs(m, G)
