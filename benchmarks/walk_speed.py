@@ -26,7 +26,7 @@ import torch
 from ganlens import cli, memorization
 from ganlens.checkpoints import DEFAULT_CHECKPOINT, load
 from ganlens.data import RoomsSet, iter_chunks
-from ganlens.walk import generate
+from ganlens.generate import images
 
 PILOT = "/tmp/ganlens-tiny/last.pt"  # used while the shipped rooms64.pt does not exist yet
 
@@ -54,9 +54,8 @@ def main() -> None:
     dev = cli.device(args.device)
     ckpt = args.checkpoint or (str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.exists() else PILOT)
     model = load(ckpt, dev)
-    cfg = model.config
-    print(f"device {dev}, {torch.get_num_threads()} threads, checkpoint {ckpt} "
-          f"(ngf={cfg.ngf}, ndf={cfg.ndf}, {cfg.image_size}x{cfg.image_size})")
+    size = model.image_size
+    print(f"device {dev}, {torch.get_num_threads()} threads, checkpoint {ckpt} ({model.source}, {size}x{size})")
 
     if not args.skip_command:
         import tempfile
@@ -65,14 +64,14 @@ def main() -> None:
             wall, cpu = default_command(ckpt, f"{tmp}/walk")
         print(f"default command: {wall:.1f} s wall, {cpu:.1f} s CPU (start-up included; target <= 10 s)")
 
-    data = RoomsSet(args.n, cfg.image_size, seed=0)
-    held = RoomsSet(args.n + 512, cfg.image_size, seed=0).chunk(args.n, args.n + 512)
-    gen = generate(model.G, model.latents(range(512)), dev)
-    walk = generate(model.G, model.latents(range(1000, 1260)), dev)
+    data = RoomsSet(args.n, size, seed=0)
+    held = RoomsSet(args.n + 512, size, seed=0).chunk(args.n, args.n + 512)
+    gen = images(model, model.latents(range(512)), uint8=True)
+    walk = images(model, model.latents(range(1000, 1260)), uint8=True)
     queries_img = torch.cat([gen, held, walk])
     spaces = {"pixel": [memorization.pixel_space()]}
     if model.D is not None:
-        spaces["pixel+feature"] = spaces["pixel"] + [memorization.feature_space(model.D, dev)]
+        spaces["pixel+feature"] = spaces["pixel"] + [memorization.feature_space(model)]
 
     t = time.perf_counter()
     for _ in iter_chunks(data, 512):
@@ -88,8 +87,8 @@ def main() -> None:
 
     train = data.chunk(0, min(args.n, 2048))
     copies = train[torch.randint(0, len(train), (512,), generator=torch.Generator().manual_seed(0))]
-    for name, images in (("copying generator", copies), ("model samples", gen)):
-        res, _ = memorization.report(data, spaces[list(spaces)[-1]], images, held, progress=False)
+    for name, queries_set in (("copying generator", copies), ("model samples", gen)):
+        res, _ = memorization.report(data, spaces[list(spaces)[-1]], queries_set, held, progress=False)
         px = res["spaces"]["pixel"]
         extra = ""
         if "feature" in res["spaces"]:

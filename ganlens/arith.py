@@ -1,4 +1,9 @@
-"""Vector arithmetic on latents: ``python -m ganlens.arith`` (the paper's Fig. 7 and Fig. 8).
+"""Vector arithmetic on latents: ``ganlens.arith(gan, ...)`` / ``python -m ganlens.arith`` (Fig. 7 and 8).
+
+    r = ganlens.arith(gan, "A - B + C", {"A": [3, 17, 42], "B": [5, 8, 99], "C": z_c})   # z_c: (k, nz)
+    r = ganlens.arith(gan, turn="L:R", concepts={"L": [11, 12], "R": [21, 22]})
+    r = ganlens.arith(ganlens.load())        # the rooms window demo
+    r.to_dict(), r.figure(), r.figure("turn"), r.save("out/arith")
 
 * **Concepts.** A concept is a list of exemplars: seeds (latents by the :func:`ganlens.latent_from_seed`
   rule) or a file of latents (``.npy`` or ``.txt``, shape (k, nz) or (nz,); no pickles). As in the paper,
@@ -30,7 +35,7 @@
   exemplars from the same pools that compare the window rate of the 9 result samples with a control
   (``mean(room)`` + the same noise, i.e. no arithmetic).
 
-Outputs in ``--out``: ``arith.pdf/png`` (exemplars, concept means, pixel-space means, results and the
+Outputs of ``Result.save`` (the command's ``--out``): ``arith.pdf/png`` (exemplars, concept means, pixel-space means, results and the
 3x3 grid), ``turn.pdf/png`` with ``--turn``, ``arith.json`` and ``arith.npz`` (latents and images the
 figures are drawn from).
 """
@@ -50,9 +55,12 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
-from . import checkpoints, cli, figures
-from .data import to_float
+from . import cli, figures
+from .data import to_float, to_uint8
 from .errors import GanlensError
+from .generate import images
+from .memorization import rgb
+from .results import Result, analysis_module, provenance
 
 PROG = "python -m ganlens.arith"
 EXAMPLES = f"""  {PROG}                                      # rooms demo: window - nowindow + room, and a turn
@@ -60,6 +68,7 @@ EXAMPLES = f"""  {PROG}                                      # rooms demo: windo
   {PROG} --expr "smiling_woman - woman + man" --concept smiling_woman=1,2,3 \\
       --concept woman=4,5,6 --concept man=z_man.npy --checkpoint runs/faces/last.pt
   {PROG} --turn L:R --L 11,12,13,14 --R 21,22,23,24 --turn-seeds 100-103 --turn-steps 10
+  {PROG} --model my_gan.py:build --expr "A - B + C" --A 1,2,3 --B 4,5,6 --C 7,8,9   # runs my_gan.py
 """
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -69,6 +78,7 @@ NEIGHBOURS = 8         # around the centre of a 3x3 grid
 MAX_SHOWN = 6          # exemplars drawn per concept in the figure (all are used)
 MAX_SEEDS = 100_000    # a range like 0-99999999 is a typo, not a concept
 AUTO_CONCEPTS = ("window", "nowindow", "room")
+DEMO_EXPR, DEMO_TURN = "window - nowindow + room", ("nowindow", "window")
 # The rooms window measure (see module doc).
 SKY_HUE = (0.52, 0.66)
 SKY_MIN_SAT, SKY_MIN_VAL = 0.15, 0.7
@@ -221,12 +231,43 @@ class Concept:
         return {"count": len(self.z), "seeds": self.seeds, "file": self.file}
 
 
-def concept_from_spec(name: str, spec: str, flag: str, model) -> Concept:
+def concept_from_spec(name: str, spec: str, flag: str, gan) -> Concept:
     """Seeds (``3,17,42``, ``10-12``) or a latent file -> Concept."""
     if SEEDS.match(spec):
         seeds = parse_seeds(spec, flag)
-        return Concept(name, model.latents(seeds), seeds=seeds)
-    return Concept(name, load_z_file(spec, model.config.nz, flag), file=spec)
+        return Concept(name, gan.latents(seeds), seeds=seeds)
+    return Concept(name, load_z_file(spec, gan.require_nz(), flag), file=spec)
+
+
+def as_concept(name: str, value, gan) -> Concept:
+    """A concept from Python: a :class:`Concept`, a list of seeds, a latent tensor/array (k, nz) or (nz,),
+    or a string (seeds like ``"3,17,42"`` or a .npy/.txt file of latents)."""
+    flag = f"concepts[{name!r}]"
+    if not NAME.fullmatch(str(name)):
+        raise GanlensError(f"{flag}: a concept name is a letter or a word ([A-Za-z][A-Za-z0-9_]*)")
+    if isinstance(value, Concept):
+        return value
+    if isinstance(value, (str, Path)):
+        return concept_from_spec(name, str(value), flag, gan)
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        z = torch.as_tensor(value).float()
+        z = z[None] if z.dim() == 1 else z
+        if z.dim() != 2 or z.shape[1] != gan.nz or len(z) == 0 or not torch.isfinite(z).all():
+            raise GanlensError(f"{flag}: latents must be finite, of shape (k, {gan.nz}) or ({gan.nz},); got "
+                               f"{tuple(value.shape)}")
+        return Concept(name, z.detach().cpu())
+    seeds = list(value)
+    if not seeds or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 0 for x in seeds):
+        raise GanlensError(f"{flag}: expected a list of seeds (integers >= 0) or latents (k, {gan.nz})")
+    return Concept(name, gan.latents(seeds), seeds=[int(x) for x in seeds])
+
+
+def parse_turn(text: str) -> tuple[str, str]:
+    """``"FROM:TO"`` -> (FROM, TO), two concept names."""
+    a, colon, b = str(text).partition(":")
+    if not colon or not NAME.fullmatch(a.strip()) or not NAME.fullmatch(b.strip()):
+        raise GanlensError(f"--turn {text}: expected FROM:TO, two concept names, e.g. --turn L:R")
+    return a.strip(), b.strip()
 
 
 def concept_specs(args) -> dict[str, tuple[str, str]]:
@@ -321,20 +362,21 @@ def check_window_measure(size: int, n: int = CHECK_ROOMS, seed: int = 1) -> dict
             "with_window": int(truth.sum())}
 
 
-def is_rooms_model(model) -> bool:
-    return model.config.nc == 3 and str(model.provenance.get("data") or "").startswith("rooms")
+def is_rooms_model(gan) -> bool:
+    return gan.nc == 3 and str(gan.provenance.get("data") or "").startswith("rooms")
+
+
+def uses_window(gan, measure: str) -> bool:
+    """Whether the window measure applies: ``measure`` "window", or "auto" on a rooms model."""
+    if measure not in ("auto", "window", "none"):
+        raise GanlensError(f"measure must be auto, window or none, got {measure!r}")
+    window = measure == "window" or (measure == "auto" and is_rooms_model(gan))
+    if window and gan.nc != 3:
+        raise GanlensError(f"--measure window: needs colour images, the model makes nc={gan.nc}")
+    return window
 
 
 # ------------------------------------------------------------------------------------------ computing
-
-def generate(G, z: torch.Tensor, device) -> torch.Tensor:
-    """Latents (N, nz) -> uint8 images (N, nc, H, W) on the CPU (batched; see ganlens.walk.generate)."""
-    from .walk import generate as _generate
-    if len(z) == 0:
-        s = G.config.image_size
-        return torch.zeros(0, G.config.nc, s, s, dtype=torch.uint8)
-    return _generate(G, z, device)
-
 
 def pixel_arith(terms: list[Term], images: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Pixel-space control: {name: uint8 (k, nc, H, W)} -> ({name: mean image in [-1, 1]}, result in [-1, 1])."""
@@ -343,48 +385,47 @@ def pixel_arith(terms: list[Term], images: dict[str, torch.Tensor]) -> tuple[dic
             combine(terms, means).clamp(-1, 1).float())
 
 
-def run_expr(model, terms: list[Term], concepts: dict[str, Concept], device, scale: float,
+def run_expr(gan, terms: list[Term], concepts: dict[str, Concept], scale: float,
              gen: torch.Generator) -> tuple[dict, dict]:
     """Latent and pixel arithmetic for one expression -> (JSON dict, arrays for the figure)."""
-    G, latent = model.G, model.config.latent
     names = list(dict.fromkeys(t.name for t in terms))
     means = {n: concepts[n].mean for n in names}
     y = combine(terms, means)
-    neighbours = jitter(y, NEIGHBOURS, latent, scale, gen)
+    neighbours = jitter(y, NEIGHBOURS, gan.latent, scale, gen)
     z_grid = grid_latents(y, neighbours)
     ex_z = torch.cat([concepts[n].z for n in names])
     counts = [len(concepts[n].z) for n in names]
-    imgs = generate(G, torch.cat([ex_z, torch.stack([means[n] for n in names]), z_grid]), device)
+    imgs = images(gan, torch.cat([ex_z, torch.stack([means[n] for n in names]), z_grid]), uint8=True)
     ex_imgs = dict(zip(names, torch.split(imgs[:len(ex_z)], counts)))
     mean_imgs = imgs[len(ex_z):len(ex_z) + len(names)]
     grid_imgs = imgs[len(ex_z) + len(names):]
     pix_means, pix_result = pixel_arith(terms, ex_imgs)
-    from .data import to_uint8
     arrays = {"names": names,
               "exemplars": {n: ex_imgs[n][:MAX_SHOWN] for n in names},
               "means": mean_imgs,
               "pixel_means": to_uint8(torch.stack([pix_means[n] for n in names])),
               "pixel_result": to_uint8(pix_result[None]),
               "grid": grid_imgs, "z_grid": z_grid, "y": y}
+    uniform = gan.latent == "uniform"
     out = {"expr": format_expr(terms),
            "terms": [{"coef": t.coef, "concept": t.name} for t in terms],
            "concepts": {n: concepts[n].describe() for n in names},
            "result": {"latent_norm": float(y.double().norm()),
                       "concept_mean_norms": {n: float(means[n].double().norm()) for n in names},
                       "neighbour_distance_mean": float((neighbours.double() - y.double()).norm(dim=1).mean()),
-                      "outside_support_fraction": float((y.abs() > 1).double().mean()) if latent == "uniform" else None},
+                      "outside_support_fraction": float((y.abs() > 1).double().mean()) if uniform else None},
            "shown": {"exemplars": {n: min(MAX_SHOWN, c) for n, c in zip(names, counts)}}}
     return out, arrays
 
 
-def auto_concepts(model, device, candidates: int, start: int) -> tuple[dict[str, Concept], dict, dict]:
+def auto_concepts(gan, candidates: int, start: int) -> tuple[dict[str, Concept], dict, dict]:
     """Pick window / nowindow / room exemplars among seeds start..start+candidates-1 by the window measure.
 
     Returns (concepts, JSON description, pools {"window": seeds sorted by score desc, "nowindow": seeds},
     with the candidates' images and scores under "images" and "scores" (keyed by seed)).
     """
     seeds = list(range(start, start + candidates))
-    imgs = generate(model.G, model.latents(seeds), device)
+    imgs = images(gan, gan.latents(seeds), uint8=True)
     score = window_score(imgs)
     yes = [seeds[i] for i in np.argsort(-score, kind="stable") if score[i] > WINDOW_THRESHOLD]
     no = [seeds[i] for i in np.argsort(score, kind="stable") if score[i] <= WINDOW_THRESHOLD]  # least sky first
@@ -393,7 +434,7 @@ def auto_concepts(model, device, candidates: int, start: int) -> tuple[dict[str,
                            f"{len(yes)} show a window and {len(no)} are window-free; it needs 3 and 6 "
                            f"(raise --candidates, or give --expr with your own seeds)")
     picks = {"window": yes[:3], "nowindow": no[:3], "room": no[3:6]}
-    concepts = {k: Concept(k, model.latents(v), seeds=v) for k, v in picks.items()}
+    concepts = {k: Concept(k, gan.latents(v), seeds=v) for k, v in picks.items()}
     desc = {"candidates": candidates, "candidate_seeds": [start, start + candidates - 1],
             "with_window": len(yes), "window_free": len(no),
             "window_rate": float((score > WINDOW_THRESHOLD).mean()),
@@ -403,36 +444,33 @@ def auto_concepts(model, device, candidates: int, start: int) -> tuple[dict[str,
     return concepts, desc, pools
 
 
-def run_trials(model, pools: dict, trials: int, device, scale: float, seed: int) -> dict:
+def run_trials(gan, pools: dict, trials: int, scale: float, seed: int) -> dict:
     """``trials`` random draws of 3 window, 3 nowindow, 3 room exemplars from the pools.
 
     Per trial: window rate of the 9 samples around Y = window - nowindow + room, of the control
     (mean(room) + the same noise: no arithmetic), and whether the pixel-space result has a window.
     """
     rng = np.random.default_rng(seed)
-    latent = model.config.latent
     gen = torch.Generator().manual_seed(seed + 1)
-    terms = parse_expr("window - nowindow + room")
+    terms = parse_expr(DEMO_EXPR)
     z_all, pixel, draws = [], [], []
     for _ in range(trials):
         w = rng.choice(pools["window"], 3, replace=False).tolist()
         nr = rng.choice(pools["nowindow"], 6, replace=False).tolist()
         pick = {"window": w, "nowindow": nr[:3], "room": nr[3:]}
-        means = {k: model.latents(v).double().mean(0).float() for k, v in pick.items()}
+        means = {k: gan.latents(v).double().mean(0).float() for k, v in pick.items()}
         y = combine(terms, means)
-        noise = (torch.rand(NEIGHBOURS, len(y), generator=gen) * 2 - 1) * noise_amplitude(latent, scale)
+        noise = (torch.rand(NEIGHBOURS, len(y), generator=gen) * 2 - 1) * noise_amplitude(gan.latent, scale)
         res = grid_latents(y, y + noise)
         ctl = grid_latents(means["room"], means["room"] + noise)  # the same noise: paired comparison
-        if latent == "uniform":  # neighbours clipped, centre kept, as in jitter()
+        if gan.latent == "uniform":  # neighbours clipped, centre kept, as in jitter()
             res[[0, 1, 2, 3, 5, 6, 7, 8]] = res[[0, 1, 2, 3, 5, 6, 7, 8]].clamp(-1, 1)
             ctl[[0, 1, 2, 3, 5, 6, 7, 8]] = ctl[[0, 1, 2, 3, 5, 6, 7, 8]].clamp(-1, 1)
         z_all += [res, ctl]
         _, pix = pixel_arith(terms, {k: torch.stack([pools["images"][s] for s in v]) for k, v in pick.items()})
         pixel.append(pix)
         draws.append(pick)
-    from .data import to_uint8
-    imgs = generate(model.G, torch.cat(z_all), device)
-    hw = has_window(imgs).reshape(trials, 2, 9)
+    hw = has_window(images(gan, torch.cat(z_all), uint8=True)).reshape(trials, 2, 9)
     pix_hw = has_window(to_uint8(torch.stack(pixel)))
     per = [{"exemplars": d, "result_window_rate": float(hw[i, 0].mean()),
             "control_window_rate": float(hw[i, 1].mean()), "pixel_result_has_window": bool(pix_hw[i])}
@@ -448,18 +486,149 @@ def run_trials(model, pools: dict, trials: int, device, scale: float, seed: int)
                           "pixel: the same arithmetic on exemplar images"}
 
 
+# ---------------------------------------------------------------------------------------------- arith
+
+def arith(gan, expr=None, concepts: dict | None = None, *, turn=None, turn_seeds=None, turn_steps: int = 9,
+          jitter: float = JITTER, measure: str = "auto", candidates: int = 256, trials: int = 16,
+          seed: int = 0) -> Result:
+    """Vector arithmetic on ``gan``'s latents (the paper's Fig. 7) and turns along a direction (Fig. 8).
+
+    expr: ``"A - B + C"`` (or a list of :class:`Term`); concepts: {name: seeds list, latents (k, nz) tensor,
+    or a :class:`Concept`}; turn: ``"FROM:TO"`` or (FROM, TO), walked in ``turn_steps`` frames from the
+    mean of FROM and from ``turn_seeds`` (default 1000-1002); jitter: neighbour noise std as a fraction
+    of the latent std; measure: "window" scores samples by the rooms window measure ("auto": on rooms
+    models). With no expr and no turn, on a rooms model: the window demo (``window - nowindow + room``
+    with exemplars picked among ``candidates`` samples, ``trials`` random draws, and a turn).
+    Returns a :class:`ganlens.Result` of kind "arith" (figures "arith" and/or "turn").
+    """
+    _check_settings(turn_steps=turn_steps, candidates=candidates, trials=trials, jitter=jitter)
+    gan.require_G()
+    terms = parse_expr(expr) if isinstance(expr, str) else (list(expr) if expr is not None else None)
+    turn = parse_turn(turn) if isinstance(turn, str) else (tuple(turn) if turn is not None else None)
+    window = uses_window(gan, measure)
+    demo = terms is None and turn is None
+    if demo:
+        if not window:
+            raise GanlensError("--expr: give an expression, e.g. --expr 'A - B + C' --A 3,17,42 --B 5,8,99 --C 1,2,4 "
+                               "(the automatic demo needs a rooms model or --measure window)")
+        terms, turn = parse_expr(DEMO_EXPR), DEMO_TURN
+    given = {n: as_concept(n, v, gan) for n, v in (concepts or {}).items()}
+    needed = list(dict.fromkeys(([t.name for t in terms] if terms else []) + (list(turn) if turn else [])))
+    auto_names = [n for n in needed if n not in given and n in AUTO_CONCEPTS and window]
+    _check_missing([n for n in needed if n not in given and n not in auto_names], expr, terms, turn)
+    concepts = {n: c for n, c in given.items() if n in needed}
+    result = _header(gan, seed, jitter, demo, window)
+    pools = None
+    if window:
+        result["measure"] = _window_measure(gan.image_size)
+        if auto_names:
+            auto, desc, pools = auto_concepts(gan, candidates, seed)
+            concepts.update({n: auto[n] for n in auto_names})
+            result["measure"]["auto_concepts"] = dict(desc, names=auto_names)
+    arrays, plots = {}, {}
+    if terms is not None:
+        _expr_part(result, arrays, gan, terms, concepts, jitter, torch.Generator().manual_seed(seed), window)
+        if demo and trials:
+            result["measure"]["trials"] = run_trials(gan, pools, trials, jitter, seed)
+        plots["arith"] = plot_arith
+    if turn is not None:
+        if isinstance(turn_seeds, str):
+            turn_seeds = parse_seeds(turn_seeds, "--turn-seeds")
+        if turn_seeds is None:
+            turn_seeds = concepts["room"].seeds if "room" in concepts and demo else [1000, 1001, 1002]
+        _turn_part(result, arrays, gan, turn, concepts, [int(s) for s in turn_seeds], turn_steps, window)
+        plots["turn"] = plot_turn
+    return Result("arith", result, arrays, plots)
+
+
+def _check_settings(**values) -> None:
+    low = {"turn_steps": 2, "candidates": 9, "trials": 0}
+    for name, v in values.items():
+        if name in low and v < low[name]:
+            raise GanlensError(f"{name} must be at least {low[name]}, got {v}")
+    if not 0 <= values["jitter"] <= 10:
+        raise GanlensError(f"jitter must be in [0, 10], got {values['jitter']}")
+
+
+def _check_missing(missing: list[str], expr, terms, turn) -> None:
+    """One line naming the first concept with no exemplars and how to give it."""
+    if not missing:
+        return
+    n = missing[0]
+    if expr is not None and any(m in [t.name for t in terms] for m in missing):
+        where = f"--expr {expr if isinstance(expr, str) else format_expr(terms)!r}"
+    else:
+        where = f"--turn {turn[0]}:{turn[1]}"
+    flag = f"--{n} SEEDS or --concept {n}=SEEDS" if len(n) == 1 and n.isupper() else f"--concept {n}=SEEDS"
+    raise GanlensError(f"{where}: unknown concept {n} (no exemplars given); pass {flag}")
+
+
+def _header(gan, seed: int, scale: float, demo: bool, window: bool) -> dict:
+    from .walk import checkpoint_block
+    uniform = gan.latent == "uniform"
+    settings = {"seed": seed, "device": str(gan.device), "jitter": scale, "neighbours": NEIGHBOURS,
+                "noise_amplitude": noise_amplitude(gan.latent, scale), "latent": gan.latent,
+                "neighbours_clipped_to": [-1, 1] if uniform else None, "demo": demo,
+                "measure": "window" if window else None}
+    call = f"ganlens.arith({gan.name!r}, jitter={scale}, seed={seed}{', demo' if demo else ''})"
+    return {"checkpoint": checkpoint_block(gan), "settings": settings,
+            "definitions": {
+                "concept": "mean of its exemplars' latents",
+                "neighbours": "Y + U(-a, a) per coordinate, a = noise_amplitude (noise std = jitter x latent std); "
+                              "uniform latents: neighbours clipped to [-1, 1], centre unchanged",
+                "pixel_result": "the same arithmetic on the mean exemplar images in [-1, 1], clipped to [-1, 1]"},
+            "provenance": provenance(gan, seed, call=call)}
+
+
+def _window_measure(size: int) -> dict:
+    return {"name": "window", "threshold": WINDOW_THRESHOLD,
+            "definition": (f"fraction of the upper {SKY_TOP:g} of the image with HSV hue in [{SKY_HUE[0]}, "
+                           f"{SKY_HUE[1]}], saturation >= {SKY_MIN_SAT}, value >= {SKY_MIN_VAL} (sky); has window "
+                           f"if > {WINDOW_THRESHOLD}"),
+            "check_on_real_rooms": check_window_measure(size)}
+
+
+def _expr_part(result: dict, arrays: dict, gan, terms, concepts, scale: float, gen, window: bool) -> None:
+    info, arr = run_expr(gan, terms, concepts, scale, gen)
+    result.update(info)
+    arrays.update({k: arr[k].numpy() for k in ("means", "pixel_means", "pixel_result", "grid", "z_grid", "y")})
+    arrays.update({f"exemplars_{n}": arr["exemplars"][n].numpy() for n in arr["names"]})
+    arrays.update({f"z_{n}": concepts[n].z.numpy() for n in arr["names"]})
+    result["figure"] = {"names": arr["names"]}
+    if window:
+        sc = {"exemplars": {n: window_score(arr["exemplars"][n]).tolist() for n in arr["names"]},
+              "means": dict(zip(arr["names"], window_score(arr["means"]).tolist())),
+              "grid": window_score(arr["grid"]).tolist(),
+              "pixel_result": float(window_score(arr["pixel_result"])[0])}
+        result["measure"]["expr"] = {
+            "scores": sc, "grid_has_window": [s > WINDOW_THRESHOLD for s in sc["grid"]],
+            "result_window_rate": float(np.mean([s > WINDOW_THRESHOLD for s in sc["grid"]])),
+            "pixel_result_has_window": sc["pixel_result"] > WINDOW_THRESHOLD}
+
+
+def _turn_part(result: dict, arrays: dict, gan, turn, concepts, seeds: list[int], steps: int, window: bool) -> None:
+    a, b = turn
+    zt = turn_latents(concepts[a].mean, concepts[b].mean, gan.latents(seeds), steps)
+    frames = images(gan, zt.reshape(-1, gan.nz), uint8=True)
+    frames = frames.reshape(*zt.shape[:2], *frames.shape[1:])
+    arrays["turn_frames"], arrays["turn_z"] = frames.numpy(), zt.numpy()
+    result["turn"] = {"from": a, "to": b, "seeds": seeds, "steps": steps,
+                      "t": torch.linspace(0, 1, steps).tolist(),
+                      "direction_norm": float((concepts[b].mean.double() - concepts[a].mean.double()).norm()),
+                      "concepts": {n: concepts[n].describe() for n in turn},
+                      "rows": [f"mean({a}) -> mean({b})"] + [f"seed {s} + t d" for s in seeds]}
+    if window:
+        hw = has_window(frames.reshape(-1, *frames.shape[2:])).reshape(frames.shape[:2])
+        result["turn"]["window_rate_by_step"] = hw.mean(0).tolist()
+        result["turn"]["has_window"] = hw.tolist()
+
+
 # -------------------------------------------------------------------------------------------- figures
-
-def _rgb(images: torch.Tensor | np.ndarray) -> np.ndarray:
-    """uint8 (N, nc, H, W) -> float (N, H, W, 3) in [0, 1]."""
-    x = torch.as_tensor(images).float().div(255).permute(0, 2, 3, 1).numpy()
-    return np.repeat(x, 3, axis=3) if x.shape[3] == 1 else x
-
 
 def _show_canvas(canvas: np.ndarray, left: float, top: float, width="two"):
     """A figure showing ``canvas`` (H, W, 3) pixel-exact, with margins (inches) for labels on the left/top.
 
-    Returns (fig, ax) with data coordinates = canvas pixels.
+    Returns (fig, ax) with data coordinates = canvas pixels. Call inside ``figures.style()``.
     """
     Hc, Wc = canvas.shape[:2]
     w_in = {"one": figures.ONE_COLUMN, "two": figures.TWO_COLUMN}.get(width, width)
@@ -475,20 +644,13 @@ def _show_canvas(canvas: np.ndarray, left: float, top: float, width="two"):
     return fig, ax
 
 
-def plot_arith(npz: dict, info: dict, stem: Path, window: dict | None = None) -> list[Path]:
-    """The Fig. 7-style figure from arith.npz arrays and arith.json's expression entry.
-
-    Columns: one block per concept (exemplars on top, G(mean z) and the pixel mean below), the operator
-    between blocks, then the results (G(Y), pixel-space result) and the 3x3 grid of Y and its neighbours.
-    """
-    names = info["names"]
-    terms = info["terms"]
+def _arith_canvas(npz: dict, names: list[str], terms: list[dict]):
+    """(canvas, texts (x, y, text, size), column titles (x, text), x of the 3x3 grid, y of the 3 rows)."""
     S = npz["means"].shape[-1]
     g, op_w = 1, max(6, S // 2)
     widths = [max(1, len(npz[f"exemplars_{n}"])) * (S + g) - g for n in names]
     W = sum(widths) + op_w * len(names) + op_w // 2 + S + op_w + 3 * (S + g) - g
-    H = 3 * (S + g) - g
-    canvas = np.ones((H, W, 3), np.float32)
+    canvas = np.ones((3 * (S + g) - g, W, 3), np.float32)
     x, texts, tops = 0, [], []
     rows_y = [0, S + g, 2 * (S + g)]
     coef = {}
@@ -497,77 +659,86 @@ def plot_arith(npz: dict, info: dict, stem: Path, window: dict | None = None) ->
     for k, (n, w) in enumerate(zip(names, widths)):
         c = coef[n]
         sym = ("" if c > 0 else "\u2212") if k == 0 else ("+" if c > 0 else "\u2212")
-        mag = abs(c)
-        label = sym + ("" if mag == 1 else f"{mag:g}\u00d7")
+        label = sym + ("" if abs(c) == 1 else f"{abs(c):g}\u00d7")
         if k > 0 or label:
-            for ry in rows_y[1:]:
-                texts.append((x + op_w / 2, ry + S / 2, label, 9))
+            texts += [(x + op_w / 2, ry + S / 2, label, 9) for ry in rows_y[1:]]
         x += op_w
-        ex = _rgb(npz[f"exemplars_{n}"])
-        for j, im in enumerate(ex):
+        for j, im in enumerate(rgb(npz[f"exemplars_{n}"])):
             canvas[0:S, x + j * (S + g):x + j * (S + g) + S] = im
         cx = x + (w - S) // 2
-        canvas[rows_y[1]:rows_y[1] + S, cx:cx + S] = _rgb(npz["means"][k:k + 1])[0]
-        canvas[rows_y[2]:rows_y[2] + S, cx:cx + S] = _rgb(npz["pixel_means"][k:k + 1])[0]
+        canvas[rows_y[1]:rows_y[1] + S, cx:cx + S] = rgb(npz["means"][k:k + 1])[0]
+        canvas[rows_y[2]:rows_y[2] + S, cx:cx + S] = rgb(npz["pixel_means"][k:k + 1])[0]
         tops.append((x + w / 2, n))
         x += w
     x += op_w // 2
-    for ry in rows_y[1:]:
-        texts.append((x - op_w / 2 + 1, ry + S / 2, "=", 9))
-    canvas[rows_y[1]:rows_y[1] + S, x:x + S] = _rgb(npz["grid"][4:5])[0]
-    canvas[rows_y[2]:rows_y[2] + S, x:x + S] = _rgb(npz["pixel_result"])[0]
+    texts += [(x - op_w / 2 + 1, ry + S / 2, "=", 9) for ry in rows_y[1:]]
+    canvas[rows_y[1]:rows_y[1] + S, x:x + S] = rgb(npz["grid"][4:5])[0]
+    canvas[rows_y[2]:rows_y[2] + S, x:x + S] = rgb(npz["pixel_result"])[0]
     tops.append((x + S / 2, "result"))
     x += S + op_w
-    grid = _rgb(npz["grid"])
-    for i in range(9):
+    for i, im in enumerate(rgb(npz["grid"])):
         r, c = divmod(i, 3)
-        canvas[r * (S + g):r * (S + g) + S, x + c * (S + g):x + c * (S + g) + S] = grid[i]
+        canvas[r * (S + g):r * (S + g) + S, x + c * (S + g):x + c * (S + g) + S] = im
     tops.append((x + (3 * (S + g) - g) / 2, "Y and 8 neighbours"))
-    gx = x
-    fig, ax = _show_canvas(canvas, left=0.62, top=0.16)
-    for tx, ty, s, size in texts:
-        ax.text(tx, ty, s, ha="center", va="center", fontsize=size)
-    for tx, s in tops:
-        ax.text(tx, -S * 0.08, s, ha="center", va="bottom", fontsize=7)
-    for ry, s in zip(rows_y, ("exemplars", "G(mean z)", "pixel mean")):
-        ax.text(-S * 0.1, ry + S / 2, s, ha="right", va="center", fontsize=7)
-    # centre of the grid: Y itself
-    ax.add_patch(Rectangle((gx + S + g - 0.5, S + g - 0.5), S, S, fill=False, ec="red", lw=0.8))
-    if window is not None:  # windowed samples of the grid get a mark
-        for i in np.flatnonzero(window["grid"]):
-            r, c = divmod(int(i), 3)
-            ax.plot(gx + c * (S + g) + S * 0.88, r * (S + g) + S * 0.12, marker="o", ms=2.5, color="#ffd000",
-                    mec="black", mew=0.4)
-    return figures.save(fig, stem)
+    return canvas, texts, tops, x, rows_y
 
 
-def plot_turn(frames: np.ndarray, labels: list[str], stem: Path, rates: list[float] | None = None) -> list[Path]:
-    """Fig. 8-style rows (R, T, nc, H, W) uint8; ``labels`` per row; optional window rate per column."""
+def plot_arith(data: dict, arrays: dict):
+    """The Fig. 7-style figure from arith.json (``figure.names``, ``terms``, the window marks) and arith.npz.
+
+    Columns: one block per concept (exemplars on top, G(mean z) and the pixel mean below), the operator
+    between blocks, then the results (G(Y), pixel-space result) and the 3x3 grid of Y and its neighbours.
+    """
+    canvas, texts, tops, gx, rows_y = _arith_canvas(arrays, data["figure"]["names"], data["terms"])
+    S, g = arrays["means"].shape[-1], 1
+    with figures.style():
+        fig, ax = _show_canvas(canvas, left=0.62, top=0.16)
+        for tx, ty, s, size in texts:
+            ax.text(tx, ty, s, ha="center", va="center", fontsize=size)
+        for tx, s in tops:
+            ax.text(tx, -S * 0.08, s, ha="center", va="bottom", fontsize=7)
+        for ry, s in zip(rows_y, ("exemplars", "G(mean z)", "pixel mean")):
+            ax.text(-S * 0.1, ry + S / 2, s, ha="right", va="center", fontsize=7)
+        # centre of the grid: Y itself
+        ax.add_patch(Rectangle((gx + S + g - 0.5, S + g - 0.5), S, S, fill=False, ec="red", lw=0.8))
+        if data["settings"]["measure"] == "window":  # windowed samples of the grid get a mark
+            for i in np.flatnonzero(data["measure"]["expr"]["grid_has_window"]):
+                r, c = divmod(int(i), 3)
+                ax.plot(gx + c * (S + g) + S * 0.88, r * (S + g) + S * 0.12, marker="o", ms=2.5, color="#ffd000",
+                        mec="black", mew=0.4)
+    return fig
+
+
+def plot_turn(data: dict, arrays: dict):
+    """Fig. 8-style rows from arith.npz ``turn_frames`` (R, T, nc, H, W) uint8, labelled from arith.json's
+    ``turn`` (with the window rate per column when measured)."""
+    frames, turn = arrays["turn_frames"], data["turn"]
+    labels = [f"{turn['from']}\u2192{turn['to']}"] + [f"seed {s}" for s in turn["seeds"]]
+    rates = turn.get("window_rate_by_step")
     R, T = frames.shape[:2]
     S, g = frames.shape[-1], 1
     wgap = max(2, S // 10)
-    W = T * (S + g) - g
-    H = R * (S + g) - g + wgap
-    canvas = np.ones((H, W, 3), np.float32)
+    canvas = np.ones((R * (S + g) - g + wgap, T * (S + g) - g, 3), np.float32)
     for r in range(R):
         y = r * (S + g) + (wgap if r > 0 else 0)
-        for t, im in enumerate(_rgb(frames[r])):
+        for t, im in enumerate(rgb(frames[r])):
             canvas[y:y + S, t * (S + g):t * (S + g) + S] = im
     # about 0.7 inch a frame, at most the text width: a short turn makes a small figure, not a huge one
     width = min(figures.TWO_COLUMN, 0.55 + 0.7 * T)
-    fig, ax = _show_canvas(canvas, left=0.55, top=0.15 if rates is None else 0.28, width=width)
-    for r, lab in enumerate(labels):
-        y = r * (S + g) + (wgap if r > 0 else 0)
-        ax.text(-S * 0.1, y + S / 2, lab, ha="right", va="center", fontsize=7)
-    for t in range(T):
-        ax.text(t * (S + g) + S / 2, -S * 0.08, f"t={t / max(1, T - 1):.2f}", ha="center",
-                va="bottom", fontsize=6)
+    with figures.style():
+        fig, ax = _show_canvas(canvas, left=0.55, top=0.15 if rates is None else 0.28, width=width)
+        for r, lab in enumerate(labels):
+            y = r * (S + g) + (wgap if r > 0 else 0)
+            ax.text(-S * 0.1, y + S / 2, lab, ha="right", va="center", fontsize=7)
+        for t in range(T):
+            ax.text(t * (S + g) + S / 2, -S * 0.08, f"t={t / max(1, T - 1):.2f}", ha="center",
+                    va="bottom", fontsize=6)
+            if rates is not None:
+                ax.text(t * (S + g) + S / 2, -S * 0.32, f"{100 * rates[t]:.0f}%", ha="center", va="bottom",
+                        fontsize=6, color="#1f5fbf")
         if rates is not None:
-            ax.text(t * (S + g) + S / 2, -S * 0.32, f"{100 * rates[t]:.0f}%", ha="center", va="bottom",
-                    fontsize=6, color="#1f5fbf")
-    if rates is not None:
-        ax.text(-S * 0.1, -S * 0.32, "window rate", ha="right", va="bottom", fontsize=6, color="#1f5fbf")
-    return figures.save(fig, stem)
+            ax.text(-S * 0.1, -S * 0.32, "window rate", ha="right", va="bottom", fontsize=6, color="#1f5fbf")
+    return fig
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -576,173 +747,86 @@ def parser() -> cli.Parser:
     p = cli.Parser(PROG, "Vector arithmetic on latents (the paper's Fig. 7) with a pixel-space control, "
                          "turn interpolations (Fig. 8) and, on rooms models, a measured window demo.", EXAMPLES)
     p.add_common(out_default="ganlens-out/arith")
-    p.add_argument("--expr", help="expression over concepts, e.g. 'A - B + C' or '2 smile - 0.5*B' (no eval)")
+    p.add_argument("--expr", type=_checked(parse_expr),
+                   help="expression over concepts, e.g. 'A - B + C' or '2 smile - 0.5*B' (no eval)")
     c = p.add_argument_group("concepts", "--A SEEDS .. --Z SEEDS (single-letter names), or --concept NAME=SEEDS; "
                                          "SEEDS is 3,17,42 or 10-12 or a .npy/.txt file of latents (k, nz)")
     for letter in string.ascii_uppercase:
         c.add_argument(f"--{letter}", dest=f"concept_{letter}", metavar="SEEDS|FILE",
                        help="exemplars of concept A (likewise --B .. --Z)" if letter == "A" else argparse.SUPPRESS)
     c.add_argument("--concept", action="append", metavar="NAME=SEEDS|FILE", help="a concept with any name (repeatable)")
-    p.add_argument("--jitter", type=float, default=JITTER,
+    p.add_argument("--jitter", type=cli.number(0, 10), default=JITTER,
                    help=f"neighbour noise std as a fraction of the latent std (default: {JITTER}, the paper's "
                         f"+-0.25 on U(-1,1))")
     t = p.add_argument_group("turn (Fig. 8)")
-    t.add_argument("--turn", metavar="FROM:TO", help="interpolate along mean(TO) - mean(FROM), two concept names")
-    t.add_argument("--turn-seeds", metavar="SEEDS",
+    t.add_argument("--turn", metavar="FROM:TO", type=_checked(parse_turn),
+                   help="interpolate along mean(TO) - mean(FROM), two concept names")
+    t.add_argument("--turn-seeds", metavar="SEEDS", type=lambda text: parse_seeds(text, "--turn-seeds"),
                    help="samples the direction is added to (default: the room concept on rooms, else 1000-1002)")
-    t.add_argument("--turn-steps", type=int, default=9, help="frames per row (default: 9)")
+    t.add_argument("--turn-steps", type=cli.at_least(2), default=9, help="frames per row (default: 9)")
     m = p.add_argument_group("rooms measure")
     m.add_argument("--measure", choices=("auto", "window", "none"), default="auto",
                    help="window: score samples with the sky-colour window measure (auto: on rooms models)")
-    m.add_argument("--candidates", type=int, default=256,
+    m.add_argument("--candidates", type=cli.at_least(9), default=256,
                    help="samples searched for the automatic window/nowindow/room exemplars (default: 256)")
-    m.add_argument("--trials", type=int, default=16,
+    m.add_argument("--trials", type=cli.at_least(0), default=16,
                    help="random exemplar draws for the window demo's statistic (default: 16; 0 = none)")
     return p
+
+
+def _checked(parse):
+    """argparse ``type=``: run ``parse`` on the text now (its GanlensError is the one-line message), keep the text."""
+    def check(text: str) -> str:
+        parse(text)
+        return text
+    check.__name__ = parse.__name__
+    return check
+
+
+def flag_concepts(args, gan) -> dict[str, Concept]:
+    """The concepts of --A..--Z and --concept that the expression, the turn or the demo uses (seeds or
+    latent files); a warning names the others."""
+    specs = concept_specs(args)
+    used = set(AUTO_CONCEPTS) if args.expr is None and args.turn is None else set()
+    used |= {t.name for t in parse_expr(args.expr)} if args.expr is not None else set()
+    used |= set(parse_turn(args.turn)) if args.turn is not None else set()
+    unused = [n for n in specs if n not in used]
+    if unused:
+        print(f"warning: concept(s) {', '.join(unused)} given but not used", file=sys.stderr)
+    return {n: concept_from_spec(n, spec, flag, gan) for n, (spec, flag) in specs.items() if n in used}
+
+
+def summary(data: dict) -> str:
+    """The command's line on stderr: the result's norm and, when measured, window rates."""
+    parts, m = [], data.get("measure") or {}
+    if "expr" in data:
+        parts.append(f"{data['expr']}: |Y| = {data['result']['latent_norm']:.2f}")
+        if "expr" in m:
+            parts.append(f"window rate of Y and neighbours {m['expr']['result_window_rate']:.2f}")
+        if m.get("trials"):
+            tr = m["trials"]
+            parts.append(f"{tr['count']} trials: window rate {tr['result_window_rate']:.2f} with arithmetic vs "
+                         f"{tr['control_window_rate']:.2f} without (pixel space {tr['pixel_result_window_rate']:.2f})")
+    if "window_rate_by_step" in data.get("turn", {}):
+        t, r = data["turn"], data["turn"]["window_rate_by_step"]
+        parts.append(f"turn {t['from']}->{t['to']}: window rate {r[0]:.2f} -> {r[-1]:.2f}")
+    return "arith: " + "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     t0 = time.perf_counter()
-    if not 0 <= args.jitter <= 10:
-        raise GanlensError(f"--jitter must be in [0, 10], got {args.jitter}")
-    for name, low in (("turn_steps", 2), ("candidates", 9), ("trials", 0)):
-        if getattr(args, name) < low:
-            raise GanlensError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(args, name)}")
-    terms = parse_expr(args.expr) if args.expr is not None else None
-    turn = None
-    if args.turn is not None:
-        a, colon, b = args.turn.partition(":")
-        if not colon or not NAME.fullmatch(a.strip()) or not NAME.fullmatch(b.strip()):
-            raise GanlensError(f"--turn {args.turn}: expected FROM:TO, two concept names, e.g. --turn L:R")
-        turn = (a.strip(), b.strip())
-    specs = concept_specs(args)
-
-    dev, model = cli.start(args)  # checks --out before the work, then device, seed, checkpoint
-    model.require_G()
-    cfg = model.config
-    window = args.measure == "window" or (args.measure == "auto" and is_rooms_model(model))
-    if window and cfg.nc != 3:
-        raise GanlensError(f"--measure window: needs colour images, the model makes nc={cfg.nc}")
-    demo = terms is None and turn is None
-    if demo:
-        if not window:
-            raise GanlensError("--expr: give an expression, e.g. --expr 'A - B + C' --A 3,17,42 --B 5,8,99 --C 1,2,4 "
-                               "(the automatic demo needs a rooms model or --measure window)")
-        terms, turn = parse_expr("window - nowindow + room"), ("nowindow", "window")
-
-    needed = list(dict.fromkeys(([t.name for t in terms] if terms else []) + (list(turn) if turn else [])))
-    auto_names = [n for n in needed if n not in specs and n in AUTO_CONCEPTS and window]
-    missing = [n for n in needed if n not in specs and n not in auto_names]
-    if missing:
-        where = f"--expr {args.expr!r}" if args.expr and any(n in [t.name for t in terms] for n in missing) \
-            else f"--turn {args.turn}"
-        n = missing[0]
-        flag = f"--{n} SEEDS or --concept {n}=SEEDS" if len(n) == 1 and n.isupper() else f"--concept {n}=SEEDS"
-        raise GanlensError(f"{where}: unknown concept {n} (no exemplars given); pass {flag}")
-    unused = [n for n in specs if n not in needed]
-    if unused:
-        print(f"warning: concept(s) {', '.join(unused)} given but not used", file=sys.stderr)
-    concepts = {n: concept_from_spec(n, spec, flag, model) for n, (spec, flag) in specs.items() if n in needed}
-    turn_seeds = parse_seeds(args.turn_seeds, "--turn-seeds") if args.turn_seeds else None
-
-    result = {
-        "checkpoint": {"path": str(model.path), "sha256": model.sha256, "source": model.source,
-                       "config": cfg.to_dict(), "trained_on": model.provenance.get("data")},
-        "settings": {"seed": args.seed, "device": str(dev), "jitter": args.jitter, "neighbours": NEIGHBOURS,
-                     "noise_amplitude": noise_amplitude(cfg.latent, args.jitter), "latent": cfg.latent,
-                     "neighbours_clipped_to": [-1, 1] if cfg.latent == "uniform" else None,
-                     "demo": demo, "measure": "window" if window else None},
-        "definitions": {
-            "concept": "mean of its exemplars' latents",
-            "neighbours": "Y + U(-a, a) per coordinate, a = noise_amplitude (noise std = jitter x latent std); "
-                          "uniform latents: neighbours clipped to [-1, 1], centre unchanged",
-            "pixel_result": "the same arithmetic on the mean exemplar images in [-1, 1], clipped to [-1, 1]"},
-        "provenance": checkpoints.provenance(args.seed),
-    }
-    gen = torch.Generator().manual_seed(args.seed)
-    pools = None
-    if window:
-        result["measure"] = {"name": "window", "threshold": WINDOW_THRESHOLD,
-                             "definition": (f"fraction of the upper {SKY_TOP:g} of the image with HSV hue in "
-                                            f"[{SKY_HUE[0]}, {SKY_HUE[1]}], saturation >= {SKY_MIN_SAT}, value >= "
-                                            f"{SKY_MIN_VAL} (sky); has window if > {WINDOW_THRESHOLD}"),
-                             "check_on_real_rooms": check_window_measure(cfg.image_size)}
-        if auto_names:
-            auto, desc, pools = auto_concepts(model, dev, args.candidates, args.seed)
-            concepts.update({n: auto[n] for n in auto_names})
-            result["measure"]["auto_concepts"] = dict(desc, names=auto_names)
-
-    with cli.staged_output(args.out) as stage:
-        arrays: dict[str, np.ndarray] = {}
-        written_figs = []
-        if terms is not None:
-            info, arr = run_expr(model, terms, concepts, dev, args.jitter, gen)
-            result.update(info)
-            arrays.update({"means": arr["means"].numpy(), "pixel_means": arr["pixel_means"].numpy(),
-                           "pixel_result": arr["pixel_result"].numpy(), "grid": arr["grid"].numpy(),
-                           "z_grid": arr["z_grid"].numpy(), "y": arr["y"].numpy()})
-            arrays.update({f"exemplars_{n}": arr["exemplars"][n].numpy() for n in arr["names"]})
-            arrays.update({f"z_{n}": concepts[n].z.numpy() for n in arr["names"]})
-            result["figure"] = {"names": arr["names"]}
-            if window:
-                sc = {"exemplars": {n: window_score(arr["exemplars"][n]).tolist() for n in arr["names"]},
-                      "means": dict(zip(arr["names"], window_score(arr["means"]).tolist())),
-                      "grid": window_score(arr["grid"]).tolist(),
-                      "pixel_result": float(window_score(arr["pixel_result"])[0])}
-                result["measure"]["expr"] = {
-                    "scores": sc, "grid_has_window": [s > WINDOW_THRESHOLD for s in sc["grid"]],
-                    "result_window_rate": float(np.mean([s > WINDOW_THRESHOLD for s in sc["grid"]])),
-                    "pixel_result_has_window": sc["pixel_result"] > WINDOW_THRESHOLD}
-            if demo and args.trials:
-                result["measure"]["trials"] = run_trials(model, pools, args.trials, dev, args.jitter, args.seed)
-        if turn is not None:
-            a, b = turn
-            if turn_seeds is None:
-                turn_seeds = concepts["room"].seeds if "room" in concepts and demo else [1000, 1001, 1002]
-            bases = model.latents(turn_seeds)
-            zt = turn_latents(concepts[a].mean, concepts[b].mean, bases, args.turn_steps)
-            frames = generate(model.G, zt.reshape(-1, cfg.nz), dev).reshape(*zt.shape[:2], cfg.nc, cfg.image_size,
-                                                                             cfg.image_size)
-            arrays["turn_frames"], arrays["turn_z"] = frames.numpy(), zt.numpy()
-            result["turn"] = {"from": a, "to": b, "seeds": turn_seeds, "steps": args.turn_steps,
-                              "t": torch.linspace(0, 1, args.turn_steps).tolist(),
-                              "direction_norm": float((concepts[b].mean.double() - concepts[a].mean.double()).norm()),
-                              "concepts": {n: concepts[n].describe() for n in turn},
-                              "rows": [f"mean({a}) -> mean({b})"] + [f"seed {s} + t d" for s in turn_seeds]}
-            if window:
-                hw = has_window(frames.reshape(-1, *frames.shape[2:])).reshape(frames.shape[:2])
-                result["turn"]["window_rate_by_step"] = hw.mean(0).tolist()
-                result["turn"]["has_window"] = hw.tolist()
-
-        np.savez_compressed(stage / "arith.npz", **arrays)
-        cli.write_json(stage / "arith.json", result)
-        saved = dict(np.load(stage / "arith.npz", allow_pickle=False))  # plot from what was saved
-        if terms is not None:
-            win = {"grid": result["measure"]["expr"]["grid_has_window"]} if window else None
-            plot_arith(saved, {"names": result["figure"]["names"], "terms": result["terms"]}, stage / "arith", win)
-            written_figs.append("arith")
-        if turn is not None:
-            labels = [f"{turn[0]}\u2192{turn[1]}"] + [f"seed {s}" for s in result["turn"]["seeds"]]
-            plot_turn(saved["turn_frames"], labels, stage / "turn", result["turn"].get("window_rate_by_step"))
-        written = sorted(p.name for p in stage.iterdir())
-
-    parts = []
-    if terms is not None:
-        parts.append(f"{result['expr']}: |Y| = {result['result']['latent_norm']:.2f}")
-        if window:
-            parts.append(f"window rate of Y and neighbours {result['measure']['expr']['result_window_rate']:.2f}")
-            tr = result["measure"].get("trials")
-            if tr:
-                parts.append(f"{tr['count']} trials: window rate {tr['result_window_rate']:.2f} with arithmetic vs "
-                             f"{tr['control_window_rate']:.2f} without (pixel space {tr['pixel_result_window_rate']:.2f})")
-    if turn is not None and window:
-        r = result["turn"]["window_rate_by_step"]
-        parts.append(f"turn {turn[0]}->{turn[1]}: window rate {r[0]:.2f} -> {r[-1]:.2f}")
-    print("arith: " + "; ".join(parts), file=sys.stderr)
-    print(f"wrote {', '.join(written)} to {args.out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    _, gan = cli.start(args)  # checks --out before the work, then device, seed, model
+    r = arith(gan, args.expr, flag_concepts(args, gan), turn=args.turn, turn_seeds=args.turn_seeds,
+              turn_steps=args.turn_steps, jitter=args.jitter, measure=args.measure, candidates=args.candidates,
+              trials=args.trials, seed=args.seed)
+    written = r.save(args.out)
+    print(f"{summary(r.data)}; wrote {', '.join(p.name for p in written)} to {args.out} in "
+          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 
+
+analysis_module(__name__, arith)
 
 if __name__ == "__main__":
     raise SystemExit(cli.run(main, None, PROG))

@@ -1,13 +1,19 @@
 """Has a generator memorized its training set? Nearest neighbours and the data-copying test.
 
+    r = ganlens.memorization(gan, "rooms")          # or a folder, an .npz, an opened ImageSet
+    r["verdict"], r.figure(), r.save("out/memorization")
+
+``ganlens.walk(gan, data=...)`` runs the same check (:func:`check`) with the walk frames as extra queries.
+
 Radford et al. (2016) argue from pictures (smooth latent walks) that the DCGAN does not memorize, and
 say they did no nearest-neighbour search. This module does the search and turns it into numbers:
 
 * **Spaces.** ``pixel``: images in [0, 1], distance = root-mean-square pixel difference (0 = identical,
   1 = black vs white), so numbers do not depend on the image size. ``feature``: the discriminator's last
-  hidden block, globally average-pooled and L2-normalised (distance in [0, 2], a monotone function of
-  the cosine). D was trained on exactly this data, so its features are the cheapest embedding that knows
-  the domain; without a D only pixel space is used.
+  hidden layer (the layer alias ``last``, on any D; a linear layer counts as a 1x1 map), globally
+  average-pooled and L2-normalised (distance in [0, 2], a monotone function of the cosine). D was
+  trained on exactly this data, so its features are the cheapest embedding that knows the domain;
+  without a D only pixel space is used.
 * **Nearest neighbours** (:func:`search`) stream the reference (training) set in chunks: memory holds
   the queries and one chunk, however large the data. For every query it keeps the nearest training
   image overall and the nearest one inside the query's k-means cell (what the data-copying test needs).
@@ -41,6 +47,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -50,6 +57,8 @@ from tqdm import tqdm
 
 from .data import ImageSet, iter_chunks, to_float
 from .errors import GanlensError
+from .generate import features, images
+from .results import Result, analysis_module, provenance
 
 CT_THRESHOLD = -3.0            # a z-score: 3 standard deviations towards "closer than real data"
 COPY_QUANTILE = 0.05           # held-out quantile that defines "suspiciously close"
@@ -66,11 +75,13 @@ class Space:
     ``cell_embed`` (optional) gives the vectors the k-means cells are fitted on. The data-copying test
     is valid for any partition built from training data alone, so pixel space uses a cheap 8x8
     average-pooled picture of the image (layout and colour) instead of k-means in 12,288 dimensions.
+    ``layer``: the network layer the vectors come from (None for pixels).
     """
 
     name: str
     embed: Callable[[torch.Tensor], torch.Tensor]
     cell_embed: Callable[[torch.Tensor], torch.Tensor] | None = None
+    layer: str | None = None
 
     def cell_vectors(self, images: torch.Tensor, vectors: torch.Tensor | None = None) -> np.ndarray:
         """(B, d') float32 numpy vectors for k-means; ``vectors`` = already computed ``embed(images)``."""
@@ -91,22 +102,39 @@ def pixel_space() -> Space:
     return Space("pixel", embed, cells)
 
 
-def feature_space(D: torch.nn.Module, device: torch.device | str = "cpu", batch: int = 256) -> Space:
-    """D's last hidden block, global-average-pooled, L2-normalised: (B, ndf * 2**(n-1)).
+def feature_space(net, layer: str = "last", batch: int = 256) -> Space:
+    """A discriminator layer (default: the alias ``last``, its last hidden layer), global-average-pooled
+    and L2-normalised: (B, C). net: a :class:`ganlens.GAN` (its D) or a discriminator ``nn.Module`` that
+    ganlens can probe. A linear layer (B, C) is a 1x1 map, so its pooled vector is the layer itself.
 
     Converts D to channels_last in place (1.4-1.9x faster convolutions on CPU; equal up to float rounding).
     """
+    from .gan import GAN
+    from .layers import _device, resolve
+    D = net.require_D() if isinstance(net, GAN) else net
+    name = net.layer("D", layer).name if isinstance(net, GAN) else resolve(D, layer).name
+    device = _device(D)
     D.to(memory_format=torch.channels_last)
 
     def embed(x: torch.Tensor) -> torch.Tensor:
         out = []
-        with torch.inference_mode():
-            for i in range(0, len(x), batch):
-                xb = to_float(x[i:i + batch].to(device)).contiguous(memory_format=torch.channels_last)
-                f = D.features(xb)[-1].mean((2, 3))
-                out.append(F.normalize(f.float(), dim=1).cpu())
+        for i in range(0, len(x), batch):
+            xb = to_float(x[i:i + batch].to(device)).contiguous(memory_format=torch.channels_last)
+            f = features(D, xb, [name], batch=batch, reduce=_global_mean)[name].flatten(1)
+            out.append(F.normalize(f, dim=1))
         return torch.cat(out)
-    return Space("feature", embed)
+    return Space("feature", embed, layer=name)
+
+
+def _global_mean(a: torch.Tensor) -> torch.Tensor:
+    return a.mean((2, 3), keepdim=True)
+
+
+def spaces_for(gan, layer: str = "last") -> list[Space]:
+    """Pixel space, and D's feature space when the GAN has a D with a hidden layer ``layer``."""
+    if gan.D is None or (layer == "last" and "last" not in gan.layers("D").aliases):
+        return [pixel_space()]
+    return [pixel_space(), feature_space(gan, layer)]
 
 
 def embed_all(space: Space, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
@@ -319,3 +347,229 @@ def report(data: ImageSet, spaces: list[Space], generated: torch.Tensor, heldout
     result["verdict"] = "copies training images" if reasons else "no evidence of copying"
     result["reasons"] = reasons
     return result, neighbours
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+def resolve_data(spec: str, provenance: dict) -> str:
+    """``rooms`` means the checkpoint's own rooms training set when its provenance names one."""
+    trained = str(provenance.get("data") or "")
+    if spec == "rooms" and trained.startswith("rooms"):
+        return trained.split(" ")[0]
+    return spec
+
+
+def open_data(gan, data) -> ImageSet:
+    """Training images for ``gan`` from a data spec (``"rooms"``, a folder, an .npz, LSUN), an opened
+    :class:`ganlens.data.ImageSet` or a uint8 tensor (N, nc, H, W). ``rooms`` is the checkpoint's own
+    rooms set when its provenance names one. The set's ``spec`` says what was opened."""
+    from .data import TensorSet, open_images
+    if isinstance(data, torch.Tensor):
+        if data.dtype != torch.uint8 or data.dim() != 4:
+            raise GanlensError(f"data: a tensor of images must be uint8 (N, nc, H, W), got {data.dtype} "
+                               f"{tuple(data.shape)}")
+        data = TensorSet(data, f"tensor of {len(data)} images")
+    if isinstance(data, ImageSet):
+        if (data.nc, data.size) != (gan.nc, gan.image_size):
+            raise GanlensError(f"data {data.spec}: images are {data.nc}x{data.size}x{data.size}, the model makes "
+                               f"{gan.nc}x{gan.image_size}x{gan.image_size}; open it with ganlens.data.open_images"
+                               f"(spec, {gan.image_size}, {gan.nc})")
+        return data
+    spec = resolve_data(str(data), gan.provenance)
+    opened = open_images(spec, gan.image_size, gan.nc)
+    opened.spec = spec  # what the JSON names: the spec as resolved ("rooms:n=2000" stays as typed)
+    return opened
+
+
+def heldout_images(data: ImageSet, provenance: dict, count: int, seed: int,
+                   heldout=None) -> tuple[torch.Tensor, np.ndarray | None, str]:
+    """(held-out uint8 images, training indices to exclude from the search, description).
+
+    heldout: real images never trained on (a spec or an ImageSet). Without it: rooms scenes are a
+    function of (seed, index), so scenes after the training set's n are real rooms the model never saw;
+    other data: a random split of ``count`` images (at most a fifth) is taken out of the searched set (if
+    the model trained on all of it these were seen in training, which can only hide copying of those few,
+    so pass ``heldout`` for a clean split).
+    """
+    from .data import RoomsSet, open_images, parse_rooms
+    if heldout is not None:
+        h = heldout if isinstance(heldout, ImageSet) else open_images(str(heldout), data.size, data.nc)
+        if (h.nc, h.size) != (data.nc, data.size):
+            raise GanlensError(f"heldout {h.spec}: images are {h.nc}x{h.size}x{h.size}, the training images "
+                               f"{data.nc}x{data.size}x{data.size}")
+        n = min(count, len(h))
+        idx = np.sort(np.random.default_rng(seed).choice(len(h), n, replace=False))
+        name = heldout if isinstance(heldout, (str, Path)) else h.spec
+        return torch.stack([h[int(i)] for i in idx]), None, f"{n} images of --heldout {name}"
+    if isinstance(data, RoomsSet):
+        start = data.n
+        trained = str(provenance.get("data") or "")
+        if trained.startswith("rooms"):
+            opts = parse_rooms(trained.split(" ")[0])
+            if opts["seed"] == data.seed:
+                start = max(start, opts["n"])
+        more = RoomsSet(n=start + count, size=data.size, seed=data.seed, nc=data.nc)
+        return more.chunk(start, start + count), None, f"rooms scenes {start}..{start + count - 1} (seed {data.seed})"
+    n = len(data)
+    if n < 10:
+        raise GanlensError(f"--data {data.spec}: {n} images; the memorization check needs at least 10")
+    k = max(2, min(count, n // 5))
+    idx = np.sort(np.random.default_rng(seed).choice(n, k, replace=False))
+    return torch.stack([data[int(i)] for i in idx]), idx, f"{k} random images of --data left out of the search"
+
+
+# ------------------------------------------------------------------------------------------ analysis
+
+SHOWN = 6  # query images per group of the neighbours figure
+
+
+def check(gan, data: ImageSet, spaces: list[Space], *, samples: int = 512, holdout: int = 512, cells: int = 10,
+          seed: int = 0, heldout=None, limit: int | None = None, chunk: int = 512, first_seed: int | None = None,
+          extra: dict[str, torch.Tensor] | None = None, extra_shown: list[tuple[str, str, np.ndarray]] = (),
+          progress: bool = False) -> tuple[dict, dict, dict]:
+    """The memorization check of ``gan``'s samples (seeds ``first_seed`` (default ``seed``) onwards).
+
+    extra: more query sets (uint8 images, e.g. walk frames) that get nearest neighbours; extra_shown:
+    (group name, set name, indices) columns they add to the neighbours figure. Returns (JSON dict,
+    arrays of the neighbours figure, neighbours of :func:`report`).
+    """
+    held, exclude, held_desc = heldout_images(data, gan.provenance, holdout, seed, heldout)
+    first = seed if first_seed is None else first_seed
+    sample_seeds = list(range(first, first + samples))
+    generated = images(gan, gan.latents(sample_seeds), uint8=True)
+    mem, nn = report(data, spaces, generated, held, extra, exclude=exclude, cells=cells, seed=seed, chunk=chunk,
+                     limit=limit, progress=progress)
+    mem.update({"data": data.spec, "heldout": held_desc, "samples": len(generated), "heldout_images": len(held),
+                "sample_seeds": [sample_seeds[0], sample_seeds[-1]], "cells_requested": cells, "limit": limit})
+    # The columns of the neighbours figure: typical samples, the most copy-like samples (smallest
+    # relative pixel distance), the caller's extra groups, and held-out real images (what the
+    # neighbours of an image that is certainly no copy look like).
+    pix_rel = nn["pixel"]["generated"][2]
+    picks = ([("samples", "generated", np.arange(min(SHOWN, len(generated)))),
+              ("most copy-like", "generated", np.argsort(pix_rel, kind="stable")[:SHOWN])] + list(extra_shown)
+             + [("held-out real", "heldout", np.arange(min(SHOWN, len(held))))])
+    sources = {"generated": generated, "heldout": held, **(extra or {})}
+    groups, query, shown = [], [], {s.name: [] for s in spaces}
+    for name, src, idx in picks:
+        g = {"name": name, "set": src, "count": len(idx), "query_index": idx.tolist()}
+        if src == "generated":
+            g["seeds"] = [sample_seeds[i] for i in idx]
+        query.append(sources[src][torch.as_tensor(idx)])
+        for s in spaces:
+            ti, td, tr = nn[s.name][src]
+            g[s.name] = {"train_index": ti[idx].tolist(), "distance": td[idx].round(6).tolist(),
+                         "relative_distance": tr[idx].round(4).tolist()}
+            shown[s.name].append(torch.stack([data[int(i)] for i in ti[idx]]))
+        groups.append(g)
+    mem["shown"] = {"groups": groups}
+    arrays = {"neighbours_query": torch.cat(query).numpy()}
+    arrays.update({f"neighbours_{s}": torch.cat(v).numpy() for s, v in shown.items()})
+    return mem, arrays, nn
+
+
+TIMING = ("search_seconds", "search_images_per_second")  # speed is not a result: kept apart under "timing"
+
+
+def memorization(gan, data, *, samples: int = 512, holdout: int = 512, cells: int = 10, seed: int = 0,
+                 heldout=None, limit: int | None = None, chunk: int = 512, layer: str = "last",
+                 progress: bool = False):
+    """Has ``gan``'s generator memorized ``data``? Nearest training images and the data-copying test.
+
+    data: a spec (``"rooms"``, a folder, an .npz), an opened :class:`ganlens.data.ImageSet` or a uint8
+    tensor (N, nc, H, W); heldout: real images never trained on (default: see :func:`heldout_images`).
+    samples: generated images tested (seeds ``seed`` onwards); holdout: held-out real images; cells:
+    k-means cells of the data-copying test; limit: search only the first ``limit`` training images;
+    layer: the D layer of the feature space (without a D: pixel space only).
+    Returns a :class:`ganlens.Result` of kind "memorization" (figure "neighbours").
+    """
+    _at_least(samples=(samples, 2), holdout=(holdout, 2), cells=(cells, 1), chunk=(chunk, 1),
+              limit=(1 if limit is None else limit, 1))
+    gan.require_G()
+    data = open_data(gan, data)
+    spaces = spaces_for(gan, layer)
+    mem, arrays, _ = check(gan, data, spaces, samples=samples, holdout=holdout, cells=cells, seed=seed,
+                           heldout=heldout, limit=limit, chunk=chunk, progress=progress)
+    mem["timing"] = {k: mem.pop(k) for k in TIMING}
+    mem["feature_layer"] = spaces[-1].layer
+    call = (f"ganlens.memorization({gan.name!r}, {data.spec!r}, samples={samples}, holdout={holdout}, "
+            f"cells={cells}, seed={seed})")
+    mem["provenance"] = provenance(gan, seed, call=call)
+    return Result("memorization", mem, arrays, {"neighbours": plot_neighbours})
+
+
+def _at_least(**checks: tuple) -> None:
+    """GanlensError "samples must be at least 2, got 1" for the first (value, low) pair below its low."""
+    for name, (value, low) in checks.items():
+        if value < low:
+            raise GanlensError(f"{name} must be at least {low}, got {value}")
+
+
+# -------------------------------------------------------------------------------------------- figures
+
+def rgb(images) -> np.ndarray:
+    """uint8 (N, nc, H, W) (tensor or array) -> float (N, H, W, 3) in [0, 1]."""
+    x = torch.as_tensor(images).float().div(255).permute(0, 2, 3, 1).numpy()
+    return np.repeat(x, 3, axis=3) if x.shape[3] == 1 else x
+
+
+def fit_width(canvas: np.ndarray, px: int) -> np.ndarray:
+    """Resample an (H, W, 3) canvas to about ``px`` pixels wide, so that matplotlib shows it ~1:1.
+
+    Wider canvases are area-averaged (cv2.INTER_AREA: no aliasing, no interpolation blur from upsampling);
+    narrower ones are enlarged by a whole number of pixels (np.repeat: every pixel stays a square).
+    """
+    h, w = canvas.shape[:2]
+    if w > px:
+        import cv2
+        return np.clip(cv2.resize(canvas.astype(np.float32), (px, max(1, round(h * px / w))),
+                                  interpolation=cv2.INTER_AREA), 0, 1)
+    k = px // w
+    return np.repeat(np.repeat(canvas, k, 0), k, 1) if k >= 2 else canvas
+
+
+def plot_neighbours(data: dict, arrays: dict):
+    """Queries (top row) above their nearest training images, one row per space (pixel first).
+
+    data: a memorization JSON (or walk.json's "memorization" block) with ``spaces`` and
+    ``shown.groups``; arrays: ``neighbours_query`` and ``neighbours_<space>``, uint8 (Q, nc, H, W).
+    """
+    from . import figures
+    groups = data["shown"]["groups"]
+    spaces = sorted(data["spaces"], key=lambda s: s != "pixel")
+    query = arrays["neighbours_query"]
+    rows = [("query", query)] + [(f"nearest\n({'D features' if s == 'feature' else s})", arrays[f"neighbours_{s}"])
+                                 for s in spaces]
+    Q, S = len(query), query.shape[-1]
+    gap, ggap = 1, max(3, S // 4)
+    Wc = Q * (S + gap) - gap + (len(groups) - 1) * (ggap - gap)
+    Hc = len(rows) * (S + gap) - gap
+    canvas = np.ones((Hc, Wc, 3), np.float32)
+    xs, x, q = [], 0, 0
+    for g in groups:
+        xs.append(x)
+        for _ in range(g["count"]):
+            for k, (_, imgs) in enumerate(rows):
+                canvas[k * (S + gap):k * (S + gap) + S, x:x + S] = rgb(imgs[q:q + 1])[0]
+            x += S + gap
+            q += 1
+        x += ggap - gap
+    left, top = 0.1, 0.18  # axes fraction of the width for row labels; inches for group titles
+    ax_w = figures.TWO_COLUMN * (1 - left)
+    ax_h = ax_w * Hc / Wc
+    fig_h = ax_h + top
+    with figures.style():
+        fig, ax = figures.figure("two", aspect=fig_h / figures.TWO_COLUMN)
+        ax.set_position([left, 0, 1 - left, ax_h / fig_h])
+        figures.show_image(ax, fit_width(canvas, int(ax_w * figures.DPI)))
+        ax.images[0].set_extent((0, Wc, Hc, 0))
+        ax.set_xlim(0, Wc)
+        ax.set_ylim(Hc, 0)
+        for g, x0 in zip(groups, xs):
+            ax.text(x0 + (g["count"] * (S + gap) - gap) / 2, -S * 0.12, g["name"], ha="center", va="bottom",
+                    fontsize=7)
+        for k, (label, _) in enumerate(rows):
+            ax.text(-S * 0.12, k * (S + gap) + S / 2, label, ha="right", va="center", fontsize=7)
+    return fig
+
+
+analysis_module(__name__, memorization)

@@ -1,17 +1,21 @@
 """ganlens.arith: expression parsing, exact arithmetic, jitter support, turn paths, the rooms window
-measure, and the command end to end on tiny models."""
+measure, the Python API on every test architecture, and the command end to end on tiny models."""
 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
+import ganlens
 from ganlens import arith, cli, latent_from_seed
 from ganlens.arith import Term, combine, parse_expr
+from archs import ALL
 
 
 def run(argv, capsys):
@@ -127,25 +131,24 @@ def test_window_measure():
 class _SkyG(torch.nn.Module):
     """Toy generator: paints a window when z[0] > 0.5 (in [-1, 1], like tanh output)."""
 
-    def __init__(self, nz=16):
-        super().__init__()
-        self.config = SimpleNamespace(nz=nz, nc=3, image_size=32, latent="normal")
-
     def forward(self, z):
         sky = (z.flatten(1)[:, 0] > 0.5).tolist()  # G may get (N, nz) or (N, nz, 1, 1)
         return torch.stack([_room(s) for s in sky]).float() / 127.5 - 1
 
 
 def test_auto_window_demo_moves_the_measure():
-    G = _SkyG()
-    model = SimpleNamespace(G=G, config=G.config,
-                            latents=lambda seeds: torch.stack([latent_from_seed(s, 16) for s in seeds]))
-    concepts, desc, pools = arith.auto_concepts(model, "cpu", 60, 0)
+    model = ganlens.wrap(_SkyG(), nz=16)
+    concepts, desc, pools = arith.auto_concepts(model, 60, 0)
     assert desc["with_window"] >= 3 and desc["window_free"] >= 6
     assert all(model.latents(concepts["window"].seeds)[:, 0].gt(0.5))
-    trials = arith.run_trials(model, pools, 6, "cpu", 0.25, 0)
+    trials = arith.run_trials(model, pools, 6, 0.25, 0)
     assert trials["result_window_rate"] > trials["control_window_rate"]
     assert trials["count"] == 6 and len(trials["per_trial"]) == 6
+    # the whole demo from Python, on a model with no rooms provenance: measure="window" turns it on
+    r = ganlens.arith(model, measure="window", candidates=60, trials=4)
+    assert r["expr"] == "window - nowindow + room" and r["settings"]["demo"]
+    assert r["measure"]["trials"]["count"] == 4 and r["turn"]["seeds"] == r["concepts"]["room"]["seeds"]
+    assert r["turn"]["window_rate_by_step"][-1] >= r["turn"]["window_rate_by_step"][0]
 
 
 # ---------------------------------------------------------------------------------------------- the CLI
@@ -195,3 +198,53 @@ def test_cli_end_to_end(tiny_checkpoint, tmp_path, capsys):
     assert run(argv, capsys)[0] == 0
     strip = lambda s: {k: v for k, v in json.loads(s).items() if k != "provenance"}  # noqa: E731
     assert strip(first) == strip((out / "arith.json").read_text())
+
+
+# ------------------------------------------------------------------------------------------- any GAN
+
+@pytest.mark.parametrize("arch", sorted(ALL))
+def test_arith_on_any_gan(arch, tmp_path):
+    gan = ALL[arch]()
+    z_c = torch.randn(2, gan.nz, generator=torch.Generator().manual_seed(3))
+    r = ganlens.arith(gan, "A - B + 0.5 C", {"A": [1, 2], "B": [3], "C": z_c, "unused": [9]}, turn="B:A",
+                      turn_seeds=[7, 8], turn_steps=3, measure="none")
+    assert r.kind == "arith" and r["expr"] == "A - B + 0.5 C" and set(r["concepts"]) == {"A", "B", "C"}
+    assert r["concepts"]["C"] == {"count": 2, "seeds": None, "file": None}
+    y = gan.latents([1, 2]).double().mean(0) - gan.latents([3]).double().mean(0) + 0.5 * z_c.double().mean(0)
+    assert np.allclose(r.arrays["y"], y.numpy(), atol=1e-5) and np.array_equal(r.arrays["z_grid"][4], r.arrays["y"])
+    shape = (gan.nc, gan.image_size, gan.image_size)
+    assert r.arrays["grid"].shape == (9, *shape) and r.arrays["turn_frames"].shape == (3, 3, *shape)
+    assert r["turn"]["seeds"] == [7, 8] and "measure" not in r.data
+    r.save(tmp_path / "out")
+    assert r.to_dict() == json.loads((tmp_path / "out" / "arith.json").read_text())
+    assert {"arith.png", "turn.png", "arith.npz"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    for name in ("arith", "turn"):
+        assert isinstance(fig := r.figure(name), Figure)
+        plt.close(fig)
+
+
+def test_python_api_errors():
+    gan = ALL["mlp"]()
+    for kw, says in ((dict(expr="A - B", concepts={"A": [1]}), "unknown concept B"),
+                     (dict(expr="A", concepts={"A": torch.zeros(2, 5)}), r"shape \(k, 16\)"),
+                     (dict(expr="A", concepts={"A": [1.5]}), "a list of seeds"),
+                     (dict(expr="A", concepts={"A": [1]}, measure="window"), "needs colour images"),
+                     (dict(), "give an expression"),
+                     (dict(turn="A", concepts={"A": [1]}), "expected FROM:TO"),
+                     (dict(expr="A", concepts={"A": [1]}, turn_steps=1), "turn_steps must be at least 2")):
+        with pytest.raises(ganlens.GanlensError, match=says):
+            ganlens.arith(gan, **kw)
+
+
+@pytest.mark.parametrize("arch", ["mlp_gan", "onebyone_gan"])
+def test_cli_with_model(arch, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--model", f"{Path(__file__).parent / 'archs.py'}:{arch}", "--out", str(out), "--device", "cpu",
+            "--expr", "A - B", "--A", "1,2", "--B", "3", "--turn", "B:A", "--turn-steps", "2"]
+    code, err = run(argv, capsys)
+    assert code == 0, err
+    assert err.count("\n") == 1 and err.startswith("arith: A - B: |Y| = ")
+    j = json.loads((out / "arith.json").read_text())
+    assert j["settings"]["measure"] is None and j["turn"]["seeds"] == [1000, 1001, 1002]  # auto: not a rooms model
+    assert j["checkpoint"]["source"] == f"--model {argv[1]}" and j["provenance"]["command"].startswith(arith.PROG)
+    assert {"arith.png", "turn.png"} <= {p.name for p in out.iterdir()}

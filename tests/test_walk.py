@@ -1,17 +1,23 @@
-"""ganlens.walk and ganlens.memorization: paths, sharpness, the copy detector, and the CLI end to end."""
+"""ganlens.walk and ganlens.memorization: paths, sharpness, the copy detector, the feature space on any D,
+the Python API and the CLI end to end, on ganlens's own DCGAN and on the test architectures of archs.py."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 from torch import nn
 
+import ganlens
 from ganlens import checkpoints, cli, memorization, walk
-from ganlens.data import RoomsSet, TensorSet, to_float
+from ganlens.data import RoomsSet, TensorSet, open_images, to_float
+from archs import ALL
 from foreign import tutorial_generator
 
 SIZE = 32
@@ -77,13 +83,13 @@ def test_sharpness_flags_an_injected_jump():
 def test_walk_of_a_copying_generator_has_jumps_and_a_smooth_one_has_none(make_pair):
     _, G, _ = make_pair(image_size=SIZE)
     points = torch.randn(2, 5, 16)
-    frames, rows = walk.compute_walk(G, points, steps=6, interp="slerp")
+    frames, rows = walk.compute_walk(ganlens.wrap(G, nz=16), points, steps=6, interp="slerp")
     assert frames.shape == (2, 25, 3, SIZE, SIZE) and frames.dtype == torch.uint8
     assert all(r["jumps"] == [] for r in rows)
     assert max(r["sharpness"]["pixel"] for r in rows) < walk.JUMP_FACTOR
 
     copier = CopyingGenerator(RoomsSet(8, SIZE).chunk(0, 8))
-    frames, rows = walk.compute_walk(copier, points, steps=6, interp="slerp")
+    frames, rows = walk.compute_walk(ganlens.wrap(copier, nz=16), points, steps=6, interp="slerp")
     assert sum(len(r["jumps"]) for r in rows) >= 2
     for r in rows:  # every flagged step is a switch between stored images, every other step is zero
         d = np.array(r["step_distance"]["pixel"])
@@ -209,9 +215,122 @@ def test_cli_generator_only_foreign_checkpoint_and_resized_data(tmp_path):
 def test_bad_inputs_give_one_line_and_no_files(tmp_path, rooms_checkpoint, capsys, make_argv, message):
     (tmp_path / "bad.pt").write_bytes(b"PK\x03\x04 this is not a checkpoint")
     out = tmp_path / "out"
-    assert cli.run(walk.main, make_argv(tmp_path, rooms_checkpoint) + ["--out", str(out)], walk.PROG) == 2
+    try:
+        code = cli.run(walk.main, make_argv(tmp_path, rooms_checkpoint) + ["--out", str(out)], walk.PROG)
+    except SystemExit as e:  # a flag out of range: argparse's one-line error
+        code = e.code
+    assert code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{walk.PROG}: error: ") and err.count("\n") == 1
     assert message.format(t=tmp_path) in err
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no staging left behind
+
+
+# ------------------------------------------------------------------------------------ feature space
+
+def test_feature_space_is_the_last_hidden_block_of_a_ganlens_D(make_pair):
+    """The alias "last" through hooks = the old D.features(x)[-1], pooled and normalised."""
+    _, _, D = make_pair(image_size=SIZE)
+    x = RoomsSet(6, SIZE).chunk(0, 6)
+    space = memorization.feature_space(D)
+    assert space.layer == "block3"  # a 32x32 DCGAN has 3 hidden blocks
+    with torch.no_grad():
+        want = nn.functional.normalize(D.features(to_float(x))[-1].mean((2, 3)), dim=1)
+    torch.testing.assert_close(space.embed(x), want, rtol=0, atol=1e-6)
+
+
+def test_feature_space_of_a_linear_last_layer():
+    """An MLP D: its last hidden layer is a Linear + LeakyReLU output (B, C), used as it is."""
+    gan = ALL["mlp"]()
+    x = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    space = memorization.feature_space(gan)
+    assert space.layer == gan.layers("D").aliases["last"]
+    with torch.no_grad():
+        want = nn.functional.normalize(gan.D[:5](to_float(x)), dim=1)  # Flatten, Linear, LReLU, Linear, LReLU
+    torch.testing.assert_close(space.embed(x), want, rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------ any GAN
+
+def _images_npz(path: Path, gan, n: int = 24) -> Path:
+    """Random uint8 training images of the model's shape, as an .npz data set."""
+    rng = np.random.default_rng(0)
+    np.savez(path, images=rng.integers(0, 256, (n, gan.nc, gan.image_size, gan.image_size), dtype=np.uint8))
+    return path
+
+
+def _saved_equals_dict(r, out: Path) -> dict:
+    r.save(out)
+    saved = json.loads((out / f"{r.kind}.json").read_text())
+    assert r.to_dict() == saved
+    return saved
+
+
+@pytest.mark.parametrize("arch", sorted(ALL))
+def test_walk_and_memorization_on_any_gan(arch, tmp_path):
+    gan = ALL[arch]()
+    npz = _images_npz(tmp_path / "train.npz", gan)
+    r = ganlens.walk(gan, rows=2, points=3, steps=2, data=str(npz), samples=8, holdout=8, cells=1)
+    assert r.kind == "walk" and r["spaces"] == ["pixel", "feature"]
+    assert r["settings"]["feature_layer"] == gan.layers("D").aliases["last"]
+    assert r.arrays["frames"].shape == (2, 5, gan.nc, gan.image_size, gan.image_size)
+    assert [row["seeds"] for row in r["rows"]] == [[0, 1, 2], [3, 4, 5]]
+    assert r["checkpoint"]["path"] == "in-memory" and r["provenance"]["model"]["checkpoint"] == "in-memory"
+    mem = r["memorization"]
+    assert mem["reference_images"] == 24 - 4 and mem["sample_seeds"] == [6, 13] and mem["walk_frames"] == 10
+    assert np.array(mem["walk_nearest"]["feature"]["index"]).shape == (2, 5)
+    saved = _saved_equals_dict(r, tmp_path / "walk")
+    assert saved["provenance"]["call"].startswith("ganlens.walk(")
+    assert {"walk.png", "walk.pdf", "neighbours.png", "walk.npz"} <= {p.name for p in (tmp_path / "walk").iterdir()}
+    for name in ("walk", "neighbours"):
+        assert isinstance(fig := r.figure(name), Figure)
+        plt.close(fig)
+
+    # the same check on its own, from an opened ImageSet
+    data = open_images(str(npz), gan.image_size, gan.nc)
+    m = ganlens.memorization(gan, data, samples=8, holdout=8, cells=1)
+    assert m.kind == "memorization" and set(m["spaces"]) == {"pixel", "feature"}
+    assert m["sample_seeds"] == [0, 7] and m["verdict"] in ("no evidence of copying", "copies training images")
+    assert "search_seconds" in m["timing"] and "search_seconds" not in m.data
+    _saved_equals_dict(m, tmp_path / "mem")
+    assert isinstance(fig := m.figure(), Figure)
+    plt.close(fig)
+
+
+def test_memorization_catches_a_copier_from_python(tmp_path):
+    """A wrapped generator that returns training images is flagged; the analysis can fail."""
+    train = RoomsSet(64, SIZE, seed=0)
+    copier = ganlens.wrap(CopyingGenerator(train.chunk(0, 64)), nz=16)
+    r = ganlens.memorization(copier, "rooms:n=64", samples=40, holdout=40, cells=2)
+    assert r["memorizes"] and r["spaces"]["pixel"]["copy_fraction"] == 1.0
+    assert list(r["spaces"]) == ["pixel"] and r["feature_layer"] is None  # no D: pixel space only
+    assert r["heldout"] == "rooms scenes 64..103 (seed 0)"
+
+
+def test_python_api_errors_are_one_line():
+    gan = ALL["mlp"]()
+    for kw, says in ((dict(points=1), "points must be at least 2, got 1"),
+                     (dict(jump_factor=1.0), "jump_factor must be above 1"),
+                     (dict(heldout="x"), "--heldout needs --data"),
+                     (dict(data="rooms:n=20"), "rooms are colour images")):
+        with pytest.raises(ganlens.GanlensError, match=says):
+            ganlens.walk(gan, **kw)
+    with pytest.raises(ganlens.GanlensError, match="images are 3x32x32, the model makes 1x28x28"):
+        ganlens.memorization(gan, RoomsSet(20, SIZE))
+
+
+@pytest.mark.parametrize("arch", ["mlp_gan", "paper_gan"])
+def test_cli_with_model(arch, tmp_path, capsys):
+    gan = getattr(__import__("archs"), arch)()
+    npz = _images_npz(tmp_path / "train.npz", gan)
+    out = tmp_path / "out"
+    argv = ["--model", f"{Path(__file__).parent / 'archs.py'}:{arch}", "--out", str(out), "--device", "cpu",
+            "--rows", "1", "--points", "3", "--steps", "2", "--data", str(npz), "--samples", "8", "--holdout", "8",
+            "--cells", "1", "--video"]
+    assert cli.run(walk.main, argv, walk.PROG) == 0
+    err = capsys.readouterr().err.split("\r")[-1]  # after the (cleared) progress bar of the search
+    assert err.count("\n") == 1 and err.startswith("walk: 1 walks x 5 frames") and f"against {npz}" in err
+    j = json.loads((out / "walk.json").read_text())
+    assert j["checkpoint"]["source"].startswith("--model ") and j["provenance"]["command"].startswith(walk.PROG)
+    assert {"walk.mp4", "neighbours.png", "walk.png"} <= {p.name for p in out.iterdir()}
