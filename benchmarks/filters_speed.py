@@ -17,8 +17,9 @@ import time
 
 import torch
 
+import ganlens
 from ganlens import cli
-from ganlens.checkpoints import DEFAULT_CHECKPOINT, load
+from ganlens.checkpoints import DEFAULT_CHECKPOINT
 from ganlens.data import TensorSet, open_images, to_float
 from ganlens.filters import CHUNK, _screen_bf16, search_top
 from ganlens.models import DCGANConfig, Discriminator
@@ -47,15 +48,18 @@ def main() -> None:
     args = ap.parse_args()
     dev = cli.device(args.device)
     torch.manual_seed(0)
+    # (D, nc, image size) per row: a paper-width D, then the shipped model's own D (any network works)
+    wide = Discriminator(DCGANConfig(ndf=64))
     if DEFAULT_CHECKPOINT.exists():
-        shipped, label = load(DEFAULT_CHECKPOINT).config, "shipped rooms64.pt"
+        gan = ganlens.load(DEFAULT_CHECKPOINT)
+        shipped, label = (gan.D, gan.nc, gan.image_size), "shipped rooms64.pt"
     else:
-        shipped, label = DCGANConfig(ndf=PILOT_NDF), f"shipped size (ndf={PILOT_NDF}, rooms64.pt not built yet)"
+        shipped, label = (Discriminator(DCGANConfig(ndf=PILOT_NDF)), 3, 64), f"shipped size (ndf={PILOT_NDF}, not built yet)"
     print(f"device {dev}, {torch.get_num_threads()} threads, N={args.n}, batch {CHUNK}, "
           f"bf16 screen: {_screen_bf16(dev)}")
-    for name, cfg in (("ndf=64, 64x64", DCGANConfig(ndf=64)), (label, shipped)):
-        D = Discriminator(cfg).eval().requires_grad_(False).to(dev, memory_format=torch.channels_last)
-        images = torch.randint(0, 256, (args.n, cfg.nc, cfg.image_size, cfg.image_size), dtype=torch.uint8)
+    for name, (D, nc, size) in (("ndf=64, 64x64", (wide, 3, 64)), (label, shipped)):
+        D = D.eval().requires_grad_(False).to(dev, memory_format=torch.channels_last)
+        images = torch.randint(0, 256, (args.n, nc, size, size), dtype=torch.uint8)
         data = TensorSet(images, "random uint8")
         search(D, data, CHUNK, dev)  # warm-up
         ref = bare_forward(D, images, dev)
@@ -64,13 +68,13 @@ def main() -> None:
         ref = (ref + bare_forward(D, images, dev)) / 2
         print(f"{name:48s} search {got:6.1f} img/s (float32 only: {f32:6.1f}) | bare float32 D forward "
               f"{ref:6.1f} img/s | ratio {got / ref:.2f}")
-    rooms = open_images(f"rooms:n={args.n}", shipped.image_size, shipped.nc)
-    D = Discriminator(shipped).eval().requires_grad_(False).to(dev, memory_format=torch.channels_last)
+    D, nc, size = shipped
+    rooms = open_images(f"rooms:n={args.n}", size, nc)
     got = search(D, rooms, args.n, dev)
     print(f"{'same, rooms rendered on the fly':48s} search {got:7.1f} img/s (end to end, one net)")
     # Streaming rooms data: peak memory after a 4x larger search should not grow.
     for n in (args.n // 4, args.n):
-        search(D, open_images(f"rooms:n={n},seed=1", shipped.image_size, shipped.nc), n, dev)
+        search(D, open_images(f"rooms:n={n},seed=1", size, nc), n, dev)
         print(f"peak RSS after searching N={n:6d} rooms: "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 

@@ -25,6 +25,7 @@ import time
 import torch
 
 from ganlens.data import iter_chunks, load_all, open_images, to_float
+from ganlens.hooks import retain
 from ganlens.models import DCGANConfig, Discriminator
 
 
@@ -44,9 +45,10 @@ def child(n: int, chunk: int, ndf: int, mode: str, k: int = 16, queries: int = 6
         chunks = ((s, everything[s:s + chunk]) for s in range(0, n, chunk))
     else:
         chunks = iter_chunks(data, chunk, n if n else chunk)
-    with torch.inference_mode():
+    with torch.inference_mode(), retain(D, "last") as acts:  # D's last hidden layer, by alias (any network)
         for start, batch in chunks:
-            feat = D.features(to_float(batch).contiguous(memory_format=torch.channels_last))[-1]  # (B, C, 4, 4)
+            D(to_float(batch).contiguous(memory_format=torch.channels_last))
+            feat = next(iter(acts.values()))  # (B, C, 4, 4)
             idx = torch.arange(start, start + len(batch))
             # filters: running top-k images per channel by mean activation
             score = feat.mean((2, 3)).T  # (C, B)

@@ -13,16 +13,24 @@ receives the gradient w.r.t. the rectifier's *input*, i.e. ``g_out * f'(x)``, an
 needed is to register that same hook on ``nn.LeakyReLU`` too: we subclass and override
 ``_register_hooks``, and keep captum's hook registration (forward pre-hook + tensor hooks), its
 ``try/finally`` removal, its neuron-gradient machinery (``NeuronGuidedBackprop`` with a callable
-selector) and its input bookkeeping. No module is replaced or modified; the only state we add is hooks,
-and captum removes them in ``finally`` (we also clear the handle list so repeated calls do not grow it).
+selector) and its input bookkeeping. No module is replaced; the state we add is hooks, which captum
+removes in ``finally`` (we also clear the handle list so repeated calls do not grow it).
+
+Any network: the layer is a name, alias or module path (:mod:`ganlens.layers`); a layer with no spatial
+dimensions (a Linear output (B, C)) is a (C, 1, 1) map, so its only position is (0, 0). During a call
+the network runs in eval mode and with every ``inplace`` flag off (``nn.LeakyReLU(0.2, inplace=True)``,
+as in pytorch/examples, breaks tensor hooks: the rectifier overwrites the tensor the hook was put on);
+both are put back exactly as they were in ``finally``, module by module, so a caller's train/eval mode
+and BatchNorm statistics are untouched.
 
     maps = guided_backprop(D, "last", images, units, positions)   # (B, nc, H, W)
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from captum._utils.common import _register_backward_hook
@@ -59,10 +67,34 @@ class NeuronLeakyGuidedBackprop(NeuronGuidedBackprop):
         self.guided_backprop = LeakyGuidedBackprop(model)
 
 
+@contextlib.contextmanager
+def eval_no_inplace(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode with every ``inplace`` flag off inside the block; each module's own
+    ``training`` and ``inplace`` values are restored in ``finally`` (not ``model.train(mode)``, which
+    would overwrite submodules a caller had set differently)."""
+    modes = [(m, m.training) for m in model.modules()]
+    inplace = [m for m in model.modules() if getattr(m, "inplace", None) is True]
+    try:
+        for m in inplace:
+            m.inplace = False
+        model.eval()
+        yield model
+    finally:
+        for m in inplace:
+            m.inplace = True
+        for m, mode in modes:
+            m.training = mode
+
+
 def _selector(units: torch.Tensor, positions: torch.Tensor):
-    """A captum neuron selector: row i of the layer output (B, C, H, W) at (units[i], y_i, x_i) -> (B,)."""
+    """A captum neuron selector: row i of the layer output (B, C, H, W) at (units[i], y_i, x_i) -> (B,);
+    a (B, C) output (linear layer) is a 1x1 map, read at units[i] (positions must be (0, 0))."""
     def select(out: torch.Tensor) -> torch.Tensor:
         rows = torch.arange(out.shape[0], device=out.device)
+        if out.dim() == 2:
+            if positions.numel() and positions.abs().max() > 0:
+                raise IndexError(f"position {positions.abs().max().item()} out of range for a 1x1 layer")
+            return out[rows, units.to(out.device)]
         return out[rows, units.to(out.device), positions[:, 0].to(out.device), positions[:, 1].to(out.device)]
     return select
 
@@ -88,18 +120,21 @@ def guided_backprop(model: nn.Module, layer: str, images: torch.Tensor, units: S
 
     images: (B, C, H, W) float input; units: (B,) channel index per row; positions: (B, 2) (y, x) in the
     layer's output map per row. Returns (B, C, H, W): d^guided activation[i, units[i], y_i, x_i] / d images[i].
-    ``model`` must be in eval mode (rows are independent only without batch statistics).
+    ``model`` runs in eval mode (rows are independent only without batch statistics) with in-place
+    rectifiers made out-of-place; both are restored afterwards (:func:`eval_no_inplace`).
     Rectifiers must be ``nn.ReLU`` / ``nn.LeakyReLU`` modules (functional calls are not seen).
     """
     module, units, positions = _check(model, layer, images, units, positions)
     gbp = NeuronLeakyGuidedBackprop(model, module)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), eval_no_inplace(model):
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         return gbp.attribute(_leaf(images), _selector(units, positions)).detach()
 
 
 def plain_gradient(model: nn.Module, layer: str, images: torch.Tensor, units: Sequence[int] | torch.Tensor,
                    positions: Sequence[Sequence[int]] | torch.Tensor) -> torch.Tensor:
-    """The ordinary gradient of the same activations (captum ``NeuronGradient``), (B, C, H, W)."""
+    """The ordinary gradient of the same activations (captum ``NeuronGradient``), (B, C, H, W); eval mode
+    as in :func:`guided_backprop`."""
     module, units, positions = _check(model, layer, images, units, positions)
-    return NeuronGradient(model, module).attribute(_leaf(images), _selector(units, positions)).detach()
+    with eval_no_inplace(model):
+        return NeuronGradient(model, module).attribute(_leaf(images), _selector(units, positions)).detach()

@@ -1,31 +1,36 @@
-"""Linear probe on the discriminator's features: ``python -m ganlens.probe`` (the paper's Table 1).
+"""Linear probe on the discriminator's features: ``ganlens.probe(gan, data)`` and ``python -m ganlens.probe``
+(the paper's Table 1), on any discriminator.
 
 Radford et al. measure how good D's features are by training a regularised linear L2-SVM on them. This
-command does the same on any labelled image set:
+does the same on any labelled image set:
 
-* **Features.** Every hidden conv block of D (after its LeakyReLU; ``--layers`` picks a subset) is
-  max-pooled to a 4x4 grid (``--pool``), flattened, and the blocks are concatenated: for a 64x64 D with
-  ndf=64 that is (64 + 128 + 256 + 512) x 16 = 15,360 numbers per image. Features are stored as float16
-  (fresh or from the cache alike, so both give the same numbers), then standardised on the training
-  split.
+    r = ganlens.probe(gan, "rooms:n=2000,seed=1")          # or an .npz / folder with labels, or an ImageSet
+    r["accuracy"], r["random_accuracy"], r.figure(), r.save("out/probe")
+
+* **Features.** Every hidden layer of D (``gan.layers("D").hidden``: each conv/linear output after the
+  modules that follow it, e.g. its LeakyReLU; ``layers=`` picks a subset) is max-pooled to a 4x4 grid
+  (``pool``; a smaller map to its own size, so a Linear layer (B, C) gives C numbers), flattened, and the
+  layers are concatenated: for a 64x64 DCGAN D with ndf=64 that is (64 + 128 + 256 + 512) x 16 = 15,360
+  numbers per image. Features are stored as float16 (fresh or from the cache alike, so both give the
+  same numbers), then standardised on the training split.
 * **Classifier.** scikit-learn ``LinearSVC`` (squared hinge loss, L2 penalty, one-vs-rest), with C
-  picked from ``--C`` by accuracy on a validation split (ties: the smaller C, i.e. more regularisation),
+  picked from ``C`` by accuracy on a validation split (ties: the smaller C, i.e. more regularisation),
   refitted on train + validation, and scored once on the test split. Splits are stratified and seeded.
-* **Baseline.** The same features from a randomly initialised D of the same shape (the paper's
-  initialisation, N(0, 0.02) weights; BatchNorm at its initial running statistics), seeded by ``--seed``.
-* **Data.** ``rooms`` specs get labels from the exact rooms masks (``--task has-window``: any window
-  pixel; ``--task windows``: number of windows, counted as 4-connected components of the window mask of
-  at least MIN_WINDOW_PIXELS pixels, 3 or more pooled as "3+"). The default, ``rooms:n=2000,seed=1``,
-  is a stream of scenes the shipped model never trained on (it trained on seed 0). Folders with one
-  sub-folder per class and ``.npz`` files with a ``labels`` array are used as they are.
-* **Cache.** Features are cached per (network, data, layers, pool, task) in ``--cache`` (default
-  ``$GANLENS_CACHE`` or ``~/.cache/ganlens``) as ``.npz`` files read with ``allow_pickle=False``; the key
-  holds the checkpoint's sha256 (or the random D's seed and shape) and the data spec (rooms) or a hash
-  of the images and labels (folders, .npz). A damaged cache file is recomputed and replaced.
+* **Baseline.** The same features from ``gan.random_D(seed)``: a D of the same architecture with the
+  paper's initialisation (N(0, 0.02) weights; BatchNorm at its initial running statistics).
+* **Data.** ``rooms`` specs get labels from the exact rooms masks (``task="has-window"``: any window
+  pixel; ``"windows"``: number of windows, counted as 4-connected components of the window mask of
+  at least MIN_WINDOW_PIXELS pixels, 3 or more pooled as "3+"). The command's default,
+  ``rooms:n=2000,seed=1``, is a stream of scenes the shipped model never trained on (it trained on seed
+  0). Folders with one sub-folder per class and ``.npz`` files with a ``labels`` array are used as they are.
+* **Cache.** ``cache=`` a folder (the command: ``--cache``, default ``$GANLENS_CACHE`` or
+  ``~/.cache/ganlens``; ``cache=True`` means that default; None: no cache) keeps features per (network,
+  data, layers, pool, task) as ``.npz`` files read with ``allow_pickle=False``. The network is named by
+  a sha256 of its state dict and its module description (``repr``), for a checkpoint and an in-memory
+  model alike, so changed weights or a changed architecture never hit an old entry; the data by its
+  spec (rooms) or a hash of the images and labels (folders, .npz). A damaged file is recomputed.
 
-Outputs in ``--out``: ``probe.json`` (``accuracy``, ``C``, ``feature_dim``, ``per_class`` at the top; the
-full trained / random / chance results below) and ``probe.pdf/png`` (test accuracy per class for trained
-vs random D, and validation accuracy against C).
+Errors name the command-line flag (``--C``, ``--layers``) that matches each keyword argument.
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -42,18 +46,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
-from . import checkpoints, cli, figures
+from . import cli, figures
 from .data import ImageSet, RoomsSet, iter_chunks, open_images, to_float
 from .errors import GanlensError
-from .models import Discriminator
+from .hooks import retain
+from .results import Result, analysis_module, atomic_write, provenance
 
 PROG = "python -m ganlens.probe"
 EXAMPLES = f"""  {PROG}                                      # shipped model, has-window on 2000 unseen rooms
   {PROG} --data rooms:n=4000,seed=1 --task windows
   {PROG} --checkpoint netD_epoch_24.pth --data ~/cifar10_png/ --limit 10000 --device cuda
   {PROG} --data labelled.npz --layers block3,block4 --C 0.001,0.01,0.1 --cache /scratch/ganlens-cache
+  {PROG} --model my_gan.py:build --data digits.npz --layers list   # your own networks: their layers
 """
 DEFAULT_DATA = "rooms:n=2000,seed=1"
 TASKS = {"has-window": "1 if any pixel of the rooms mask is window, else 0",
@@ -64,51 +71,75 @@ C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 MIN_WINDOW_PIXELS = 8      # at 64x64; a smaller piece is a sliver left by an occluder, not a window
 CACHE_VERSION = 1          # bump when the feature definition changes
 MAX_ITER = 2000
+CHUNK = 256
 
 
 # -------------------------------------------------------------------------------------------- features
 
-def resolve_layers(D: Discriminator, text: str) -> list[str]:
-    """``all`` or a comma list of block names / aliases -> block names in network order."""
+def resolve_layers(gan, layers: str | list[str] = "all") -> list[str]:
+    """``"all"``, a comma list or a list of layer names / aliases / module paths -> D layer names in
+    network order (the output layer is not a feature map)."""
+    table = gan.layers("D")
+    hidden = [l.name for l in table.hidden]
+    text = layers if isinstance(layers, str) else ",".join(layers)
     if text.strip() == "all":
-        return list(D.hidden_blocks)
+        return hidden
     names = []
     for part in filter(None, (s.strip() for s in text.split(","))):
-        name = cli.layer(D, part, "--layers", given=text)
-        if name == "output":
+        try:
+            name = table.resolve(part).name
+        except GanlensError as e:
+            raise GanlensError(f"--layers {text}: {e}")
+        if name == table.output.name:
             raise GanlensError(f"--layers {text}: the output logit is not a feature map; valid: "
-                               f"{', '.join(D.hidden_blocks)}, last or all")
+                               f"{', '.join(hidden)}, last or all")
         names.append(name)
     if not names:
         raise GanlensError(f"--layers {text}: no layer named")
-    return [b for b in D.hidden_blocks if b in names]
+    order = {l.name: i for i, l in enumerate(table.layers)}
+    return sorted(set(names), key=lambda n: order.get(n, len(order)))
 
 
-def d_features(D: Discriminator, x: torch.Tensor, layers: list[str] | None = None, pool: int = POOL) -> torch.Tensor:
-    """Images (N, nc, H, W) in [-1, 1] -> features (N, sum_l C_l * pool * pool).
+def _grid(h: int, w: int, pool: int) -> tuple[int, int]:
+    return min(pool, h), min(pool, w)
 
-    Each chosen block's activations (N, C_l, s_l, s_l) are max-pooled to pool x pool
-    (``adaptive_max_pool2d``), flattened channel-major and concatenated in network order.
+
+def d_features(D: nn.Module, x: torch.Tensor, layers: list[str], pool: int = POOL) -> torch.Tensor:
+    """Images (N, nc, H, W) in [-1, 1] -> features (N, sum_l C_l * p_l), one forward pass of D.
+
+    Each layer's activations (N, C_l, h_l, w_l) ((N, C_l, 1, 1) for a linear layer) are max-pooled to
+    min(pool, h_l) x min(pool, w_l) (``adaptive_max_pool2d``), flattened channel-major and concatenated
+    in the order of ``layers``.
     """
-    layers = layers or D.hidden_blocks
-    feats = [F.adaptive_max_pool2d(a, pool).flatten(1)
-             for name, a in zip(D.hidden_blocks, D.features(x)) if name in layers]
+    with retain(D, layers) as acts:
+        D(x)
+    feats = []
+    for name in layers:
+        a = acts[name]
+        a = a[:, :, None, None] if a.dim() == 2 else a
+        feats.append(F.adaptive_max_pool2d(a, _grid(a.shape[2], a.shape[3], pool)).flatten(1))
     return torch.cat(feats, dim=1)
 
 
-def feature_dim(D: Discriminator, layers: list[str], pool: int = POOL) -> dict[str, int]:
-    """{block: its feature count} for the chosen layers."""
-    from .models import layer_shape
-    return {b: layer_shape(D, b)[0] * pool * pool for b in layers}
+def feature_dim(gan, layers: list[str], pool: int = POOL) -> dict[str, int]:
+    """{layer: its feature count} for the chosen D layers."""
+    out = {}
+    for name in layers:
+        c, h, w = gan.layer("D", name).shape
+        gh, gw = _grid(h, w, pool)
+        out[name] = c * gh * gw
+    return out
 
 
-def random_discriminator(config, seed: int) -> Discriminator:
-    """A D of ``config``'s shape with the paper's initialisation, drawn from ``seed``; eval mode."""
-    g = torch.random.fork_rng(devices=[])
-    with g:
-        torch.manual_seed(seed)
-        D = Discriminator(config)
-    return D.eval().requires_grad_(False)
+def net_fingerprint(net: nn.Module) -> str:
+    """sha256 of a network's module description (``repr``: layer types, sizes, strides, slopes) and its
+    state dict (names, dtypes, shapes, values; independent of memory format and device)."""
+    h = hashlib.sha256(repr(net).encode())
+    for name, t in sorted(net.state_dict().items()):
+        t = t.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -163,9 +194,10 @@ def _batches(data: ImageSet, task: str | None, n: int, chunk: int):
             yield batch, data.labels[start:start + len(batch)]
 
 
-def extract(nets: dict[str, tuple[Discriminator, list[str]]], data: ImageSet, task: str | None, n: int,
-            device, pool: int = POOL, chunk: int = 256, progress: bool = True) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def extract(nets: dict[str, tuple[nn.Module, list[str]]], data: ImageSet, task: str | None, n: int,
+            device, pool: int = POOL, chunk: int = CHUNK, progress: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """One pass over the first n images -> ({net key: float16 features (n, F)}, int64 labels (n,))."""
+    from .guided import eval_no_inplace
     out = {k: [] for k in nets}
     labels = []
     bar = tqdm(total=n, desc="D features", unit="img", disable=not progress, dynamic_ncols=True,
@@ -174,7 +206,8 @@ def extract(nets: dict[str, tuple[Discriminator, list[str]]], data: ImageSet, ta
         x = to_float(batch.to(device))
         with torch.inference_mode():
             for k, (D, layers) in nets.items():
-                out[k].append(d_features(D, x, layers, pool).to(torch.float16).cpu().numpy())
+                with eval_no_inplace(D):
+                    out[k].append(d_features(D, x, layers, pool).to(torch.float16).cpu().numpy())
         labels.append(np.asarray(lab, np.int64))
         bar.update(len(batch))
     bar.close()
@@ -183,8 +216,11 @@ def extract(nets: dict[str, tuple[Discriminator, list[str]]], data: ImageSet, ta
 
 # ----------------------------------------------------------------------------------------------- cache
 
-def cache_dir(flag: str | None) -> Path:
-    if flag:
+def cache_dir(flag: str | Path | bool | None = True) -> Path | None:
+    """The cache folder: a path as given; True: ``$GANLENS_CACHE`` or ``~/.cache/ganlens``; None/False: none."""
+    if flag is None or flag is False:
+        return None
+    if flag is not True:
         return Path(flag).expanduser()
     if os.environ.get("GANLENS_CACHE"):
         return Path(os.environ["GANLENS_CACHE"]).expanduser()
@@ -214,19 +250,35 @@ def cache_read(path: Path, n: int, dim: int) -> tuple[np.ndarray, np.ndarray] | 
 
 
 def cache_write(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
-    """Atomic write (temp file + rename); a cache that cannot be written is only a warning."""
+    """Atomic write (:func:`ganlens.results.atomic_write`); a cache that cannot be written is only a warning."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, features=features, labels=labels)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda f: np.savez(f, features=features, labels=labels))
     except OSError as e:
         print(f"warning: cache {path.parent}: cannot write ({e.strerror or e}); continuing without", file=sys.stderr)
+
+
+def _features(nets: dict[str, nn.Module], layers, dim, data, task, n, pool, folder, device, chunk, progress):
+    """Features (n, dim) of every net (from the cache in ``folder`` where present, None: no cache) and the
+    labels (n,); and which nets came from the cache."""
+    paths = {}
+    if folder is not None:
+        common = {"v": CACHE_VERSION, "data": data_key(data, task, n), "layers": layers, "pool": pool}
+        paths = {k: cache_path(folder, dict(common, net=f"state:{net_fingerprint(net)}")) for k, net in nets.items()}
+    feats, labels = {}, None
+    for k, path in paths.items():
+        got = cache_read(path, n, dim)
+        if got is not None:
+            feats[k], labels = got
+    cached = sorted(feats)
+    missing = {k: (net, layers) for k, net in nets.items() if k not in feats}
+    if missing:
+        new, labels = extract(missing, data, task, n, device, pool, chunk, progress)
+        for k, x in new.items():
+            feats[k] = x
+            if k in paths:
+                cache_write(paths[k], x, labels)
+    return feats, labels, cached
 
 
 # --------------------------------------------------------------------------------------------- the SVM
@@ -286,34 +338,154 @@ def fit_probe(X: np.ndarray, y: np.ndarray, parts: tuple[np.ndarray, np.ndarray,
 
 # ---------------------------------------------------------------------------------------------- figure
 
-def plot_probe(result: dict, stem: Path) -> list[Path]:
+def plot_probe(result: dict, arrays: dict | None = None):
     """One-column figure from probe.json: test accuracy (all, per class) for trained vs random D, and
-    validation accuracy against C (chosen C marked)."""
+    validation accuracy against C (chosen C marked). Returns the matplotlib Figure."""
     classes = result["data"]["classes"]
     tr, rd = result["trained"], result["random"]
-    fig, (a, b) = figures.figure("one", aspect=0.58, ncols=2, gridspec_kw={"width_ratios": [1.6, 1]})
     labels = ["all"] + classes
     x = np.arange(len(labels))
     w = 0.38
     vals_t, vals_r = ([r["accuracy"]] + [np.nan if r["per_class"][c] is None else r["per_class"][c] for c in classes]
                       for r in (tr, rd))
-    a.bar(x - w / 2, vals_t, w, label="trained D", color="#1f5fbf")
-    a.bar(x + w / 2, vals_r, w, label="random D", color="#bbbbbb")
-    a.axhline(result["chance"]["majority"], color="black", lw=0.7, ls="--", label="majority class")
-    a.set_xticks(x, labels, rotation=30 if max(map(len, labels)) > 4 else 0, ha="right" if max(map(len, labels)) > 4 else "center")
-    a.set_ylim(0, 1)
-    a.set_ylabel("test accuracy")
-    for key, res, color in (("trained D", tr, "#1f5fbf"), ("random D", rd, "#888888")):
-        cs = [float(c) for c in res["val_accuracy"]]
-        b.plot(cs, list(res["val_accuracy"].values()), "o-", ms=2.5, lw=1, color=color, label=key)
-        b.plot([res["C"]], [res["val_accuracy"][f"{res['C']:g}"]], "o", ms=5, mfc="none", color=color)
-    b.set_xscale("log")
-    b.set_xlabel("C")
-    b.set_ylabel("val. accuracy")
-    handles, names = a.get_legend_handles_labels()
-    fig.legend(handles, names, loc="upper center", ncol=3, frameon=False, fontsize=6, bbox_to_anchor=(0.5, 1.02))
-    fig.tight_layout(pad=0.3, w_pad=0.8, rect=(0, 0, 1, 0.9))
-    return figures.save(fig, stem)
+    long = max(map(len, labels)) > 4
+    with figures.style():
+        fig, (a, b) = figures.figure("one", aspect=0.58, ncols=2, gridspec_kw={"width_ratios": [1.6, 1]})
+        a.bar(x - w / 2, vals_t, w, label="trained D", color="#1f5fbf")
+        a.bar(x + w / 2, vals_r, w, label="random D", color="#bbbbbb")
+        a.axhline(result["chance"]["majority"], color="black", lw=0.7, ls="--", label="majority class")
+        a.set_xticks(x, labels, rotation=30 if long else 0, ha="right" if long else "center")
+        a.set_ylim(0, 1)
+        a.set_ylabel("test accuracy")
+        for key, res, color in (("trained D", tr, "#1f5fbf"), ("random D", rd, "#888888")):
+            cs = [float(c) for c in res["val_accuracy"]]
+            b.plot(cs, list(res["val_accuracy"].values()), "o-", ms=2.5, lw=1, color=color, label=key)
+            b.plot([res["C"]], [res["val_accuracy"][f"{res['C']:g}"]], "o", ms=5, mfc="none", color=color)
+        b.set_xscale("log")
+        b.set_xlabel("C")
+        b.set_ylabel("val. accuracy")
+        handles, names = a.get_legend_handles_labels()
+        fig.legend(handles, names, loc="upper center", ncol=3, frameon=False, fontsize=6, bbox_to_anchor=(0.5, 1.02))
+        fig.tight_layout(pad=0.3, w_pad=0.8, rect=(0, 0, 1, 0.9))
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- analysis
+
+def parse_C(C) -> list[float]:
+    """A comma string or a sequence of C values -> sorted distinct positive floats."""
+    text = C if isinstance(C, str) else ",".join(map(str, C))
+    try:
+        cs = sorted({float(s) for s in text.split(",") if s.strip()})
+    except ValueError:
+        cs = []
+    if not cs or not all(np.isfinite(c) and c > 0 for c in cs):
+        raise GanlensError(f"--C {text}: expected a comma list of positive numbers, e.g. 0.001,0.01,0.1")
+    return cs
+
+
+def _check(pool, limit, val_fraction, test_fraction, batch_size) -> None:
+    for name, v in (("pool", pool), ("batch-size", batch_size), ("limit", 1 if limit is None else limit)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise GanlensError(f"--{name} must be at least 1, got {v}")
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 0.9):
+        raise GanlensError(f"--val-fraction {val_fraction} and --test-fraction {test_fraction}: each must "
+                           f"be in (0, 1) and together below 0.9")
+
+
+def _labelled(gan, data, task: str | None) -> tuple[ImageSet, str | None]:
+    """The data set opened at the model's size, and the task (rooms: has-window by default; else None)."""
+    data = data if isinstance(data, ImageSet) else open_images(str(data), gan.image_size, gan.nc)
+    is_rooms = isinstance(data, RoomsSet)
+    if task and not is_rooms:
+        raise GanlensError(f"--task {task}: tasks label rooms data; --data {data.spec} brings its own labels")
+    if task is not None and task not in TASKS:
+        raise GanlensError(f"--task {task}: unknown task; choose {', '.join(TASKS)}")
+    if not is_rooms and data.labels is None:
+        raise GanlensError(f"--data {data.spec}: no labels; use a folder with one sub-folder per class or an .npz "
+                           f"with a 'labels' array")
+    return data, (task or "has-window") if is_rooms else None
+
+
+def _classes(task, data, labels, n) -> tuple[list[str], np.ndarray]:
+    classes = class_names(task, data, labels)
+    counts = np.bincount(labels, minlength=len(classes))
+    if (counts > 0).sum() < 2:
+        raise GanlensError(f"--data {data.spec}: all {n} images have one label ({classes[int(labels[0])]}); "
+                           f"a probe needs at least two classes")
+    small = [k for k in range(len(classes)) if 0 < counts[k] < 5]
+    if small:
+        raise GanlensError(f"--data {data.spec}: class {classes[small[0]]!r} has {counts[small[0]]} image(s); "
+                           f"the stratified train/val/test split needs at least 5 per class")
+    return classes, counts
+
+
+def probe(gan, data, *, task: str | None = None, layers: str | list[str] = "all", pool: int = POOL, C=C_GRID,
+          val_fraction: float = 0.2, test_fraction: float = 0.2, limit: int | None = None, seed: int = 0,
+          cache: str | Path | bool | None = None, batch_size: int = CHUNK, progress: bool = False) -> Result:
+    """Linear L2-SVM probe on D's features, against the same probe on a random D of the same architecture.
+
+    gan: a :class:`ganlens.gan.GAN` with a D. data: a labelled data spec (``rooms:n=N,seed=S``, a folder
+    with one sub-folder per class, an .npz with ``labels``) or an opened :class:`ganlens.data.ImageSet`.
+    task: the label of rooms data (``has-window`` (default) or ``windows``). layers: ``"all"`` hidden D
+    layers or names / aliases / module paths. pool: max-pool each layer to pool x pool. C: the SVM's C
+    values to choose from. limit: use the first N images. cache: a feature-cache folder, True for the
+    default one, None for no cache. Returns a Result of kind "probe" (figure "probe").
+    """
+    Cs = parse_C(C)
+    _check(pool, limit, val_fraction, test_fraction, batch_size)
+    D = gan.require_D()
+    names = resolve_layers(gan, layers)
+    data, task = _labelled(gan, data, task)
+    n = len(data) if limit is None else min(limit, len(data))
+    dims = feature_dim(gan, names, pool)
+    nets = {"trained": D, "random": gan.random_D(seed)}
+    folder, t0 = cache_dir(cache), time.perf_counter()
+    feats, labels, cached = _features(nets, names, sum(dims.values()), data, task, n, pool, folder, gan.device,
+                                      batch_size, progress)
+    t_feat = time.perf_counter() - t0
+    classes, counts = _classes(task, data, labels, n)
+    parts = split(labels, val_fraction, test_fraction, seed)
+    t0 = time.perf_counter()
+    res = {k: fit_probe(feats[k], labels, parts, Cs, seed, len(classes)) for k in ("trained", "random")}
+    for r in res.values():
+        r["per_class"] = dict(zip(classes, r["per_class"]))
+    test_counts = np.bincount(labels[parts[2]], minlength=len(classes))
+    call = (f"ganlens.probe(gan, {data.spec!r}, task={task!r}, layers={layers!r}, pool={pool}, C={Cs}, "
+            f"val_fraction={val_fraction}, test_fraction={test_fraction}, limit={limit}, seed={seed})")
+    out = {
+        "accuracy": res["trained"]["accuracy"], "C": res["trained"]["C"], "feature_dim": sum(dims.values()),
+        "per_class": res["trained"]["per_class"], "random_accuracy": res["random"]["accuracy"],
+        "trained": res["trained"], "random": res["random"],
+        "chance": {"majority": float(test_counts.max() / test_counts.sum()), "uniform": 1 / len(classes)},
+        "data": {"spec": data.spec, "images": n, "task": task, "labels": TASKS.get(task, "from --data"),
+                 "classes": classes, "class_counts": counts.tolist()},
+        "split": {"train": len(parts[0]), "val": len(parts[1]), "test": len(parts[2]), "seed": seed,
+                  "stratified": True},
+        "timing": {"features_seconds": round(t_feat, 3), "svm_seconds": round(time.perf_counter() - t0, 3)},
+        "provenance": provenance(gan, seed, call=call, device=str(gan.device), feature_cache={
+            "folder": None if folder is None else str(folder), "read": cached}),
+    }
+    out.update(_setup(gan, names, pool, dims, Cs))
+    return Result("probe", out, plots={"probe": plot_probe})
+
+
+def _setup(gan, names, pool, dims, Cs) -> dict:
+    """What was probed and how: the model, the features, the SVM."""
+    origin = gan.origin()
+    return {
+        "checkpoint": {"path": origin["checkpoint"], "sha256": gan.sha256, "source": gan.source,
+                       "config": origin["config"], "trained_on": gan.provenance.get("data")},
+        "features": {"layers": names, "pool": pool, "dim": sum(dims.values()), "per_layer_dim": dims,
+                     "dtype": "float16",
+                     "definition": "each layer's output (after the modules that follow its conv/linear, e.g. "
+                                   "its LeakyReLU) max-pooled to pool x pool (a smaller map: to its own size), "
+                                   "flattened, concatenated; standardised on the training split"},
+        "svm": {"model": "sklearn LinearSVC, squared hinge, L2 penalty, one-vs-rest", "C_grid": Cs,
+                "selection": "best validation accuracy (ties: smaller C); refit on train + val",
+                "max_iter": MAX_ITER},
+        "random_baseline": "same features from a D with the paper's N(0, 0.02) initialisation, torch seed = --seed",
+    }
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -326,127 +498,45 @@ def parser() -> cli.Parser:
                    help=f"labelled images: rooms:n=N,seed=S (labels from the masks), a folder with one "
                         f"sub-folder per class, or an .npz with images and labels (default: {DEFAULT_DATA})")
     p.add_argument("--task", choices=tuple(TASKS), help="label for rooms data (default: has-window)")
-    p.add_argument("--limit", type=int, help="use only the first N images")
-    p.add_argument("--layers", default="all", help="D blocks to use: all, or e.g. block2,block3,last (default: all)")
-    p.add_argument("--pool", type=int, default=POOL, help=f"max-pool each block to POOL x POOL (default: {POOL})")
+    p.add_argument("--limit", type=cli.at_least(1), help="use only the first N images")
+    p.add_argument("--layers", default="all",
+                   help="D layers to use: all, list (print them), or names / module paths, e.g. "
+                        "block2,block3,last (default: all)")
+    p.add_argument("--pool", type=cli.at_least(1), default=POOL,
+                   help=f"max-pool each layer to POOL x POOL (default: {POOL})")
     p.add_argument("--C", default=",".join(f"{c:g}" for c in C_GRID), metavar="LIST",
                    help=f"SVM C values to choose from on the validation split (default: {','.join(f'{c:g}' for c in C_GRID)})")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="validation share (default: 0.2)")
-    p.add_argument("--test-fraction", type=float, default=0.2, help="test share (default: 0.2)")
-    p.add_argument("--batch-size", type=int, default=256, help="images per feature batch (default: 256)")
+    p.add_argument("--val-fraction", type=cli.number(0, 1, open_low=True, open_high=True), default=0.2,
+                   help="validation share (default: 0.2)")
+    p.add_argument("--test-fraction", type=cli.number(0, 1, open_low=True, open_high=True), default=0.2,
+                   help="test share (default: 0.2)")
+    p.add_argument("--batch-size", type=cli.at_least(1), default=CHUNK,
+                   help=f"images per feature batch (default: {CHUNK})")
     p.add_argument("--cache", metavar="DIR", help="feature cache folder (default: $GANLENS_CACHE or ~/.cache/ganlens)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     return p
 
 
-def _parse_C(text: str) -> list[float]:
-    try:
-        cs = sorted({float(s) for s in text.split(",") if s.strip()})
-    except ValueError:
-        raise GanlensError(f"--C {text}: expected a comma list of positive numbers, e.g. 0.001,0.01,0.1")
-    if not cs or not all(np.isfinite(c) and c > 0 for c in cs):
-        raise GanlensError(f"--C {text}: expected a comma list of positive numbers, e.g. 0.001,0.01,0.1")
-    return cs
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     t0 = time.perf_counter()
-    Cs = _parse_C(args.C)
-    for name, low in (("pool", 1), ("batch_size", 1)):
-        if getattr(args, name) < low:
-            raise GanlensError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(args, name)}")
-    if args.limit is not None and args.limit < 1:
-        raise GanlensError(f"--limit must be at least 1, got {args.limit}")
-    if not (0 < args.val_fraction < 1 and 0 < args.test_fraction < 1 and args.val_fraction + args.test_fraction < 0.9):
-        raise GanlensError(f"--val-fraction {args.val_fraction} and --test-fraction {args.test_fraction}: each must "
-                           f"be in (0, 1) and together below 0.9")
-    dev, model = cli.start(args)  # checks --out before the work, then device, seed, checkpoint
-    D = model.require_D()
-    cfg = model.config
-    layers = resolve_layers(D, args.layers)
-    data = open_images(args.data, cfg.image_size, cfg.nc)
-    is_rooms = isinstance(data, RoomsSet)
-    if args.task and not is_rooms:
-        raise GanlensError(f"--task {args.task}: tasks label rooms data; --data {args.data} brings its own labels")
-    task = (args.task or "has-window") if is_rooms else None
-    if not is_rooms and data.labels is None:
-        raise GanlensError(f"--data {args.data}: no labels; use a folder with one sub-folder per class or an .npz "
-                           f"with a 'labels' array")
-    n = len(data) if args.limit is None else min(args.limit, len(data))
-
-    dims = feature_dim(D, layers, args.pool)
-    dim = sum(dims.values())
-    random_D = random_discriminator(cfg, args.seed).to(dev)
-    dkey = data_key(data, task, n)
-    common = {"v": CACHE_VERSION, "data": dkey, "layers": layers, "pool": args.pool}
-    keys = {"trained": dict(common, net=f"sha256:{model.sha256}"),
-            "random": dict(common, net=f"random:seed={args.seed},{json.dumps(cfg.to_dict(), sort_keys=True)}")}
-    folder = cache_dir(args.cache)
-    feats, labels = {}, None
-    for k, key in keys.items():
-        got = None if args.no_cache else cache_read(cache_path(folder, key), n, dim)
-        if got is not None:
-            feats[k], labels = got
-    missing = {k: (net, layers) for k, net in (("trained", D), ("random", random_D)) if k not in feats}
-    if missing:
-        new, labels_new = extract(missing, data, task, n, dev, args.pool, args.batch_size)
-        labels = labels_new
-        for k, x in new.items():
-            feats[k] = x
-            if not args.no_cache:
-                cache_write(cache_path(folder, keys[k]), x, labels)
-    cached = sorted(set(keys) - set(missing))
-    if cached:
-        print(f"features of the {' and '.join(cached)} D from the cache in {folder}", file=sys.stderr)
-
-    classes = class_names(task, data, labels)
-    K = len(classes)
-    counts = np.bincount(labels, minlength=K)
-    if (counts > 0).sum() < 2:
-        raise GanlensError(f"--data {args.data}: all {n} images have one label ({classes[int(labels[0])]}); "
-                           f"a probe needs at least two classes")
-    small = [classes[k] for k in range(K) if 0 < counts[k] < 5]
-    if small:
-        raise GanlensError(f"--data {args.data}: class {small[0]!r} has {counts[classes.index(small[0])]} image(s); "
-                           f"the stratified train/val/test split needs at least 5 per class")
-    parts = split(labels, args.val_fraction, args.test_fraction, args.seed)
-    t_fit = time.perf_counter()
-    res = {k: fit_probe(feats[k], labels, parts, Cs, args.seed, K) for k in ("trained", "random")}
-    t_fit = time.perf_counter() - t_fit
-    for r in res.values():
-        r["per_class"] = dict(zip(classes, r["per_class"]))
-    test_counts = np.bincount(labels[parts[2]], minlength=K)
-    result = {
-        "accuracy": res["trained"]["accuracy"], "C": res["trained"]["C"], "feature_dim": dim,
-        "per_class": res["trained"]["per_class"], "random_accuracy": res["random"]["accuracy"],
-        "trained": res["trained"], "random": res["random"],
-        "chance": {"majority": float(test_counts.max() / test_counts.sum()), "uniform": 1 / K},
-        "checkpoint": {"path": str(model.path), "sha256": model.sha256, "source": model.source,
-                       "config": cfg.to_dict(), "trained_on": model.provenance.get("data")},
-        "data": {"spec": data.spec, "images": n, "task": task, "labels": TASKS.get(task, "from --data"),
-                 "classes": classes, "class_counts": counts.tolist()},
-        "features": {"layers": layers, "pool": args.pool, "dim": dim, "per_layer_dim": dims, "dtype": "float16",
-                     "definition": "each block's LeakyReLU output max-pooled to pool x pool, flattened, "
-                                   "concatenated; standardised on the training split"},
-        "svm": {"model": "sklearn LinearSVC, squared hinge, L2 penalty, one-vs-rest", "C_grid": Cs,
-                "selection": "best validation accuracy (ties: smaller C); refit on train + val",
-                "max_iter": MAX_ITER},
-        "split": {"train": len(parts[0]), "val": len(parts[1]), "test": len(parts[2]), "seed": args.seed,
-                  "stratified": True},
-        "random_baseline": "same features from a D with the paper's N(0, 0.02) initialisation, torch seed = --seed",
-        "provenance": checkpoints.provenance(args.seed, device=str(dev)),
-    }
-    with cli.staged_output(args.out) as stage:
-        cli.write_json(stage / "probe.json", result)
-        plot_probe(json.loads((stage / "probe.json").read_text()), stage / "probe")  # plot from what was saved
-        written = sorted(p.name for p in stage.iterdir())
-    print(f"probe: test accuracy {result['accuracy']:.3f} (C={result['C']:g}) with trained D vs "
-          f"{result['random_accuracy']:.3f} with random D; majority class {result['chance']['majority']:.3f}; "
-          f"{dim} features, {n} images ({task or data.spec}); SVMs {t_fit:.1f} s", file=sys.stderr)
-    print(f"wrote {', '.join(written)} to {args.out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    dev, gan = cli.start(args)  # checks --out before the work, then device, seed, checkpoint / --model
+    if args.layers.strip() == "list":
+        cli.layer(gan, "D", "list", "--layers")  # prints the layer table and ends the command
+    r = probe(gan, args.data, task=args.task, layers=args.layers, pool=args.pool, C=args.C,
+              val_fraction=args.val_fraction, test_fraction=args.test_fraction, limit=args.limit, seed=args.seed,
+              cache=None if args.no_cache else (args.cache or True), batch_size=args.batch_size, progress=True)
+    r.save(args.out)
+    read = r["provenance"]["feature_cache"]["read"]
+    cached = f"; features of the {' and '.join(read)} D from the cache" if read else ""
+    print(f"probe: test accuracy {r['accuracy']:.3f} (C={r['C']:g}) with trained D vs {r['random_accuracy']:.3f} "
+          f"with random D; majority class {r['chance']['majority']:.3f}; {r['feature_dim']} features, "
+          f"{r['data']['images']} images ({r['data']['task'] or r['data']['spec']}){cached}; wrote {args.out} in "
+          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 
+
+analysis_module(__name__, probe)
 
 if __name__ == "__main__":
     raise SystemExit(cli.run(main, None, PROG))

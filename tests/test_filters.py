@@ -1,27 +1,34 @@
-"""ganlens.guided and ganlens.filters: guided backprop through LeakyReLU, the top-k search, the CLI."""
+"""ganlens.guided and ganlens.filters: guided backprop through LeakyReLU (also in place, also on a net in
+train mode), receptive fields of any network, the top-k search, the analysis on every test architecture
+(Python API and --model), and the command."""
 
 from __future__ import annotations
 
 import copy
 import json
 from collections import OrderedDict
+from pathlib import Path
 
+import matplotlib.figure
 import numpy as np
 import pytest
 import torch
 from captum.attr import NeuronGuidedBackprop
 from torch import nn
 
+import ganlens
 from ganlens import checkpoints, cli
-from ganlens.data import TensorSet, to_float
+from ganlens.data import TensorSet, load_all, open_images, to_float
 from ganlens.filters import PROG, main, receptive_field, search_top
 from ganlens.guided import guided_backprop, plain_gradient
 from ganlens.hooks import count_hooks, retain
 from ganlens.models import DCGANConfig, Discriminator, Generator
 
+from archs import ALL, sn_gan
 from foreign import tutorial_discriminator
 
 TINY = DCGANConfig(nz=8, ngf=8, ndf=8, nc=3, image_size=64)
+ARCHS = Path(__file__).parent / "archs.py"
 
 
 def hand_net(w1, b1, w2) -> nn.Sequential:
@@ -91,25 +98,32 @@ class _Swap(nn.Module):
         return _GuidedLeaky.apply(x, self.slope)
 
 
+def _swap_rectifiers(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` with every nn.LeakyReLU replaced by the reference guided one."""
+    ref = copy.deepcopy(net)
+    for name, m in list(ref.named_modules()):
+        if isinstance(m, nn.LeakyReLU):
+            parent, _, child = name.rpartition(".")
+            setattr(ref.get_submodule(parent) if parent else ref, child, _Swap(m.negative_slope))
+    return ref
+
+
 def test_guided_matches_reference_on_a_discriminator_and_differs_from_plain():
     D = tiny_D()
-    ref = copy.deepcopy(D)
-    for block in ref.hidden_blocks:
-        seq = getattr(ref, block)
-        seq[len(seq) - 1] = _Swap(0.2)
+    ref = _swap_rectifiers(D)
     x = to_float(torch.randint(0, 256, (3, 3, 64, 64), generator=torch.Generator().manual_seed(1),
                                dtype=torch.uint8))
     units, pos = [0, 5, 63], [[1, 2], [0, 0], [3, 3]]
     g = guided_backprop(D, "last", x, units, pos)
     p = plain_gradient(D, "last", x, units, pos)
     xr = x.clone().requires_grad_()
-    with retain(ref, "last", detach=False) as acts:
+    with retain(ref, "block4", detach=False) as acts:
         ref(xr)
     a = acts["block4"]
     a[torch.arange(3), torch.tensor(units), torch.tensor(pos)[:, 0], torch.tensor(pos)[:, 1]].sum().backward()
     assert torch.allclose(g, xr.grad, atol=1e-7, rtol=1e-5)
     # It differs from the plain gradient inside the receptive field, and both are 0 outside it.
-    start, size, stride = receptive_field(D, "last")
+    start, size, stride = receptive_field(D, "last", (3, 64, 64))
     assert (start, size, stride) == (-15, 46, 16)
     for i, (y, x0) in enumerate(pos):
         inside = torch.zeros(64, 64, dtype=torch.bool)
@@ -118,6 +132,55 @@ def test_guided_matches_reference_on_a_discriminator_and_differs_from_plain():
         assert (g[i][:, ~inside] == 0).all() and (p[i][:, ~inside] == 0).all()
         assert (g[i][:, inside] - p[i][:, inside]).abs().max() > 0.1 * p[i].abs().max()
         assert (g[i][:, inside] != 0).any()
+
+
+def _modes(net):
+    return [(m.training, getattr(m, "inplace", None)) for m in net.modules()]
+
+
+def test_in_place_rectifiers_and_train_mode_are_restored_exactly():
+    # pytorch/examples' D: LeakyReLU(0.2, inplace=True) and BatchNorm. The caller has it in train mode
+    # with one BatchNorm in eval mode; guided backprop runs in eval mode and puts every flag back.
+    torch.manual_seed(0)
+    D = tutorial_discriminator(ndf=8, nc=3, image_size=32)
+    gan = ganlens.wrap(D=D, nz=None, image_shape=(3, 32, 32))
+    layer = gan.layer("D", "last").name   # (the layer table's probing pass runs before train mode)
+    D.train()
+    D.main[3].eval()
+    before, stats = _modes(D), copy.deepcopy(D.state_dict())
+    assert any(m[1] is True for m in before)
+    out_of_place = tutorial_discriminator(ndf=8, nc=3, image_size=32)   # (its forward is bound: no deepcopy)
+    out_of_place.load_state_dict(D.state_dict())
+    out_of_place.eval()
+    for m in out_of_place.modules():
+        if hasattr(m, "inplace"):
+            m.inplace = False
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    units, pos = [0, 1, 2, 3], [[0, 0], [1, 1], [2, 3], [3, 2]]
+    g = guided_backprop(D, layer, x, units, pos)
+    assert torch.equal(g, guided_backprop(out_of_place, layer, x, units, pos))
+    assert torch.equal(plain_gradient(D, layer, x, units, pos), plain_gradient(out_of_place, layer, x, units, pos))
+    assert _modes(D) == before
+    assert all(torch.equal(v, D.state_dict()[k]) for k, v in stats.items())   # BatchNorm statistics too
+    with pytest.raises(IndexError):
+        guided_backprop(D, layer, x[:1], [0], [[9, 9]])   # fails mid-call: flags still restored
+    assert _modes(D) == before and count_hooks(D) == 0
+
+
+def test_search_reads_a_module_path_before_an_in_place_activation_overwrites_it():
+    gan = sn_gan()           # D: spectral-norm conv "4", then LeakyReLU(0.1, inplace=True) "5"
+    with torch.no_grad():
+        gan.D[4].bias[0] -= 100.0   # unit 0 is negative everywhere: the LeakyReLU would scale its maximum by 0.1
+    images = torch.randint(0, 256, (12, 3, 32, 32), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
+    top = search_top({"D": gan.D}, "4", TensorSet(images, "r"), [0, 1], 3, 12, torch.device("cpu"),
+                     progress=False, bf16=False)["D"]
+    ref = copy.deepcopy(gan.D)
+    ref[5].inplace = False
+    with torch.no_grad():
+        conv = ref[:5](to_float(images))[:, :2].flatten(2).max(2).values    # (12, 2) conv outputs
+    assert (conv[:, 0] < -50).all()
+    assert torch.allclose(top.values, conv.T.topk(3, dim=1).values, atol=1e-5)
+    assert gan.D[5].inplace is True and count_hooks(gan.D) == 0
 
 
 def test_no_hooks_or_swapped_modules_left_also_on_error():
@@ -159,6 +222,80 @@ def test_search_finds_planted_maximum_across_chunks(bf16):
                           top.values[1])
 
 
+@pytest.mark.parametrize("arch", sorted(ALL))
+def test_receptive_field_is_the_gradient_support_on_every_architecture(arch):
+    # Every unit's plain gradient is non-zero exactly on its receptive field (clipped to the image):
+    # random weights and LeakyReLU leave no pixel of the field with a zero derivative.
+    gan = ALL[arch]()
+    S = gan.image_size
+    for layer in gan.layers("D").hidden:
+        start, size, stride = receptive_field(gan.D, layer.name, (gan.nc, S, S))
+        pos = torch.tensor([[y, x] for y in range(layer.shape[1]) for x in range(layer.shape[2])])
+        x = torch.rand(len(pos), gan.nc, S, S) * 2 - 1
+        g = plain_gradient(gan.D, layer.name, x, [0] * len(pos), pos).abs().sum(1)   # (P, S, S)
+        for (y, x0), gi in zip(pos.tolist(), g):
+            r0, c0 = start + y * stride, start + x0 * stride
+            box = torch.zeros(S, S, dtype=torch.bool)
+            box[max(r0, 0):r0 + size, max(c0, 0):c0 + size] = True
+            assert torch.equal(gi > 0, box), (arch, layer.name, y, x0)
+    if arch == "mlp":
+        assert receptive_field(gan.D, "last", (1, 28, 28)) == (0, 28, 0)   # Linear: the whole image
+
+
+def _npz(path: Path, n: int, nc: int, size: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, size, size, nc), dtype=np.uint8)
+    np.savez(path, images=images[..., 0] if nc == 1 else images, labels=np.arange(n) % 2)
+    return path
+
+
+@pytest.mark.parametrize("arch", sorted(ALL))
+def test_filters_on_every_architecture(arch, tmp_path):
+    gan = ALL[arch]()
+    data = _npz(tmp_path / "d.npz", 30, gan.nc, gan.image_size)
+    modes = _modes(gan.D)
+    r = ganlens.filters(gan, str(data), units=2, top=2)
+    j = r.to_dict()
+    layer = gan.layers("D").aliases["last"]
+    assert j["settings"]["layer"] == layer and j["units"] == [0, 1]
+    assert j["provenance"]["model"]["checkpoint"] == "in-memory"
+    start, size, stride = receptive_field(gan.D, layer, (gan.nc, gan.image_size, gan.image_size))
+    assert j["receptive_field"] == {"start": start, "size": size, "stride": stride}
+    assert r.arrays["trained_maps"].shape == r.arrays["random_images"].shape == (2, 2, gan.nc, size, size)
+    x = to_float(load_all(open_images(str(data), gan.image_size, gan.nc)))
+    with torch.no_grad(), retain(gan.D, layer) as acts:   # brute force: the best response of each unit
+        gan.D(x)
+    a = acts[layer].flatten(2) if acts[layer].dim() > 2 else acts[layer][:, :, None]
+    for i, u in enumerate(j["trained"]["units"]):
+        assert u["activations"][0] == pytest.approx(float(a[:, i].amax()), rel=1e-4, abs=1e-6)
+        assert u["activations"][0] >= u["activations"][1]
+        if arch == "mlp":
+            assert u["positions"] == [[0, 0], [0, 0]] and u["crop_boxes"][0] == [0, 0, 28, 28]
+    assert isinstance(r.figure(), matplotlib.figure.Figure)
+    r.save(tmp_path / "out")
+    assert json.loads((tmp_path / "out/filters.json").read_text()) == j
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"filters.json", "filters.npz", "filters.pdf",
+                                                              "filters.png"}
+    assert _modes(gan.D) == modes and count_hooks(gan.D) == 0
+
+
+@pytest.mark.parametrize("fn", ["mlp_gan", "sn_gan"])
+def test_cli_with_model(fn, tmp_path, capsys):
+    gan = getattr(__import__("archs"), fn)()
+    data = _npz(tmp_path / "d.npz", 20, gan.nc, gan.image_size)
+    out = tmp_path / "f"
+    assert main(["--model", f"{ARCHS}:{fn}", "--data", str(data), "--n-images", "20", "--top", "3",
+                 "--units", "1,0", "--out", str(out), "--no-progress", "--device", "cpu"]) == 0
+    res = json.loads((out / "filters.json").read_text())
+    assert res["units"] == [1, 0] and res["settings"]["source"] == f"--model {ARCHS}:{fn}"
+    assert res["settings"]["checkpoint"] == "in-memory" and res["settings"]["layer"] == gan.layers("D").aliases["last"]
+    assert len(res["random"]["units"][0]["image_indices"]) == 3
+    assert capsys.readouterr().err.count("\n") == 1
+    assert cli.run(main, ["--model", f"{ARCHS}:{fn}", "--layer", "list"], PROG) == 0
+    listed = capsys.readouterr().out
+    assert "last" in listed and gan.layers("D").aliases["last"] in listed
+
+
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
     d = tmp_path_factory.mktemp("ckpt")
@@ -185,6 +322,10 @@ def test_cli_end_to_end(tiny_ckpt, tmp_path):
             assert u["activations"][0] >= u["activations"][1]
     arrays = np.load(out / "filters.npz")
     assert arrays["trained_maps"].shape == (3, 2, 3, 46, 46)
+    # The same call from Python gives the same numbers (a result is the JSON the command writes).
+    r = ganlens.filters(ganlens.load(tiny_ckpt[0]), "rooms:n=24", units="0,7,12", top=2, n_images=24)
+    drop = ("provenance", "timing")
+    assert {k: v for k, v in r.to_dict().items() if k not in drop} == {k: v for k, v in res.items() if k not in drop}
 
 
 def test_cli_foreign_discriminator_only_grey_32(tmp_path):
@@ -204,8 +345,7 @@ def test_cli_foreign_discriminator_only_grey_32(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--checkpoint", "{g_only}"], "holds no discriminator"),
-    (["--layer", "block9"], "--layer block9: unknown discriminator layer 'block9'; valid layers: block1, block2, "
-                            "block3, block4, output, last"),
+    (["--layer", "block9"], "--layer block9: unknown"),
     (["--units", "3,99"], "--units 3,99: unit 99 is out of range; layer block4 has units 0..63"),
     (["--units", "65"], "--units 65: layer block4 has only 64 units"),
     (["--data", "{empty}"], "no images found"),
@@ -223,5 +363,18 @@ def test_bad_inputs_give_one_line_errors(tiny_ckpt, tmp_path, capsys, args, mess
     assert cli.run(main, args + ["--no-progress"], PROG) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"{PROG}: error: ") and message in err
+    if "block9" in message:
+        assert "valid layers: block1, block2, block3, block4, output" in err
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["empty"]   # no staging folder left either
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"top": 0}, "--top must be at least 1, got 0"),
+    ({"units": [3, 3]}, "--units 3,3: a unit is listed twice"),
+    ({"layer": "output.9"}, "unknown layer 'output.9'"),
+])
+def test_library_errors(kw, message):
+    gan = ALL["paper"]()
+    with pytest.raises(ganlens.GanlensError, match=message.replace("(", r"\(")):
+        ganlens.filters(gan, "rooms:n=4", **kw)

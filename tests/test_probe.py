@@ -1,15 +1,25 @@
-"""ganlens.probe: D features, the SVM probe on known-answer data, rooms labels, the cache, and the
-command end to end on tiny models."""
+"""ganlens.probe: D features of any network, the SVM probe on known-answer data, rooms labels, the cache
+(keyed by the network's state), the analysis on every test architecture (Python API and --model), and
+the command end to end on tiny models."""
 
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 
+import matplotlib.figure
 import numpy as np
 import pytest
 import torch
 
+import ganlens
 from ganlens import cli, probe
+from ganlens.hooks import count_hooks, retain
+
+from archs import ALL, mlp_gan
+
+ARCHS = Path(__file__).parent / "archs.py"
 
 
 def run(argv, capsys):
@@ -17,19 +27,46 @@ def run(argv, capsys):
     return code, capsys.readouterr().err
 
 
-def test_features_are_max_pooled_blocks(tiny_pair):
-    _, _, D = tiny_pair
+def test_features_are_max_pooled_layers(tiny_pair):
+    _, G, D = tiny_pair
+    gan = ganlens.wrap(G, D, nz=16)
     x = torch.rand(2, 3, 32, 32) * 2 - 1
-    f = probe.d_features(D, x)
-    dims = probe.feature_dim(D, D.hidden_blocks)
+    names = probe.resolve_layers(gan)
+    assert names == ["block1", "block2", "block3"]
+    f = probe.d_features(D, x, names)
+    dims = probe.feature_dim(gan, names)
     assert f.shape == (2, sum(dims.values())) == (2, (8 + 16 + 32) * 16)
-    acts = D.features(x)
-    assert torch.equal(f[:, -32 * 16:], acts[-1].flatten(1))  # the 4x4 block is kept as it is
-    assert torch.equal(f[:, :8 * 16].reshape(2, 8, 4, 4)[:, :, 0, 0], acts[0][:, :, :4, :4].amax((2, 3)))
+    with torch.no_grad(), retain(D, names) as acts:
+        D(x)
+    assert torch.equal(f[:, -32 * 16:], acts["block3"].flatten(1))  # the 4x4 layer is kept as it is
+    assert torch.equal(f[:, :8 * 16].reshape(2, 8, 4, 4)[:, :, 0, 0], acts["block1"][:, :, :4, :4].amax((2, 3)))
     assert probe.d_features(D, x, ["block2"]).shape == (2, 16 * 16)
-    assert probe.resolve_layers(D, "last, block1") == ["block1", "block3"]
+    assert probe.resolve_layers(gan, "last, block1") == ["block1", "block3"]
     with pytest.raises(probe.GanlensError, match="--layers output"):
-        probe.resolve_layers(D, "output")
+        probe.resolve_layers(gan, "output")
+
+
+def test_linear_layers_are_features_as_they_are():
+    gan = mlp_gan()   # D: Flatten, Linear 784->128 ("2" after its LeakyReLU), Linear 128->64 ("4"), logit
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    names = probe.resolve_layers(gan)
+    assert names == ["2", "4"] and probe.feature_dim(gan, names) == {"2": 128, "4": 64}
+    with torch.no_grad():
+        h = gan.D[:5](x)
+    assert torch.equal(probe.d_features(gan.D, x, names)[:, 128:], h)
+
+
+def test_net_fingerprint_follows_weights_and_architecture_not_layout():
+    gan = ALL["paper"]()
+    fp = probe.net_fingerprint(gan.D)
+    same = copy.deepcopy(gan.D).to(memory_format=torch.channels_last)
+    assert probe.net_fingerprint(same) == fp
+    with torch.no_grad():
+        same[0].weight[0, 0, 0, 0] += 1e-3
+    assert probe.net_fingerprint(same) != fp
+    other = copy.deepcopy(gan.D)
+    other[1].negative_slope = 0.1     # same weights, another network
+    assert probe.net_fingerprint(other) != fp
 
 
 def _blobs(n=300, d=40, seed=0):
@@ -73,17 +110,73 @@ def test_cache_roundtrip_and_damage(tmp_path, capsys):
     assert probe.cache_read(p, 5, 3) is None                   # another shape: not these features
     p.write_bytes(b"garbage")
     assert probe.cache_read(p, 4, 3) is None and "recomputing" in capsys.readouterr().err
+    assert [q.name for q in tmp_path.iterdir()] == [p.name]    # no temp file left by the atomic write
 
 
-def _npz(path, n=40, labels=True):
+def _npz(path, n=40, labels=True, size=32, nc=3):
+    """Two classes: dark and bright images (with noise), (N, H, W, C) uint8 ((N, H, W) for nc=1)."""
     y = np.arange(n) % 2
-    images = np.where(y[:, None, None, None] == 1, 220, 30).astype(np.uint8) * np.ones((1, 32, 32, 3), np.uint8)
-    images = (images.astype(np.int16) + np.random.default_rng(0).integers(-20, 20, images.shape)).clip(0, 255)
-    arrays = {"images": images.astype(np.uint8)}
+    images = np.where(y[:, None, None, None] == 1, 220, 30) * np.ones((1, size, size, nc), np.int16)
+    images = (images + np.random.default_rng(0).integers(-20, 20, images.shape)).clip(0, 255).astype(np.uint8)
+    arrays = {"images": images[..., 0] if nc == 1 else images}
     if labels:
         arrays["labels"] = y
     np.savez(path, **arrays)
     return path
+
+
+@pytest.mark.parametrize("arch", sorted(ALL))
+def test_probe_on_every_architecture(arch, tmp_path):
+    gan = ALL[arch]()
+    data = _npz(tmp_path / "d.npz", 50, size=gan.image_size, nc=gan.nc)
+    r = ganlens.probe(gan, str(data), C=(0.01, 1.0))
+    j = r.to_dict()
+    hidden = [layer.name for layer in gan.layers("D").hidden]
+    assert j["features"]["layers"] == hidden
+    assert j["feature_dim"] == sum(c * min(4, h) * min(4, w) for c, h, w in (gan.layer("D", n).shape for n in hidden))
+    assert j["accuracy"] >= 0.9 and j["split"] == {"train": 30, "val": 10, "test": 10, "seed": 0, "stratified": True}
+    assert j["checkpoint"]["path"] == "in-memory" and j["checkpoint"]["sha256"] is None
+    assert j["provenance"]["feature_cache"] == {"folder": None, "read": []}
+    assert isinstance(r.figure(), matplotlib.figure.Figure)
+    r.save(tmp_path / "out")
+    assert json.loads((tmp_path / "out/probe.json").read_text()) == j
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"probe.json", "probe.pdf", "probe.png"}
+    assert count_hooks(gan.D) == 0
+
+
+def test_in_memory_model_is_cached_by_its_state(tmp_path):
+    gan = mlp_gan()
+    data = str(_npz(tmp_path / "d.npz", 30, size=28, nc=1))
+    cache = tmp_path / "cache"
+    first = ganlens.probe(gan, data, C=(0.1,), cache=cache)
+    again = ganlens.probe(gan, data, C=(0.1,), cache=cache)
+    assert first["provenance"]["feature_cache"]["read"] == [] and len(list(cache.iterdir())) == 2
+    assert again["provenance"]["feature_cache"]["read"] == ["random", "trained"]
+    drop = ("provenance", "timing")
+    assert {k: v for k, v in again.to_dict().items() if k not in drop} == \
+        {k: v for k, v in first.to_dict().items() if k not in drop}
+    with torch.no_grad():
+        gan.D[1].weight[0, 0] += 0.5   # new weights: the trained D's features are computed again
+    changed = ganlens.probe(gan, data, C=(0.1,), cache=cache)
+    assert changed["provenance"]["feature_cache"]["read"] == ["random"]   # the random D is the same
+    assert len(list(cache.iterdir())) == 3
+
+
+@pytest.mark.parametrize("fn", ["paper_gan", "onebyone_gan"])
+def test_cli_with_model(fn, tmp_path, capsys):
+    gan = getattr(__import__("archs"), fn)()
+    data = _npz(tmp_path / "d.npz", 30, size=gan.image_size, nc=gan.nc)
+    out = tmp_path / "out"
+    last = gan.layers("D").aliases["last"]
+    code, err = run(["--model", f"{ARCHS}:{fn}", "--data", str(data), "--out", str(out), "--device", "cpu",
+                     "--cache", str(tmp_path / "cache"), "--C", "0.1", "--layers", f"last,{last}"], capsys)
+    assert code == 0, err
+    r = json.loads((out / "probe.json").read_text())
+    assert r["features"]["layers"] == [last] and r["checkpoint"]["source"] == f"--model {ARCHS}:{fn}"
+    assert r["accuracy"] >= 0.9 and r["provenance"]["command"].startswith(probe.PROG)
+    assert err.strip().split("\n")[-1].startswith("probe: test accuracy")
+    assert cli.run(probe.main, ["--model", f"{ARCHS}:{fn}", "--layers", "list"], probe.PROG) == 0
+    assert last in capsys.readouterr().out
 
 
 def test_cli_end_to_end_npz_and_cache(tiny_checkpoint, tmp_path, capsys):
@@ -102,7 +195,11 @@ def test_cli_end_to_end_npz_and_cache(tiny_checkpoint, tmp_path, capsys):
     code, err = run(argv, capsys)
     assert code == 0 and "from the cache" in err
     again = json.loads((out / "probe.json").read_text())
-    assert {k: v for k, v in again.items() if k != "provenance"} == {k: v for k, v in r.items() if k != "provenance"}
+    drop = ("provenance", "timing")
+    assert {k: v for k, v in again.items() if k not in drop} == {k: v for k, v in r.items() if k not in drop}
+    # The Python call gives the same numbers.
+    py = ganlens.probe(ganlens.load(tiny_checkpoint), str(data), C=(0.01, 1)).to_dict()
+    assert {k: v for k, v in py.items() if k not in drop} == {k: v for k, v in r.items() if k not in drop}
 
 
 def test_cli_rooms_task(tiny_checkpoint, tmp_path, capsys):
@@ -120,14 +217,27 @@ def test_cli_rooms_task(tiny_checkpoint, tmp_path, capsys):
     (["--data", "NPZ", "--task", "windows"], "--task windows: tasks label rooms data"),
     (["--data", "NPZ", "--C", "0,x"], "--C 0,x: expected a comma list"),
     (["--data", "NPZ", "--layers", "block9"], "--layers block9"),
+    (["--data", "NPZ", "--pool", "0"], "--pool must be at least 1, got 0"),
+    (["--data", "NPZ", "--val-fraction", "0.5", "--test-fraction", "0.45"], "together below 0.9"),
     (["--data", "rooms:n=8,seed=1"], "needs at least 5 per class"),
 ])
 def test_cli_errors_are_one_line_and_write_nothing(tiny_checkpoint, tmp_path, capsys, extra, says):
     npz, nolabels = _npz(tmp_path / "d.npz"), _npz(tmp_path / "n.npz", labels=False)
     extra = [str(npz) if a == "NPZ" else str(nolabels) if a == "NOLABELS" else a for a in extra]
     out = tmp_path / "out"
-    code, err = run(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu", "--no-cache"]
-                    + extra, capsys)
+    try:
+        code, err = run(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu", "--no-cache"]
+                        + extra, capsys)
+    except SystemExit as e:   # argparse's own range checks exit as the real process would
+        code, err = e.code, capsys.readouterr().err
     last = err.rstrip("\n").split("\n")[-1]  # a progress bar may come first (the labels come with the images)
     assert code == 2 and says in last and last.startswith(probe.PROG) and "Traceback" not in err
     assert not out.exists()
+
+
+def test_library_rejects_bad_settings():
+    gan = ALL["paper"]()
+    with pytest.raises(ganlens.GanlensError, match="--C -1: expected a comma list of positive numbers"):
+        ganlens.probe(gan, "rooms:n=20", C=[-1])
+    with pytest.raises(ganlens.GanlensError, match="--limit must be at least 1, got 0"):
+        ganlens.probe(gan, "rooms:n=20", limit=0)
