@@ -140,7 +140,8 @@ class LayerTable:
             raise GanlensError(f"layer alias {name!r} does not apply: this network has "
                                f"{len(self.hidden)} hidden layer(s) ({', '.join(self.names()) or 'none'})")
         valid = ", ".join(self.names() + sorted(set(self.aliases) - set(self.names())))
-        raise GanlensError(f"unknown layer {name!r}; valid layers: {valid} (or any module path; "
+        who = "generator" if self.role == "G" else "discriminator"
+        raise GanlensError(f"unknown {who} layer {name!r}; valid layers: {valid} (or any module path; "
                            f"--layer list shows shapes)")
 
     def describe(self) -> str:
@@ -178,8 +179,8 @@ def _first_tensor(x):
 def probe(net: nn.Module, example: torch.Tensor, role: str) -> LayerTable:
     """Run ``net(example)`` once with hooks on every module and build its :class:`LayerTable`.
 
-    role: "G" or "D" (which aliases apply). The network's mode and weights are not changed; the pass runs
-    under ``torch.no_grad``.
+    role: "G" or "D" (which aliases apply). The pass runs in eval mode under ``torch.no_grad``; every
+    module's train/eval flag is restored afterwards, so BatchNorm statistics and modes are left as they were.
     """
     calls: list[_Call] = []
     count: dict[str, int] = {}
@@ -191,7 +192,9 @@ def probe(net: nn.Module, example: torch.Tensor, role: str) -> LayerTable:
         count[p] = count.get(p, 0) + 1
         calls.append(_Call(p, module, _first_tensor(inputs), _first_tensor(output)))
 
+    modes = {m: m.training for m in net.modules()}
     try:
+        net.eval()
         for m in paths:
             handles.append(m.register_forward_hook(hook))
         with torch.no_grad():
@@ -199,6 +202,8 @@ def probe(net: nn.Module, example: torch.Tensor, role: str) -> LayerTable:
     finally:
         for h in handles:
             h.remove()
+        for m, mode in modes.items():
+            m.training = mode
     return _build(calls, count, role)
 
 

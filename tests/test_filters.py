@@ -372,7 +372,7 @@ def test_bad_inputs_give_one_line_errors(tiny_ckpt, tmp_path, capsys, args, mess
 @pytest.mark.parametrize("kw, message", [
     ({"top": 0}, "--top must be at least 1, got 0"),
     ({"units": [3, 3]}, "--units 3,3: a unit is listed twice"),
-    ({"layer": "output.9"}, "unknown layer 'output.9'"),
+    ({"layer": "output.9"}, "unknown discriminator layer 'output.9'"),
 ])
 def test_library_errors(kw, message):
     gan = ALL["paper"]()

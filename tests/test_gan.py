@@ -110,7 +110,7 @@ def test_layer_table_lists_names_shapes_and_aliases(capsys):
         cli.layer(gan, "G", "list")
     out = capsys.readouterr().out
     assert "second-highest" in out and "ConvTranspose2d" in out
-    with pytest.raises(GanlensError, match="--layer nope: unknown layer 'nope'; valid layers: 3, 6, 9, 11"):
+    with pytest.raises(GanlensError, match="--layer nope: unknown generator layer 'nope'; valid layers: 3, 6, 9, 11"):
         cli.layer(gan, "G", "nope")
 
 
@@ -270,3 +270,17 @@ def test_range_validators_give_the_old_one_line_messages(capsys, argv, message):
         p.parse_args(argv)
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+def test_probing_pass_leaves_modes_and_batchnorm_statistics_alone():
+    G, D = paper_nets()
+    D.train()
+    D[4].eval()                                                  # a mixed state must come back exactly
+    before = {k: v.clone() for k, v in D.state_dict().items()}
+    modes = [m.training for m in D.modules()]
+    gan = ganlens.wrap(G, nz=NZ)
+    layers.register(D, lambda: torch.zeros(2, 3, 32, 32), "D")
+    assert layers.table(D).names()[-1] == "9"
+    assert [m.training for m in D.modules()] == modes
+    assert all(torch.equal(before[k], v) for k, v in D.state_dict().items())
+    assert gan.G.training is False                               # wrap puts the networks it is given in eval mode
