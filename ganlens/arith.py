@@ -813,13 +813,18 @@ def summary(data: dict) -> str:
     return "arith: " + "; ".join(parts)
 
 
+def from_args(args, gan) -> Result:
+    """The analysis the command's flags ask for (``ganlens.paper`` calls this too)."""
+    return arith(gan, args.expr, flag_concepts(args, gan), turn=args.turn, turn_seeds=args.turn_seeds,
+                 turn_steps=args.turn_steps, jitter=args.jitter, measure=args.measure, candidates=args.candidates,
+                 trials=args.trials, seed=args.seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     t0 = time.perf_counter()
     _, gan = cli.start(args)  # checks --out before the work, then device, seed, model
-    r = arith(gan, args.expr, flag_concepts(args, gan), turn=args.turn, turn_seeds=args.turn_seeds,
-              turn_steps=args.turn_steps, jitter=args.jitter, measure=args.measure, candidates=args.candidates,
-              trials=args.trials, seed=args.seed)
+    r = from_args(args, gan)
     written = r.save(args.out)
     print(f"{summary(r.data)}; wrote {', '.join(p.name for p in written)} to {args.out} in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)

@@ -513,14 +513,19 @@ def parser() -> cli.Parser:
     return p
 
 
+def from_args(args, gan) -> Result:
+    """The analysis the command's flags ask for (``ganlens.paper`` calls this too)."""
+    gan.require_D()
+    cli.layer(gan, "D", args.layer)  # the flag's own error, or --layer list
+    return filters(gan, args.data, layer=args.layer, units=args.units, top=args.top, n_images=args.n_images,
+                   random_baseline=args.random_baseline, seed=args.seed, batch_size=args.batch_size,
+                   progress=not args.no_progress)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     dev, gan = cli.start(args)  # checks --out before the work, then device, seed, checkpoint / --model
-    gan.require_D()
-    cli.layer(gan, "D", args.layer)  # the flag's own error, or --layer list
-    r = filters(gan, args.data, layer=args.layer, units=args.units, top=args.top, n_images=args.n_images,
-                random_baseline=args.random_baseline, seed=args.seed, batch_size=args.batch_size,
-                progress=not args.no_progress)
+    r = from_args(args, gan)
     r.save(args.out)
     tv = r["trained_vs_random"]
     msg = f"trained {SCORE} {tv['trained_mean']:.3f}"

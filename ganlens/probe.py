@@ -517,15 +517,20 @@ def parser() -> cli.Parser:
     return p
 
 
+def from_args(args, gan) -> Result:
+    """The analysis the command's flags ask for (``ganlens.paper`` calls this too)."""
+    if args.layers.strip() == "list":
+        cli.layer(gan, "D", "list", "--layers")  # prints the layer table and ends the command
+    return probe(gan, args.data, task=args.task, layers=args.layers, pool=args.pool, C=args.C,
+                 val_fraction=args.val_fraction, test_fraction=args.test_fraction, limit=args.limit, seed=args.seed,
+                 cache=None if args.no_cache else (args.cache or True), batch_size=args.batch_size, progress=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     t0 = time.perf_counter()
     dev, gan = cli.start(args)  # checks --out before the work, then device, seed, checkpoint / --model
-    if args.layers.strip() == "list":
-        cli.layer(gan, "D", "list", "--layers")  # prints the layer table and ends the command
-    r = probe(gan, args.data, task=args.task, layers=args.layers, pool=args.pool, C=args.C,
-              val_fraction=args.val_fraction, test_fraction=args.test_fraction, limit=args.limit, seed=args.seed,
-              cache=None if args.no_cache else (args.cache or True), batch_size=args.batch_size, progress=True)
+    r = from_args(args, gan)
     r.save(args.out)
     read = r["provenance"]["feature_cache"]["read"]
     cached = f"; features of the {' and '.join(read)} D from the cache" if read else ""

@@ -372,14 +372,19 @@ def parser() -> cli.Parser:
     return p
 
 
+def from_args(args, gan) -> Result:
+    """The analysis the command's flags ask for (``ganlens.paper`` calls this too)."""
+    return walk(gan, rows=args.rows, points=args.points, steps=args.steps, interp=args.interp,
+                jump_factor=args.jump_factor, seed=args.seed, video=args.video, data=args.data,
+                heldout=args.heldout, samples=args.samples, holdout=args.holdout, cells=args.cells,
+                limit=args.limit, chunk=args.chunk, progress=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     t0 = time.perf_counter()
     _, gan = cli.start(args)  # checks --out before the work, then device, seed, model
-    r = walk(gan, rows=args.rows, points=args.points, steps=args.steps, interp=args.interp,
-             jump_factor=args.jump_factor, seed=args.seed, video=args.video, data=args.data, heldout=args.heldout,
-             samples=args.samples, holdout=args.holdout, cells=args.cells, limit=args.limit, chunk=args.chunk,
-             progress=True)
+    r = from_args(args, gan)
     written = r.save(args.out)
     s, mem = r["summary"], r.data.get("memorization")
     line = (f"walk: {args.rows} walks x {r['settings']['frames_per_row']} frames, sharpness {s['sharpness']:.2f}, "
