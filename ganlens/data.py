@@ -248,6 +248,36 @@ def open_images(spec: str, size: int, nc: int = 3) -> ImageSet:
     raise GanlensError(f"--data {spec}: expected rooms, a folder of images, a .npz file or an LSUN *_lmdb folder")
 
 
+def for_model(gan, data, flag: str = "data") -> ImageSet:
+    """Images for an analysis of ``gan``: a data spec (``"rooms"``, a folder, an .npz, LSUN) opened at the
+    model's size and channels, an opened :class:`ImageSet` of that size, a uint8 tensor (N, nc, H, W), or a
+    pair (uint8 tensor, integer labels (N,)). ``flag`` names the argument in error messages."""
+    import numpy as np
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        images, labels = data
+        labels = np.asarray(labels)
+        if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
+            raise GanlensError(f"{flag}: labels must be one integer per image, got {labels.dtype} {labels.shape}")
+        data = TensorSet(_check_tensor(images, flag), f"tensor of {len(images)} labelled images",
+                         labels.astype(np.int64))
+    elif isinstance(data, torch.Tensor):
+        data = TensorSet(_check_tensor(data, flag), f"tensor of {len(data)} images")
+    if isinstance(data, ImageSet):
+        if (data.nc, data.size) != (gan.nc, gan.image_size):
+            raise GanlensError(f"{flag} {data.spec}: images are {data.nc}x{data.size}x{data.size}, the model makes "
+                               f"{gan.nc}x{gan.image_size}x{gan.image_size}; open it with ganlens.data.open_images"
+                               f"(spec, {gan.image_size}, {gan.nc})")
+        return data
+    return open_images(str(data), gan.image_size, gan.nc)
+
+
+def _check_tensor(x: torch.Tensor, flag: str) -> torch.Tensor:
+    if x.dtype != torch.uint8 or x.dim() != 4 or len(x) == 0:
+        raise GanlensError(f"{flag}: a tensor of images must be uint8 (N, nc, H, W) with N > 0, got {x.dtype} "
+                           f"{tuple(x.shape)}")
+    return x.cpu().contiguous()
+
+
 def iter_chunks(data: ImageSet, chunk: int = 512, limit: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
     """Stream (start index, uint8 batch (B, nc, size, size)) over the first ``limit`` images.
 

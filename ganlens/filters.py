@@ -40,7 +40,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import cli, figures
-from .data import ImageSet, iter_chunks, open_images, to_float
+from .data import ImageSet, for_model, iter_chunks, to_float
 from .errors import GanlensError
 from .guided import eval_no_inplace, guided_backprop
 from .hooks import layer_module, retain
@@ -417,7 +417,7 @@ def _channels_last(nets):
 
 
 def _open(gan, images) -> ImageSet:
-    return images if isinstance(images, ImageSet) else open_images(str(images), gan.image_size, gan.nc)
+    return for_model(gan, images, "images")
 
 
 def _at_least_1(**values) -> None:

@@ -363,20 +363,11 @@ def open_data(gan, data) -> ImageSet:
     """Training images for ``gan`` from a data spec (``"rooms"``, a folder, an .npz, LSUN), an opened
     :class:`ganlens.data.ImageSet` or a uint8 tensor (N, nc, H, W). ``rooms`` is the checkpoint's own
     rooms set when its provenance names one. The set's ``spec`` says what was opened."""
-    from .data import TensorSet, open_images
-    if isinstance(data, torch.Tensor):
-        if data.dtype != torch.uint8 or data.dim() != 4:
-            raise GanlensError(f"data: a tensor of images must be uint8 (N, nc, H, W), got {data.dtype} "
-                               f"{tuple(data.shape)}")
-        data = TensorSet(data, f"tensor of {len(data)} images")
-    if isinstance(data, ImageSet):
-        if (data.nc, data.size) != (gan.nc, gan.image_size):
-            raise GanlensError(f"data {data.spec}: images are {data.nc}x{data.size}x{data.size}, the model makes "
-                               f"{gan.nc}x{gan.image_size}x{gan.image_size}; open it with ganlens.data.open_images"
-                               f"(spec, {gan.image_size}, {gan.nc})")
-        return data
+    from .data import for_model
+    if isinstance(data, (ImageSet, torch.Tensor)):
+        return for_model(gan, data)
     spec = resolve_data(str(data), gan.provenance)
-    opened = open_images(spec, gan.image_size, gan.nc)
+    opened = for_model(gan, spec)
     opened.spec = spec  # what the JSON names: the spec as resolved ("rooms:n=2000" stays as typed)
     return opened
 

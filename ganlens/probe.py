@@ -50,7 +50,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import cli, figures
-from .data import ImageSet, RoomsSet, iter_chunks, open_images, to_float
+from .data import ImageSet, RoomsSet, for_model, iter_chunks, to_float
 from .errors import GanlensError
 from .hooks import retain
 from .results import Result, analysis_module, atomic_write, provenance
@@ -395,7 +395,7 @@ def _check(pool, limit, val_fraction, test_fraction, batch_size) -> None:
 
 def _labelled(gan, data, task: str | None) -> tuple[ImageSet, str | None]:
     """The data set opened at the model's size, and the task (rooms: has-window by default; else None)."""
-    data = data if isinstance(data, ImageSet) else open_images(str(data), gan.image_size, gan.nc)
+    data = for_model(gan, data)
     is_rooms = isinstance(data, RoomsSet)
     if task and not is_rooms:
         raise GanlensError(f"--task {task}: tasks label rooms data; --data {data.spec} brings its own labels")
