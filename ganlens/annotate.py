@@ -46,23 +46,24 @@ COCO import (``--from-coco FILE --out boxes.json``)
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import html
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import boxes, checkpoints, cli
-from .data import to_uint8
+from . import boxes, cli
 from .errors import GanlensError
+from .gan import latent_from_seed
+from .generate import images as generate_images
+from .results import atomic_write
 
 PROG = "python -m ganlens.annotate"
 FORMAT = boxes.FORMAT
@@ -72,6 +73,7 @@ PAGE_PIXELS = 512   # --scale auto: the one-at-a-time view is about this many sc
 GRID_PIXELS = 128   # grid thumbnails are about this wide (integer scale as well)
 EXAMPLES = f"""  {PROG} --label window --n 150 --out annotations/windows.html
   {PROG} --checkpoint runs/bedrooms/last.pt --label bed --first-seed 1000 --n 50 --out beds.html
+  {PROG} --model my_gan.py:build --checkpoint G.pth --label glasses --n 100 --out glasses.html
   {PROG} --boxes annotations/windows.json --n 200 --out annotations/windows.html   # review, continue
   {PROG} --from-coco cvat_export.json --label window --out annotations/windows.json
 """
@@ -82,19 +84,22 @@ def parser() -> cli.Parser:
                          "no network: open it in any browser, draw, Download a ganlens.boxes/1 JSON file), "
                          "or convert COCO boxes into that format.", EXAMPLES)
     p.add_argument("--checkpoint", default="default", metavar="PATH",
-                   help="ganlens or foreign DCGAN checkpoint (default: the shipped rooms model)")
+                   help="ganlens or foreign GAN checkpoint (default: the shipped rooms model; with --model: "
+                        "weights for your networks, default none)")
+    p.add_argument("--model", metavar="FILE.py:FUNC", help=cli.MODEL_HELP)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--out", required=True, metavar="FILE",
                    help="the HTML page to write (with --from-coco: the box JSON file); written atomically")
     p.add_argument("--label", help="what the boxes mark, e.g. window (default: the --boxes file's label; "
                                    "with --from-coco: the only COCO category)")
-    p.add_argument("--n", type=int, metavar="N",
+    p.add_argument("--n", type=cli.at_least(1), metavar="N",
                    help=f"number of samples, seeds --first-seed .. --first-seed+N-1 (default: {DEFAULT_N}; "
                         f"with --boxes: only the file's samples)")
-    p.add_argument("--first-seed", type=int, default=0, metavar="SEED", help="seed of the first sample (default: 0)")
+    p.add_argument("--first-seed", type=cli.seed_value, default=0, metavar="SEED",
+                   help="seed of the first sample (default: 0)")
     p.add_argument("--boxes", metavar="FILE", help="preload a ganlens.boxes/1 file to review or continue; its "
                                                   "samples come first, then --n seeds it does not hold")
-    p.add_argument("--scale", type=int, metavar="K",
+    p.add_argument("--scale", type=scale_value, metavar="K",
                    help=f"screen pixels per source pixel in the one-at-a-time view "
                         f"(default: about {PAGE_PIXELS} pixels wide)")
     p.add_argument("--from-coco", metavar="FILE",
@@ -121,25 +126,6 @@ def _read_json(path: Path):
         raise GanlensError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = cli.check_file_out(path)
-    parent = path.resolve().parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    except OSError as e:
-        raise GanlensError(f"--out {path}: cannot write in {parent}: {e.strerror}")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def dumps_box_file(obj: dict) -> str:
     """A box file as text: header fields on their own lines, one line per sample."""
     head = {k: v for k, v in obj.items() if k != "samples"}
@@ -151,15 +137,9 @@ def dumps_box_file(obj: dict) -> str:
 
 # ------------------------------------------------------------------------------------------- samples
 
-@torch.inference_mode()
-def render(G: torch.nn.Module, z: torch.Tensor, device: torch.device, batch: int = 64) -> np.ndarray:
-    """Latents (N, nz) -> uint8 images (N, H, W, C) (C = 1 or 3), generated in batches on ``device``."""
-    out = []
-    for i in range(0, len(z), batch):
-        out.append(to_uint8(G(z[i:i + batch].to(device))).cpu())
-    if not out:
-        return np.zeros((0, 1, 1, 3), np.uint8)
-    return torch.cat(out).permute(0, 2, 3, 1).numpy()
+def render(gan, z: torch.Tensor) -> np.ndarray:
+    """Latents (N, nz) -> uint8 images (N, H, W, C) (C = 1 or 3) by :func:`ganlens.generate.images`."""
+    return generate_images(gan, z, uint8=True).permute(0, 2, 3, 1).numpy()
 
 
 def png_base64(image: np.ndarray) -> str:
@@ -172,11 +152,10 @@ def png_base64(image: np.ndarray) -> str:
     return base64.b64encode(buf.tobytes()).decode("ascii")
 
 
-def plan_samples(model: checkpoints.LoadedModel, preload: dict | None, n: int | None,
-                 first_seed: int) -> list[dict]:
+def plan_samples(model, preload: dict | None, n: int | None, first_seed: int) -> list[dict]:
     """The page's samples: the --boxes file's samples (seed, z, boxes) in order, then the seeds
-    ``first_seed .. first_seed+n-1`` it does not hold. Every sample gets its z (from the seed rule)."""
-    cfg = model.config
+    ``first_seed .. first_seed+n-1`` it does not hold. Every sample gets its z (from the seed rule).
+    ``model``: a :class:`ganlens.GAN` (its ``nz`` and ``latent``)."""
     samples: list[dict] = []
     if preload is not None:
         for s in preload["samples"]:
@@ -188,19 +167,20 @@ def plan_samples(model: checkpoints.LoadedModel, preload: dict | None, n: int | 
     held = {s["seed"] for s in samples if "seed" in s and "z" not in s}
     held |= {s["seed"] for s in samples if "seed" in s and "z" in s
              and torch.equal(torch.tensor(s["z"], dtype=torch.float32),
-                             checkpoints.latent_from_seed(s["seed"], cfg.nz, cfg.latent))}
+                             latent_from_seed(s["seed"], model.nz, model.latent))}
     for seed in range(first_seed, first_seed + n):
         if seed not in held:
             samples.append({"seed": seed, "boxes": []})
     for s in samples:
         if "z" not in s:
-            s["z"] = checkpoints.latent_from_seed(s["seed"], cfg.nz, cfg.latent).tolist()
+            s["z"] = latent_from_seed(s["seed"], model.nz, model.latent).tolist()
     return samples
 
 
-def read_preload(path: str, model: checkpoints.LoadedModel, label: str | None) -> dict:
-    """A --boxes file, checked by :func:`ganlens.boxes.read` against the model (and --label), as a dict."""
-    bf = boxes.read(path, model.config)
+def read_preload(path: str, model, label: str | None) -> dict:
+    """A --boxes file, checked by :func:`ganlens.boxes.read` against the model (a :class:`ganlens.GAN`)
+    and --label, as a dict."""
+    bf = boxes.read(path, model)
     if label is not None and bf.label != label:
         raise GanlensError(f"--label {label!r} but {path} holds {bf.label!r} boxes")
     warning = boxes.sha_warning(bf, path, model.sha256)
@@ -277,7 +257,24 @@ def coco_to_boxes(coco, image_size: int, latent: dict, label: str | None = None,
         raise GanlensError(f"{where}: \"categories\" must be a list of objects with an id")
     cat_names = {c["id"]: str(c.get("name", c["id"])) for c in cats}
 
-    # Which category: --label, else the only one used.
+    cat_id, label = _coco_category(cat_names, anns, label, where)
+    by_id, samples = _coco_samples(coco["images"], image_size, where)
+    for j, a in enumerate(anns):
+        _coco_box(j, a, cat_id, by_id, image_size, where)
+    samples.sort(key=lambda s: s["seed"])
+    out = {"format": FORMAT, "label": label, "image_size": [image_size, image_size], "latent": latent}
+    if checkpoint_sha256:
+        out["checkpoint_sha256"] = checkpoint_sha256
+    out["samples"] = samples
+    problems = boxes.validate(out)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise GanlensError(f"{where}: {problems[0]}{more}")
+    return out
+
+
+def _coco_category(cat_names: dict, anns: list, label: str | None, where: str) -> tuple:
+    """(category id or None, label): the --label category, else the only one the annotations use."""
     used = {a.get("category_id") for a in anns if isinstance(a, dict)}
     if label is not None:
         ids = [cid for cid, name in cat_names.items() if name == label]
@@ -301,10 +298,13 @@ def coco_to_boxes(coco, image_size: int, latent: dict, label: str | None = None,
                 label = next(iter(cat_names.values()))
             else:
                 raise GanlensError(f"{where}: no annotations to take a label from; pass --label")
+    return cat_id, label
 
-    # Images -> samples.
+
+def _coco_samples(images: list, image_size: int, where: str) -> tuple[dict, list[dict]]:
+    """COCO images -> ({image id: (sample, upscale factor, where)}, samples), one sample per image."""
     by_id, samples, seen = {}, [], {}
-    for i, im in enumerate(coco["images"]):
+    for i, im in enumerate(images):
         if not isinstance(im, dict) or "id" not in im:
             raise GanlensError(f"{where}: images[{i}]: expected an object with an id")
         name = im.get("file_name")
@@ -330,97 +330,98 @@ def coco_to_boxes(coco, image_size: int, latent: dict, label: str | None = None,
         sample = {"seed": seed, "boxes": []}
         by_id[im["id"]] = (sample, factor, at)
         samples.append(sample)
+    return by_id, samples
 
-    for j, a in enumerate(anns):
-        at = f"{where}: annotations[{j}]"
-        if not isinstance(a, dict):
-            raise GanlensError(f"{at}: expected an object")
-        at += f" (id {a.get('id')!r})" if "id" in a else ""
-        if cat_id is not None and a.get("category_id") != cat_id:
-            continue
-        if a.get("image_id") not in by_id:
-            raise GanlensError(f"{at}: image_id {a.get('image_id')!r} is not among the images")
-        sample, factor, _ = by_id[a["image_id"]]
-        bbox = a.get("bbox")
-        if bbox is None:
-            raise GanlensError(f"{at}: no bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)):
-            raise GanlensError(f"{at}: bbox must be [x, y, width, height] (4 numbers), got {bbox!r}")
-        x, y, bw, bh = bbox
-        if bw <= 0 or bh <= 0:
-            raise GanlensError(f"{at}: bbox {bbox} has no area")
-        box = [_round(x / factor), _round(y / factor), _round((x + bw) / factor), _round((y + bh) / factor)]
-        x0, y0, x1, y1 = box
-        side = image_size * factor
-        if not (0 <= x0 and 0 <= y0 and x1 <= image_size and y1 <= image_size):
-            raise GanlensError(f"{at}: bbox {bbox} is outside its {side}x{side} image (seed {sample['seed']})")
-        if x1 <= x0 or y1 <= y0:
-            raise GanlensError(f"{at}: bbox {bbox} is smaller than one source pixel after rounding "
-                               f"(seed {sample['seed']})")
-        sample["boxes"].append(box)
 
-    samples.sort(key=lambda s: s["seed"])
-    out = {"format": FORMAT, "label": label, "image_size": [image_size, image_size], "latent": latent}
-    if checkpoint_sha256:
-        out["checkpoint_sha256"] = checkpoint_sha256
-    out["samples"] = samples
-    problems = boxes.validate(out)
-    if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise GanlensError(f"{where}: {problems[0]}{more}")
-    return out
+def _coco_box(j: int, a, cat_id, by_id: dict, image_size: int, where: str) -> None:
+    """Annotation ``j`` -> a box appended to its image's sample (other categories are skipped)."""
+    at = f"{where}: annotations[{j}]"
+    if not isinstance(a, dict):
+        raise GanlensError(f"{at}: expected an object")
+    at += f" (id {a.get('id')!r})" if "id" in a else ""
+    if cat_id is not None and a.get("category_id") != cat_id:
+        return
+    if a.get("image_id") not in by_id:
+        raise GanlensError(f"{at}: image_id {a.get('image_id')!r} is not among the images")
+    sample, factor, _ = by_id[a["image_id"]]
+    bbox = a.get("bbox")
+    if bbox is None:
+        raise GanlensError(f"{at}: no bbox")
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)):
+        raise GanlensError(f"{at}: bbox must be [x, y, width, height] (4 numbers), got {bbox!r}")
+    x, y, bw, bh = bbox
+    if bw <= 0 or bh <= 0:
+        raise GanlensError(f"{at}: bbox {bbox} has no area")
+    box = [_round(x / factor), _round(y / factor), _round((x + bw) / factor), _round((y + bh) / factor)]
+    x0, y0, x1, y1 = box
+    side = image_size * factor
+    if not (0 <= x0 and 0 <= y0 and x1 <= image_size and y1 <= image_size):
+        raise GanlensError(f"{at}: bbox {bbox} is outside its {side}x{side} image (seed {sample['seed']})")
+    if x1 <= x0 or y1 <= y0:
+        raise GanlensError(f"{at}: bbox {bbox} is smaller than one source pixel after rounding "
+                           f"(seed {sample['seed']})")
+    sample["boxes"].append(box)
 
 
 # ---------------------------------------------------------------------------------------------- main
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if args.n is not None and args.n < 1:
-        raise GanlensError(f"--n must be at least 1, got {args.n}")
-    if args.first_seed < 0:
-        raise GanlensError(f"--first-seed must be 0 or more, got {args.first_seed}")
-    if args.scale is not None and not 1 <= args.scale <= 64:
-        raise GanlensError(f"--scale must be 1..64, got {args.scale}")
-    if args.label is not None and not args.label.strip():
-        raise GanlensError("--label must not be empty")
+def scale_value(text: str) -> int:
+    """argparse ``type=`` for --scale: an integer 1..64 ("--scale must be 1..64, got 0")."""
+    v = int(text)
+    if not 1 <= v <= 64:
+        raise argparse.ArgumentTypeError(f"must be 1..64, got {v}")
+    return v
 
-    if args.from_coco:
-        for flag in ("boxes", "n", "scale"):
-            if getattr(args, flag) is not None:
-                raise GanlensError(f"--{flag} does not apply to --from-coco")
-        coco = _read_json(Path(args.from_coco))
-        model = checkpoints.load(args.checkpoint, "cpu")
-        cfg = model.config
-        obj = coco_to_boxes(coco, cfg.image_size, {"dim": cfg.nz, "distribution": cfg.latent}, args.label,
-                            model.sha256, where=str(args.from_coco))
-        write_atomic(args.out, dumps_box_file(obj))
-        n_boxes = sum(len(s["boxes"]) for s in obj["samples"])
-        print(f"{args.out}: {n_boxes} {obj['label']} boxes on {len(obj['samples'])} samples", file=sys.stderr)
-        return 0
 
+scale_value.__name__ = "int"
+
+
+def from_coco(args) -> str:
+    """--from-coco: convert the COCO file into a box file at --out; returns the line to print."""
+    for flag in ("boxes", "n", "scale"):
+        if getattr(args, flag) is not None:
+            raise GanlensError(f"--{flag} does not apply to --from-coco")
+    coco = _read_json(Path(args.from_coco))
+    model = cli.load_model(args, torch.device("cpu"))
+    model.require_nz()
+    obj = coco_to_boxes(coco, model.image_size, {"dim": model.nz, "distribution": model.latent}, args.label,
+                        model.sha256, where=str(args.from_coco))
+    atomic_write(args.out, dumps_box_file(obj))
+    n_boxes = sum(len(s["boxes"]) for s in obj["samples"])
+    return f"{args.out}: {n_boxes} {obj['label']} boxes on {len(obj['samples'])} samples"
+
+
+def write_page(args) -> str:
+    """The annotator page for --model/--checkpoint's samples at --out; returns the line to print."""
     if args.label is None and not args.boxes:
         raise GanlensError("--label is required (what the boxes mark, e.g. --label window)")
-    dev = cli.device(args.device)
-    model = checkpoints.load(args.checkpoint, dev)
-    G = model.require_G()
-    cfg = model.config
+    model = cli.load_model(args, cli.device(args.device))
+    model.require_G()
     preload = read_preload(args.boxes, model, args.label) if args.boxes else None
     label = args.label if args.label is not None else preload["label"]
     samples = plan_samples(model, preload, args.n, args.first_seed)
     if not samples:
         raise GanlensError(f"{args.boxes}: holds no samples; add some with --n")
-    z = torch.tensor([s["z"] for s in samples], dtype=torch.float32)
-    images = render(G, z, dev)
-    scale = args.scale or max(1, PAGE_PIXELS // cfg.image_size)
+    images = render(model, torch.tensor([s["z"] for s in samples], dtype=torch.float32))
+    scale = args.scale or max(1, PAGE_PIXELS // model.image_size)
     extra = {k: v for k, v in (preload or {}).items()  # a note and unknown top-level keys are kept
              if k not in ("format", "label", "image_size", "latent", "checkpoint_sha256", "samples")}
-    page = build_page(label, cfg.image_size, cfg.nc, {"dim": cfg.nz, "distribution": cfg.latent}, model.sha256,
-                      samples, images, scale, source=f"{model.path.name} ({model.source})", extra=extra)
-    write_atomic(args.out, page)
+    where = model.path.name if model.path is not None else model.name
+    page = build_page(label, model.image_size, model.nc, {"dim": model.nz, "distribution": model.latent},
+                      model.sha256, samples, images, scale, source=f"{where} ({model.source})", extra=extra)
+    atomic_write(args.out, page)
     n_boxes = sum(len(s["boxes"]) for s in samples)
-    print(f"{args.out}: {len(samples)} samples" + (f", {n_boxes} preloaded boxes" if preload else "")
-          + "; open it in a browser", file=sys.stderr)
+    return (f"{args.out}: {len(samples)} samples" + (f", {n_boxes} preloaded boxes" if preload else "")
+            + "; open it in a browser")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.label is not None and not args.label.strip():
+        raise GanlensError("--label must not be empty")
+    cli.check_file_out(args.out)  # before the work: a mistyped --out fails now
+    print(from_coco(args) if args.from_coco else write_page(args), file=sys.stderr)
     return 0
 
 

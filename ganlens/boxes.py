@@ -19,8 +19,10 @@ Rules (every one is checked by :func:`validate`, which reports all problems at o
 * A sample needs ``seed`` (an integer, 0 <= seed < 2**63) or ``z`` (``latent.dim`` finite numbers); when
   both are present ``z`` wins. ``boxes`` is required and may be empty: such a sample still gives negatives.
 * The file must hold at least one box over all samples.
-* Against a generator (:func:`check_model`): ``image_size`` must be its image size, ``latent.dim`` its
-  nz, ``latent.distribution`` its latent distribution (seeds make different latents under another one).
+* Against a generator (``validate(data, model=gan)``, ``read(path, gan)``): ``image_size`` must be its
+  image size, ``latent.dim`` its nz, ``latent.distribution`` its latent distribution (seeds make different
+  latents under another one). ``model`` is anything with ``image_size``, ``nz`` and ``latent``: a
+  :class:`ganlens.GAN` (any network) or a :class:`ganlens.DCGANConfig`.
 * ``checkpoint_sha256`` that differs from the checkpoint's is a **warning**, not an error: the same
   weights can live in files with other bytes (re-saved, converted to float16, wrapped), and the
   annotation grid that ``forget`` writes shows at a glance whether the boxes still sit on the objects.
@@ -38,9 +40,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoints import latent_from_seed
 from .errors import GanlensError
-from .models import LATENTS, DCGANConfig
+from .gan import LATENTS, latent_from_seed
+from .results import atomic_write
 
 FORMAT = "ganlens.boxes/1"
 MAX_SEED = 2 ** 63
@@ -76,6 +78,7 @@ class BoxFile:
     checkpoint_sha256: str | None = None
     note: str | None = None
     extra: dict = field(default_factory=dict)
+    path: str | None = field(default=None, compare=False)   # the file it was read from (None: built in memory)
 
     @property
     def n_boxes(self) -> int:
@@ -113,14 +116,46 @@ def _type(v) -> str:
             type(None): "null"}.get(type(v), type(v).__name__)
 
 
-def validate(data, *, config: DCGANConfig | None = None) -> list[str]:
+def validate(data, *, model=None, config=None) -> list[str]:
     """All problems of a parsed box file (a list of one-line messages, empty when the file is good).
 
-    With ``config``, also check that the file fits that generator (image size, latent dim, distribution).
+    With ``model`` (a :class:`ganlens.GAN`, or anything with ``image_size``, ``nz`` and ``latent``, such as
+    a ``DCGANConfig``; ``config=`` is its old name), also check that the file fits that generator (image
+    size, latent dim, distribution).
     """
+    model = model if model is not None else config
     if not isinstance(data, dict):
         return [f"expected a JSON object at the top level, got {_type(data)}"]
-    problems: list[str] = []
+    problems = _header_problems(data)
+    width, height = _image_size(data, problems)
+    dim, dist = _latent(data, problems)
+    sha = data.get("checkpoint_sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64
+                                and all(c in "0123456789abcdef" for c in sha.lower())):
+        problems.append("checkpoint_sha256: expected 64 hex digits")
+    if model is not None:
+        problems += _model_problems(model, width, height, dim, dist)
+    samples = data.get("samples")
+    if "samples" not in data:
+        return problems + ["missing field 'samples'"]
+    if not isinstance(samples, list):
+        return problems + [f"samples: expected a list, got {_type(samples)}"]
+    if not samples:
+        return problems + ["samples: the list is empty"]
+    n_boxes = 0
+    for i, s in enumerate(samples):
+        found, n = _sample_problems(f"samples[{i}]", s, dim, width, height)
+        problems += found
+        n_boxes += n
+    if n_boxes == 0:
+        label = data.get("label")
+        problems.append(f"no box at all in {len(samples)} samples: the probe needs positives (draw at least one "
+                        f"{label if isinstance(label, str) else 'object'} box)")
+    return problems
+
+
+def _header_problems(data: dict) -> list[str]:
+    problems = []
     fmt = data.get("format")
     if fmt != FORMAT:
         problems.append(f"format: expected {FORMAT!r}, got {fmt!r}" if "format" in data
@@ -129,14 +164,23 @@ def validate(data, *, config: DCGANConfig | None = None) -> list[str]:
     if not isinstance(label, str) or not label.strip():
         problems.append("missing field 'label'" if "label" not in data else
                         f"label: expected a non-empty string, got {_type(label)}")
+    return problems
+
+
+def _image_size(data: dict, problems: list[str]) -> tuple[int | None, int | None]:
+    """(width, height), or (None, None) with a problem appended."""
     size = data.get("image_size")
-    width = height = None
     if "image_size" not in data:
         problems.append("missing field 'image_size' ([width, height])")
     elif not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)):
         problems.append(f"image_size: expected [width, height] as two positive integers, got {json.dumps(size)}")
     else:
-        width, height = size
+        return size[0], size[1]
+    return None, None
+
+
+def _latent(data: dict, problems: list[str]) -> tuple[int | None, str | None]:
+    """(latent.dim, latent.distribution), each None with a problem appended when bad."""
     lat = data.get("latent")
     dim = dist = None
     if "latent" not in data:
@@ -153,60 +197,45 @@ def validate(data, *, config: DCGANConfig | None = None) -> list[str]:
                             f"got {json.dumps(lat.get('distribution'))}")
         else:
             dist = lat["distribution"]
-    sha = data.get("checkpoint_sha256")
-    if sha is not None and not (isinstance(sha, str) and len(sha) == 64
-                                and all(c in "0123456789abcdef" for c in sha.lower())):
-        problems.append("checkpoint_sha256: expected 64 hex digits")
-    if config is not None:
-        if width is not None and (width, height) != (config.image_size, config.image_size):
-            problems.append(f"image_size {width}x{height} does not match the generator's "
-                            f"{config.image_size}x{config.image_size} images")
-        if dim is not None and dim != config.nz:
-            problems.append(f"latent.dim {dim} does not match the generator's nz {config.nz}")
-        if dist is not None and dist != config.latent:
-            problems.append(f"latent.distribution {dist!r} does not match the generator's {config.latent!r} "
-                            f"latents")
-    samples = data.get("samples")
-    if "samples" not in data:
-        problems.append("missing field 'samples'")
-        return problems
-    if not isinstance(samples, list):
-        problems.append(f"samples: expected a list, got {_type(samples)}")
-        return problems
-    if not samples:
-        problems.append("samples: the list is empty")
-        return problems
-    n_boxes = 0
-    for i, s in enumerate(samples):
-        where = f"samples[{i}]"
-        if not isinstance(s, dict):
-            problems.append(f"{where}: expected an object, got {_type(s)}")
-            continue
-        has_seed, has_z = s.get("seed") is not None, s.get("z") is not None
-        if not has_seed and not has_z:
-            problems.append(f"{where}: needs 'seed' or 'z'")
-        if has_seed and not (_is_int(s["seed"]) and 0 <= s["seed"] < MAX_SEED):
-            problems.append(f"{where}.seed: expected an integer 0 <= seed < 2**63, got {json.dumps(s['seed'])}")
-        if has_z:
-            z = s["z"]
-            if not isinstance(z, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                  and math.isfinite(v) for v in z):
-                problems.append(f"{where}.z: expected a list of finite numbers")
-            elif dim is not None and len(z) != dim:
-                problems.append(f"{where}.z: has {len(z)} numbers, latent.dim is {dim}")
-        if "boxes" not in s:
-            problems.append(f"{where}: missing field 'boxes' (use [] for a sample without objects)")
-            continue
-        if not isinstance(s["boxes"], list):
-            problems.append(f"{where}.boxes: expected a list, got {_type(s['boxes'])}")
-            continue
-        for j, b in enumerate(s["boxes"]):
-            problems += _box_problems(f"{where}.boxes[{j}]", b, width, height)
-            n_boxes += 1
-    if n_boxes == 0:
-        problems.append(f"no box at all in {len(samples)} samples: the probe needs positives (draw at least one "
-                        f"{label if isinstance(label, str) else 'object'} box)")
-    return problems
+    return dim, dist
+
+
+def _sample_problems(where: str, s, dim: int | None, width: int | None, height: int | None) -> tuple[list[str], int]:
+    """(problems of one sample, its number of boxes)."""
+    if not isinstance(s, dict):
+        return [f"{where}: expected an object, got {_type(s)}"], 0
+    problems = []
+    has_seed, has_z = s.get("seed") is not None, s.get("z") is not None
+    if not has_seed and not has_z:
+        problems.append(f"{where}: needs 'seed' or 'z'")
+    if has_seed and not (_is_int(s["seed"]) and 0 <= s["seed"] < MAX_SEED):
+        problems.append(f"{where}.seed: expected an integer 0 <= seed < 2**63, got {json.dumps(s['seed'])}")
+    if has_z:
+        z = s["z"]
+        if not isinstance(z, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                              and math.isfinite(v) for v in z):
+            problems.append(f"{where}.z: expected a list of finite numbers")
+        elif dim is not None and len(z) != dim:
+            problems.append(f"{where}.z: has {len(z)} numbers, latent.dim is {dim}")
+    if "boxes" not in s:
+        return problems + [f"{where}: missing field 'boxes' (use [] for a sample without objects)"], 0
+    if not isinstance(s["boxes"], list):
+        return problems + [f"{where}.boxes: expected a list, got {_type(s['boxes'])}"], 0
+    for j, b in enumerate(s["boxes"]):
+        problems += _box_problems(f"{where}.boxes[{j}]", b, width, height)
+    return problems, len(s["boxes"])
+
+
+def _model_problems(model, width, height, dim, dist) -> list[str]:
+    out = []
+    if width is not None and (width, height) != (model.image_size, model.image_size):
+        out.append(f"image_size {width}x{height} does not match the generator's "
+                   f"{model.image_size}x{model.image_size} images")
+    if dim is not None and dim != model.nz:
+        out.append(f"latent.dim {dim} does not match the generator's nz {model.nz}")
+    if dist is not None and dist != model.latent:
+        out.append(f"latent.distribution {dist!r} does not match the generator's {model.latent!r} latents")
+    return out
 
 
 def _box_problems(where: str, b, width: int | None, height: int | None) -> list[str]:
@@ -226,19 +255,24 @@ def _box_problems(where: str, b, width: int | None, height: int | None) -> list[
     return out
 
 
-def parse(data: dict) -> BoxFile:
-    """A validated dict -> :class:`BoxFile` (call :func:`validate` first)."""
+def parse(data: dict, path: str | Path | None = None) -> BoxFile:
+    """A validated dict -> :class:`BoxFile` (call :func:`validate` first); ``path``: where it was read."""
     known = {"format", "label", "image_size", "latent", "samples", "checkpoint_sha256", "note"}
     samples = [Sample(seed=s.get("seed"), z=[float(v) for v in s["z"]] if s.get("z") is not None else None,
                       boxes=[tuple(b) for b in s["boxes"]]) for s in data["samples"]]
     return BoxFile(label=data["label"], width=data["image_size"][0], height=data["image_size"][1],
                    latent_dim=data["latent"]["dim"], distribution=data["latent"]["distribution"],
                    samples=samples, checkpoint_sha256=data.get("checkpoint_sha256"), note=data.get("note"),
-                   extra={k: v for k, v in data.items() if k not in known})
+                   extra={k: v for k, v in data.items() if k not in known},
+                   path=str(path) if path is not None else None)
 
 
-def read(path: str | Path, config: DCGANConfig | None = None) -> BoxFile:
-    """Read and validate a box file; raise :class:`BoxFileError` listing every problem (one line each)."""
+def read(path: str | Path, model=None, *, config=None) -> BoxFile:
+    """Read and validate a box file; raise :class:`BoxFileError` listing every problem (one line each).
+
+    ``model``: the generator the boxes were drawn on (a :class:`ganlens.GAN` or a ``DCGANConfig``; see
+    :func:`validate`), checked when given.
+    """
     path = Path(path)
     if not path.exists():
         raise GanlensError(f"{path}: no such box file")
@@ -250,16 +284,24 @@ def read(path: str | Path, config: DCGANConfig | None = None) -> BoxFile:
         raise BoxFileError(path, ["not a text file (expected JSON)"])
     except json.JSONDecodeError as e:
         raise BoxFileError(path, [f"bad JSON: {e.msg} at line {e.lineno} column {e.colno}"])
-    problems = validate(data, config=config)
+    problems = validate(data, model=model if model is not None else config)
     if problems:
         raise BoxFileError(path, problems)
-    return parse(data)
+    return parse(data, path)
+
+
+def check(boxfile: BoxFile, model) -> BoxFile:
+    """A :class:`BoxFile` built in memory (or read without a model), checked against ``model`` as
+    :func:`read` checks a file; raise :class:`BoxFileError` listing every problem."""
+    problems = validate(boxfile.to_dict(), model=model)
+    if problems:
+        raise BoxFileError(boxfile.path or "box file", problems)
+    return boxfile
 
 
 def write(path: str | Path, boxfile: BoxFile) -> Path:
-    """Write a box file (validated first; a ValueError lists problems, so a tool never writes a bad one).
-
-    Samples are written one per line, so diffs of hand-edited files stay readable.
+    """Write a box file atomically (validated first; a ValueError lists problems, so a tool never writes a
+    bad one). Samples are written one per line, so diffs of hand-edited files stay readable.
     """
     d = boxfile.to_dict()
     problems = validate(d)
@@ -270,13 +312,13 @@ def write(path: str | Path, boxfile: BoxFile) -> Path:
     body = ",\n".join("    " + json.dumps(s, sort_keys=True) for s in samples)
     text = head[:-2] + ',\n  "samples": [\n' + body + "\n  ]\n}\n"
     json.loads(text)  # the hand-made layout must still be JSON
-    Path(path).write_text(text)
-    return Path(path)
+    return atomic_write(path, text)
 
 
-def sha_warning(boxfile: BoxFile, path, sha256: str) -> str | None:
-    """A one-line warning when the box file names another checkpoint than ``sha256``, else None."""
-    if boxfile.checkpoint_sha256 and boxfile.checkpoint_sha256.lower() != sha256.lower():
+def sha_warning(boxfile: BoxFile, path, sha256: str | None) -> str | None:
+    """A one-line warning when the box file names another checkpoint than ``sha256``, else None (also
+    for networks in memory, ``sha256`` None: there is no file to compare with)."""
+    if boxfile.checkpoint_sha256 and sha256 and boxfile.checkpoint_sha256.lower() != sha256.lower():
         return (f"warning: {path}: checkpoint_sha256 {boxfile.checkpoint_sha256[:12]}... differs from the "
                 f"checkpoint's {sha256[:12]}...; boxes may not sit on this model's objects "
                 f"(check annotations.png)")
@@ -293,18 +335,30 @@ def pixel_mask(boxes, width: int, height: int) -> np.ndarray:
     return m
 
 
+def _overlap(image_size: int, side: int) -> np.ndarray:
+    """(side, image_size) int64: length of cell i's span [i*S/side, (i+1)*S/side) inside pixel p's span
+    [p, p+1), in units where a pixel is ``side`` long and a cell ``S`` long (so all are integers)."""
+    cells = np.arange(side)[:, None]
+    pixels = np.arange(image_size)[None, :]
+    lo = np.maximum(cells * image_size, pixels * side)
+    hi = np.minimum((cells + 1) * image_size, (pixels + 1) * side)
+    return np.maximum(hi - lo, 0).astype(np.int64)
+
+
 def cell_coverage(boxes, image_size: int, side: int) -> np.ndarray:
-    """Fraction (side, side) of each feature cell covered by the union of boxes.
+    """Fraction (side, side) float64 of each feature cell covered by the union of boxes.
 
     A layer with ``side`` x ``side`` maps of a generator making ``image_size`` images tiles the image
-    with cells of ``image_size / side`` pixels: cell (i, j) covers rows ``i*f .. (i+1)*f - 1`` and columns
-    ``j*f .. (j+1)*f - 1``, the pixels its activation is upsampled onto.
+    with cells of ``image_size / side`` pixels: cell (i, j) covers rows ``i*S/side .. (i+1)*S/side`` and
+    the same columns, the pixels its activation is upsampled onto. When ``side`` divides ``S`` a cell is
+    ``S/side`` whole pixels (rows ``i*f .. (i+1)*f - 1``); otherwise a pixel on a cell border counts for
+    each cell by the share of it that lies in the cell. Computed in integers: exact fractions.
     """
-    if image_size % side:
-        raise GanlensError(f"layer side {side} does not divide the image size {image_size}")
-    f = image_size // side
-    m = pixel_mask(boxes, image_size, image_size).astype(np.float32)
-    return m.reshape(side, f, side, f).mean(axis=(1, 3))
+    if side < 1:
+        raise GanlensError(f"a layer of side {side} has no cells")
+    w = _overlap(image_size, side)
+    m = pixel_mask(boxes, image_size, image_size).astype(np.int64)
+    return (w @ m @ w.T) / float(image_size * image_size)
 
 
 def cell_labels(boxes, image_size: int, side: int, min_cover: float = 0.5) -> np.ndarray:

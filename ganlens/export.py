@@ -4,15 +4,18 @@ Drops the optimiser state, optionally stores weights as float16 (half the size; 
 float32 after loading), and writes beside the model a JSON card (config, provenance with the training
 command, sizes, sha256) and a sample sheet (seeds 0..63 by the ``ganlens.load`` seed rule). This is how
 the shipped default model ``ganlens/default/rooms64.pt`` was made.
+
+The exported file is ganlens's own format, which stores a ``DCGANConfig`` and rebuilds ganlens's DCGAN
+classes from it. A checkpoint that ``ganlens.load`` reads into other networks (no config) cannot be
+described that way and is refused with a one-line error; such a file is read by ``ganlens.load`` as it is.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from . import checkpoints, cli, figures
+from .generate import images
 
 PROG = "python -m ganlens.export"
 EXAMPLES = f"""  {PROG} runs/rooms64/last.pt --out ganlens/default/rooms64.pt --half
@@ -39,16 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     if out.is_dir():
         raise cli.GanlensError(f"--out {out}: is a folder, expected a file name")
     model = checkpoints.load(args.checkpoint)
+    if model.config is None:  # the format rebuilds ganlens's own classes from a config; these nets have none
+        nets = "/".join(type(n).__name__ for n in (model.G, model.D) if n is not None)
+        raise cli.GanlensError(f"{args.checkpoint}: holds {nets} networks that are not ganlens's DCGAN classes "
+                               f"({model.source}); export writes ganlens's own format, which only describes "
+                               f"those (ganlens.load reads this file as it is)")
     prov = dict(model.provenance)
     if args.training_command:
         prov["command"] = args.training_command
-    prov["exported"] = checkpoints.provenance(None, source=Path(args.checkpoint).name,
-                                              source_sha256=checkpoints.file_sha256(args.checkpoint), half=args.half)
+    prov["exported"] = checkpoints.provenance(None, source=model.path.name, source_sha256=model.sha256,
+                                              half=args.half)  # model.path: "default" resolved to the file
     with cli.staged_output(out.parent) as stage:
         staged = checkpoints.save(stage / out.name, model.config, model.G, model.D, provenance=prov, half=args.half)
         if model.G is not None:
-            with torch.no_grad():
-                samples = model.G(model.latents(range(64)))
+            samples = images(model, model.latents(range(64)))
             figures.save_grid_png(samples, stage / f"{out.stem}.png", nrow=8, scale=2)
         cli.write_json(stage / f"{out.stem}.json", {
             "file": out.name, "bytes": staged.stat().st_size, "sha256": checkpoints.file_sha256(staged),

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, cli, figures
+from . import __version__, cli, figures, results
 from .errors import GanlensError
 
 FORMAT = "ganlens.paper/1"
@@ -336,6 +336,11 @@ class Figure:
     needs_boxes: bool = False
 
 
+def _model_sha(j) -> str | None:
+    """The model's sha256 from the provenance block every JSON carries (None for an in-memory model)."""
+    return j["provenance"]["model"]["sha256"]
+
+
 def _walk_settings(j):
     out = dict(j["settings"])
     if j.get("memorization"):
@@ -373,27 +378,27 @@ FIGURES: dict[str, Figure] = {f.key: f for f in [
             "--data", "rooms", "--samples", "512", "--holdout", "512", "--cells", "10"),
            {"walk": caption_walk, "neighbours": caption_neighbours},
            {"walk": "fig4_walk", "neighbours": "fig4_neighbours"},
-           _walk_settings, lambda j: j["checkpoint"]["sha256"]),
+           _walk_settings, _model_sha),
     Figure("fig5_filters", "Fig. 5 (guided backpropagation, trained vs random D)", "ganlens.filters", "filters.json",
            ("--data", "rooms", "--layer", "last", "--units", "6", "--top", "4", "--n-images", "5000",
             "--random-baseline", "--no-progress"),
            {"filters": caption_filters}, {"filters": "fig5_filters"},
-           _settings_but_model, lambda j: j["settings"]["checkpoint_sha256"]),
+           _settings_but_model, _model_sha),
     Figure("fig6_forget", "Fig. 6 (forgetting windows)", "ganlens.forget", "forget.json",
            ("--layer", "second-highest", "--n", "8", "--n-eval", "500", "--dose-n", "100", "--fill", "mean",
             "--control-draws", "3", "--folds", "5"),
            {"forget": caption_forget, "dose": caption_dose, "annotations": caption_annotations},
            {"forget": "fig6_forget", "dose": "fig6_dose", "annotations": "fig6_annotations"},
-           _settings_but_model, lambda j: j["settings"]["checkpoint_sha256"], needs_boxes=True),
+           _settings_but_model, _model_sha, needs_boxes=True),
     Figure("fig7_arith", "Fig. 7 (vector arithmetic) and Fig. 8 (a turn)", "ganlens.arith", "arith.json",
            ("--candidates", "256", "--trials", "16", "--jitter", "0.25", "--turn-steps", "9"),
            {"arith": caption_arith, "turn": caption_turn}, {"arith": "fig7_arith", "turn": "fig8_turn"},
-           _arith_settings, lambda j: j["checkpoint"]["sha256"]),
+           _arith_settings, _model_sha),
     Figure("table1_probe", "Table 1 (linear probe on D's features, trained vs random)", "ganlens.probe", "probe.json",
            ("--data", "rooms:n=2000,seed=1", "--task", "has-window", "--layers", "all", "--pool", "4",
             "--C", "0.0001,0.001,0.01,0.1,1", "--no-cache"),
            {"probe": caption_probe_figure}, {"probe": "table1_probe_figure"},
-           _probe_settings, lambda j: j["checkpoint"]["sha256"], table=probe_table),
+           _probe_settings, _model_sha, table=probe_table),
 ]}
 
 
@@ -471,6 +476,8 @@ class Run:
 def command_for(fig: Figure, base: dict, out: str, extra: list[str]) -> list[str]:
     """argv for ``fig``'s command: common flags, the figure's settings, then the user's extra flags (which win)."""
     argv = ["--checkpoint", str(base["checkpoint"]), "--seed", str(base["seed"]), "--device", str(base["device"])]
+    if base.get("model"):
+        argv += ["--model", str(base["model"])]
     if fig.needs_boxes:
         argv = ["--boxes", str(base["boxes"])] + argv
     return argv + ["--out", out] + list(fig.args) + list(extra)
@@ -499,22 +506,14 @@ def run_figure(fig: Figure, stage: Path, final: Path, tex_prefix: str, base: dic
     print(f"[{fig.key}] {command}", file=sys.stderr, flush=True)
     tee = _Tee(sys.stderr)
     t0 = time.perf_counter()
-    with contextlib.redirect_stderr(tee):
-        try:
-            code = cli.run(mod.main, argv, getattr(mod, "PROG", fig.module))
-        except SystemExit as e:  # argparse: bad flag in --args
-            code = e.code if isinstance(e.code, int) else 2
-        except Exception as e:  # a bug in one command must not cost the other figures; show it in full
-            traceback.print_exc()
-            print(f"{fig.module}: {type(e).__name__}: {e}", file=sys.stderr)
-            code = 1
-    seconds = time.perf_counter() - t0
     folder = stage / fig.key
-    if code != 0 or not (folder / fig.json).exists():
+    with contextlib.redirect_stderr(tee), results.running_command(command):
+        result, code = _call(mod, argv, base["gan"], folder)
+    seconds = time.perf_counter() - t0
+    if code != 0:
         entry.update(status="failed", reason=tee.last_line() or f"exit status {code}")
         shutil.rmtree(folder, ignore_errors=True)
         return Run(entry, seconds)
-    result = json.loads((folder / fig.json).read_text())
     files = sorted(p.relative_to(stage).as_posix() for p in folder.rglob("*") if p.is_file())
     source = f"{fig.key}/{fig.json}"
     tex = []
@@ -535,6 +534,27 @@ def run_figure(fig: Figure, stage: Path, final: Path, tex_prefix: str, base: dic
                  numbers_sha256=numbers_sha256(result))
     entry["fonts"] = {p: pdf_fonts(stage / p) for p in files if p.endswith(".pdf")}
     return Run(entry, seconds, result)
+
+
+def _call(mod, argv: list[str], gan, folder: Path) -> tuple[dict | None, int]:
+    """The library call behind one figure: the command's flags parsed by its own parser, the model loaded
+    once for all figures, the Result saved into ``folder``. Returns (its JSON, exit status)."""
+    prog = getattr(mod, "PROG", mod.__name__)
+    try:
+        args = mod.parser().parse_args(argv)
+        cli.seed_everything(args.seed)
+        r = mod.from_args(args, gan)
+        r.save(folder)
+        return r.to_dict(), 0
+    except SystemExit as e:  # argparse: a bad flag in --args (its one line is already printed)
+        return None, e.code if isinstance(e.code, int) else 2
+    except GanlensError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return None, 2
+    except Exception as e:  # a bug in one command must not cost the other figures; show it in full
+        traceback.print_exc()
+        print(f"{mod.__name__}: {type(e).__name__}: {e}", file=sys.stderr)
+        return None, 1
 
 
 def _versions() -> dict:
@@ -652,12 +672,13 @@ def main(argv: list[str] | None = None, only: str | None = None) -> int:
     tex_prefix = args.tex_prefix if args.tex_prefix is not None else out.as_posix()
     tex_prefix = (tex_prefix.rstrip("/") + "/") if tex_prefix not in ("", ".") else ""
     latex_path(tex_prefix)  # a path LaTeX cannot read fails now, not after the work
-    cli.device(args.device)
-    from .checkpoints import DEFAULT_CHECKPOINT, file_sha256, read
-    ck = DEFAULT_CHECKPOINT if str(args.checkpoint) == "default" else Path(args.checkpoint)
-    read(ck)  # a missing or bad checkpoint is one line now
-    base = {"checkpoint": args.checkpoint, "seed": args.seed, "device": args.device, "boxes": _boxes(args)}
-    sha = file_sha256(ck)
+    dev = cli.device(args.device)
+    from .checkpoints import DEFAULT_CHECKPOINT
+    gan = cli.load_model(args, dev)  # a missing or bad checkpoint (or --model) is one line now, and loads once
+    ck = gan.path if gan.path is not None else (DEFAULT_CHECKPOINT if not args.model else None)
+    base = {"checkpoint": args.checkpoint, "model": args.model, "seed": args.seed, "device": args.device,
+            "boxes": _boxes(args), "gan": gan}
+    sha = gan.sha256
 
     old = _read_manifest(out / "manifest.json")
     t0 = time.perf_counter()
@@ -665,7 +686,7 @@ def main(argv: list[str] | None = None, only: str | None = None) -> int:
         entries, seconds = generate(keys, stage, out, tex_prefix, base, extra)
         total = round(time.perf_counter() - t0, 2)
         for key, e in entries.items():
-            if e["status"] == "ok" and e["checkpoint_sha256"] != sha:
+            if e["status"] == "ok" and sha is not None and e["checkpoint_sha256"] != sha:
                 raise GanlensError(f"{key}: the JSON names checkpoint sha256 {e['checkpoint_sha256'][:12]}, "
                                    f"not {sha[:12]} of {ck}")
         check = None

@@ -26,8 +26,8 @@ def good(**changes) -> dict:
     return d
 
 
-def problems(d, config=CONFIG) -> list[str]:
-    return boxes.validate(d, config=config)
+def problems(d, model=CONFIG) -> list[str]:
+    return boxes.validate(d, model=model)
 
 
 def test_good_file_round_trip(tmp_path):
@@ -186,6 +186,31 @@ def test_sha_warning():
     w = boxes.sha_warning(bf, "b.json", "cd" * 32)
     assert "\n" not in w and "b.json" in w and "differs" in w
     assert boxes.sha_warning(boxes.parse(good()), "b.json", "cd" * 32) is None
+    assert boxes.sha_warning(bf, "b.json", None) is None        # networks in memory: no file to compare with
+
+
+def test_checked_against_any_gan_by_its_image_size_nz_and_latent(tmp_path):
+    """``model=`` takes a ganlens.GAN of any networks (or a DCGANConfig; ``config=`` still works)."""
+    from archs import paper_gan
+    gan = paper_gan()                                            # 32x32, nz 16: fits good()
+    assert problems(good(), gan) == [] and boxes.validate(good(), config=CONFIG) == []
+    bad = good(image_size=[64, 64], latent={"dim": 8, "distribution": "uniform"})
+    got = problems(bad, gan)
+    assert got[:3] == ["image_size 64x64 does not match the generator's 32x32 images",
+                       "latent.dim 8 does not match the generator's nz 16",
+                       "latent.distribution 'uniform' does not match the generator's 'normal' latents"]
+    assert boxes.validate(bad, config=CONFIG) == got
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(good()))
+    bf = boxes.read(path, gan)
+    assert bf.path == str(path) and boxes.read(path, config=CONFIG) == bf
+    assert boxes.check(bf, gan) is bf
+    bf.latent_dim = 8
+    bf.samples[2].z = None                                     # (z of the wrong length would be a 2nd problem)
+    bf.samples[2].seed = 3
+    with pytest.raises(boxes.BoxFileError, match="latent.dim 8 does not match") as e:
+        boxes.check(bf, gan)
+    assert e.value.problems == ["latent.dim 8 does not match the generator's nz 16"]
 
 
 # --- boxes at feature resolution -----------------------------------------------------------------------
@@ -226,6 +251,35 @@ def test_cell_labels_partial_and_small_boxes():
     assert (boxes.cell_labels([], 64, 16) == 0).all()
 
 
-def test_cell_coverage_rejects_non_dividing_side():
-    with pytest.raises(GanlensError, match="does not divide"):
-        boxes.cell_coverage([(0, 0, 4, 4)], 28, 8)
+def test_cell_coverage_when_the_side_does_not_divide_the_image():
+    """Cells of 32/3 px: cell i spans pixels [i*32/3, (i+1)*32/3); a border pixel counts for both cells by
+    the share of it in each. Box (0, 0, 16, 16) covers cell (0, 0) fully, half of cells (0, 1) and (1, 0)
+    (16 - 10.67 = 5.33 of 10.67 px) and a quarter of cell (1, 1)."""
+    cov = boxes.cell_coverage([(0, 0, 16, 16)], 32, 3)
+    np.testing.assert_allclose(cov, [[1, 0.5, 0], [0.5, 0.25, 0], [0, 0, 0]], rtol=0, atol=1e-15)
+    lab = boxes.cell_labels([(0, 0, 16, 16)], 32, 3)
+    np.testing.assert_array_equal(lab, [[1, 1, 0], [1, -1, 0], [0, 0, 0]])
+    # 28 px at side 8 (3.5 px cells): a box on pixels 0..6 is exactly cells (0..1, 0..1).
+    np.testing.assert_array_equal(boxes.cell_labels([(0, 0, 7, 7)], 28, 8)[:3, :3], [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
+    # Coverage times cell area adds up to the box's area; a whole-image box covers every cell.
+    for side in (3, 5, 7, 10, 13):
+        cov = boxes.cell_coverage([(3, 5, 20, 11)], 32, side)
+        assert abs(cov.sum() * (32 / side) ** 2 - 17 * 6) < 1e-9
+        assert (boxes.cell_coverage([(0, 0, 32, 32)], 32, side) == 1).all()
+    # A box smaller than a cell still gives its most covered cell; cells it barely touches are left out.
+    lab = boxes.cell_labels([(11, 11, 12, 12)], 32, 3)
+    assert lab[1, 1] == 1 and (lab == 1).sum() == 1 and (lab == -1).sum() == 0
+
+
+def test_cell_coverage_matches_whole_pixel_cells_when_the_side_divides():
+    """The integer rule gives exactly the old rule (mean of the f x f pixels of each cell) on random boxes."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        side = int(rng.choice([1, 2, 4, 8, 16, 32, 64]))
+        bs = []
+        for _ in range(int(rng.integers(0, 4))):
+            x0, y0 = (int(v) for v in rng.integers(0, 60, 2))
+            bs.append((x0, y0, x0 + int(rng.integers(1, 65 - x0)), y0 + int(rng.integers(1, 65 - y0))))
+        f = 64 // side
+        old = boxes.pixel_mask(bs, 64, 64).astype(np.float32).reshape(side, f, side, f).mean(axis=(1, 3))
+        np.testing.assert_array_equal(boxes.cell_coverage(bs, 64, side), old)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from ganlens import detect
+from ganlens import boxes, detect
 from ganlens.rooms import BED, CLASSES, WALL, WINDOW
 
 
@@ -90,3 +91,45 @@ def test_shipped_detector_precision_recall_on_heldout_rooms():
     assert w["image_precision"] >= 0.93 and w["image_recall"] >= 0.93, w
     assert w["pixel_iou"] >= 0.68, w
     assert got["classes"]["bed"]["image_recall"] >= 0.95
+
+
+# --- --annotate: box files drawn by the detector ------------------------------------------------------
+
+def _annotate(argv) -> int:
+    from ganlens import cli
+    try:
+        return cli.run(detect.main, [str(a) for a in argv], detect.PROG)
+    except SystemExit as e:
+        return e.code
+
+
+def test_annotate_reproduces_the_shipped_box_file(tmp_path):
+    """annotations/windows.json was made by --annotate on the shipped model: its first samples come back
+    box for box (generation through ganlens.generate.images)."""
+    out = tmp_path / "w.json"
+    assert _annotate(["--annotate", out, "--label", "window", "--n", "12"]) == 0
+    got, shipped = json.loads(out.read_text()), json.loads((Path(__file__).parents[1] / "annotations/windows.json").read_text())
+    assert got["samples"] == shipped["samples"][:12]
+    assert got["checkpoint_sha256"] == shipped["checkpoint_sha256"]
+
+
+def test_annotate_with_model(tmp_path, capsys):
+    """--model FILE.py:FUNC: any 64x64 G (the paper's layout here); random weights give floor but no window."""
+    build = tmp_path / "gan64.py"
+    build.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nimport ganlens\n"
+                     "from archs import paper_nets\n\n\ndef gan64():\n    G, D = paper_nets(size=64)\n"
+                     "    return ganlens.wrap(G, D, nz=16)\n")
+    out = tmp_path / "floor.json"
+    assert _annotate(["--annotate", out, "--label", "floor", "--n", "3", "--model", f"{build}:gan64"]) == 0
+    from archs import paper_nets
+    import ganlens
+    G, D = paper_nets(size=64)
+    bf = boxes.read(out, ganlens.wrap(G, D, nz=16))
+    assert [s.seed for s in bf.samples] == [0, 1, 2] and bf.n_boxes >= 3 and bf.checkpoint_sha256 is None
+    assert f"--model {build}:gan64" in bf.note
+    capsys.readouterr()
+    assert _annotate(["--annotate", out, "--label", "window", "--n", "3", "--model", f"{build}:gan64"]) == 2
+    assert "no window found in 3 samples of model 'gan64'" in capsys.readouterr().err
+    archs = Path(__file__).parent / "archs.py"
+    assert _annotate(["--annotate", out, "--n", "3", "--model", f"{archs}:paper_gan"]) == 2
+    assert f"--model {archs}:paper_gan: makes 3x32px images" in capsys.readouterr().err

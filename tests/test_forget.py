@@ -1,55 +1,57 @@
-"""ganlens.forget: the hook helper's drops, box cells -> probe data, the probe on a known answer, the
-command end to end (ganlens and foreign generators, with and without a detector) and every bad input."""
+"""ganlens.forget: the layer cut through the hook helper, box cells -> probe data, the probe on a known
+answer, the Python API on GANs ganlens did not build (the paper's Linear + 5x5 G, a spectral-norm GAN, a G
+ending in a 1x1 transposed conv, a layer whose side does not divide the image), the MLP G's clear refusal,
+the command end to end (ganlens, foreign and --model generators, with and without a detector) and every
+bad input."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import matplotlib.figure
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
+import ganlens
+from archs import ALL
 from foreign import tutorial_generator
 from ganlens import boxes, checkpoints, cli, forget
+from ganlens.errors import GanlensError
 from ganlens.hooks import ablate, count_hooks, retain
 
 NZ = 16
+ARCHS = Path(__file__).parent / "archs.py"
 
 
-# --- the hook helper -------------------------------------------------------------------------------------
+# --- the layer cut: G runs whole, the hook drops the maps ------------------------------------------------
 
-def test_ablate_drops_exactly_the_chosen_channels_and_leaves_no_hook(make_pair):
-    _, G, _ = make_pair(image_size=64, nz=NZ)
+def test_generate_drops_exactly_the_chosen_maps_and_leaves_no_hook(make_pair):
+    config, G, D = make_pair(image_size=64, nz=NZ)
+    gan = ganlens.wrap(G, D, nz=NZ, config=config)
     z = torch.randn(3, NZ)
-    with torch.no_grad(), retain(G, "second-highest") as plain:
-        G(z)
     drop = [1, 3, 7]
     with torch.no_grad(), ablate(G, "second-highest", drop), retain(G, "second-highest") as acts:
-        out = G(z)
-    a, b = acts["block3"], plain["block3"]
-    keep = [c for c in range(a.shape[1]) if c not in drop]
-    assert (a[:, drop] == 0).all() and (b[:, drop] != 0).any()
-    assert torch.equal(a[:, keep], b[:, keep])
-    # The same thing by hand: zero those maps and run the rest of G.
+        G(z)
+    keep = [c for c in range(16) if c not in drop]
+    with torch.no_grad(), retain(G, "block3") as plain:
+        G(z)
+    assert (acts["block3"][:, drop] == 0).all() and (plain["block3"][:, drop] != 0).any()
+    assert torch.equal(acts["block3"][:, keep], plain["block3"][:, keep])
+    # The old layer cut by hand (blocks before block3 once, the rest with the maps zeroed) gives the same images.
     with torch.no_grad():
         h = G.block3(G.block2(G.block1(z[:, :, None, None])))
         h[:, drop] = 0
         want = G.output(G.block4(h))
-    assert torch.equal(out, want)
-    assert count_hooks(G) == 0
-    # generate() goes through the same helper, batched, and leaves no hook either.
-    got = forget.generate(G, "block3", z, drop, batch=2)
-    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
-    assert torch.equal(forget.generate(G, "block3", z), G(z).detach())
-    start = forget.layer_input(G, "block3", z)
-    assert start.shape == (3, 32, 8, 8)
-    torch.testing.assert_close(forget.generate(G, "block3", drop=drop, start=start), want, rtol=0, atol=1e-6)
-    fill = torch.arange(16, dtype=torch.float32)
-    with torch.no_grad(), ablate(G, "block3", drop, fill[drop]), retain(G, "block3") as acts:
-        want_fill = G(z)
-    assert all((acts["block3"][:, c] == c).all() for c in drop)
-    torch.testing.assert_close(forget.generate(G, "block3", z, drop, fill), want_fill, rtol=0, atol=1e-6)
-    assert torch.equal(forget.generate(G, "block1", z), G(z).detach())   # from z itself
+        fill = torch.arange(16, dtype=torch.float32)
+        h[:, drop] = fill[drop][None, :, None, None]
+        want_fill = G.output(G.block4(h))
+    torch.testing.assert_close(forget.generate(gan, "block3", z, drop), want, rtol=0, atol=1e-5)
+    torch.testing.assert_close(forget.generate(gan, "second-highest", z, drop, fill), want_fill, rtol=0, atol=1e-5)
+    torch.testing.assert_close(forget.generate(gan, "block3", z), G(z).detach(), rtol=0, atol=1e-5)
     assert count_hooks(G) == 0
 
 
@@ -114,6 +116,156 @@ def test_dose_levels():
     assert forget.dose_levels(8, 8) == [0, 2, 4, 8]
 
 
+# --- the Python API on any GAN -----------------------------------------------------------------------------
+
+def small_boxes(gan, n: int = 10, seed: int = 1, label: str = "glasses") -> boxes.BoxFile:
+    """A box file of ``n`` samples (seeds 0..n-1) of ``gan``, a box on every other one."""
+    rng = np.random.default_rng(seed)
+    size = gan.image_size
+    samples = []
+    for s in range(n):
+        bs = []
+        if s % 2 == 0:
+            x0, y0 = (int(v) for v in rng.integers(0, size - size // 3, 2))
+            bs = [(x0, y0, x0 + size // 4, y0 + size // 5)]
+        samples.append(boxes.Sample(seed=s, z=None, boxes=bs))
+    return boxes.BoxFile(label=label, width=size, height=size, latent_dim=gan.nz, distribution=gan.latent,
+                         samples=samples)
+
+
+SMALL = dict(n=3, n_eval=6, dose_n=4, control_draws=2, folds=2, negatives_per_image=6)
+
+
+def check_result(r, tmp_path, gan, bf):
+    assert r.kind == "forget" and r["label"] == bf.label
+    assert r["n_dropped"] == len(r["dropped_maps"]) >= 1 and r["settings"]["checkpoint"] == "in-memory"
+    assert r["provenance"]["call"].startswith("ganlens.forget(gan, ") and r["provenance"]["model"]["name"] == gan.name
+    assert "removal" not in r.data and r["detector"]["available"] is False  # 32x32: the rooms detector does not fit
+    assert r["dose"]["metric"] == "localisation" and r["localisation"]["selected"]["inside"] > 0
+    files = r.save(tmp_path / "out")
+    assert {p.name for p in files} == {"forget.json", "forget.npz", "forget.pdf", "forget.png", "dose.pdf",
+                                       "dose.png", "annotations.pdf", "annotations.png"}
+    assert r.to_dict() == json.loads((tmp_path / "out" / "forget.json").read_text())
+    fig = r.figure()
+    assert isinstance(fig, matplotlib.figure.Figure)
+    plt.close(fig)
+    arrays = np.load(tmp_path / "out" / "forget.npz")
+    # The figure's top row is G on the fresh latents, the bottom row the same latents with the maps dropped.
+    z = gan.latents(forget.fresh_seeds(bf, SMALL["n"]))
+    with torch.no_grad():
+        np.testing.assert_allclose(arrays["before"], gan.G(gan.g_input(z)).numpy(), atol=1e-5)
+    assert arrays["annotated"].shape == (len(bf.samples), gan.nc, gan.image_size, gan.image_size)
+    assert count_hooks(gan.G) == 0
+
+
+@pytest.mark.parametrize("arch", ["paper", "sn", "onebyone"])
+def test_python_api_on_conv_generators_ganlens_did_not_build(arch, tmp_path):
+    gan = ALL[arch]()
+    bf = small_boxes(gan)
+    assert torch.equal(bf.latents(), gan.latents(range(10)))        # the seed rule names the same samples
+    r = ganlens.forget(gan, bf, **SMALL)
+    lay = gan.layer("G", "second-highest")
+    assert r["settings"]["layer"] == lay.name and r["settings"]["layer_flag"] == "second-highest"
+    assert r["layer_shape"] == {"channels": lay.channels, "side": lay.side, "cell_pixels": 32 // lay.side}
+    assert len(r["probe"]["weights"]) == lay.channels
+    check_result(r, tmp_path, gan, bf)
+
+
+def test_python_api_with_a_top_k_and_zero_fill_on_the_top_layer(tmp_path):
+    gan = ALL["paper"]()
+    bf = small_boxes(gan)
+    r = forget.forget(gan, bf, layer="top", top_k=2, fill="zero", **SMALL)
+    assert r["n_dropped"] == 2 and r["selection"] == "top-k by weight" and r["settings"]["layer"] == "9"
+    # Zero fill: the dropped maps are zero at every position of the top layer (8 maps of 16x16).
+    with torch.no_grad(), ablate(gan.G, "9", r["dropped_maps"]), retain(gan.G, "9") as acts:
+        gan.G(gan.latents([0]))
+    assert (acts["9"][:, r["dropped_maps"]] == 0).all()
+
+
+def nondividing_gan() -> ganlens.GAN:
+    """A G whose hidden maps are 5x5 and 10x10 for 32x32 images (resized up before the last conv)."""
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.ConvTranspose2d(NZ, 16, 5, 1, 0), nn.BatchNorm2d(16), nn.ReLU(),
+                      nn.ConvTranspose2d(16, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(),
+                      nn.Upsample(size=32, mode="nearest"), nn.Conv2d(8, 3, 3, 1, 1), nn.Tanh())
+    return ganlens.wrap(G, nz=NZ, name="odd")
+
+
+def test_a_layer_whose_side_does_not_divide_the_image(tmp_path):
+    gan = nondividing_gan()
+    assert gan.layer("G", "top").side == 10                        # 3.2 pixels per cell
+    bf = small_boxes(gan)
+    r = ganlens.forget(gan, bf, layer="top", **SMALL)
+    assert r["layer_shape"] == {"channels": 8, "side": 10, "cell_pixels": 3.2}
+    for name in ("forget", "dose", "annotations"):
+        fig = r.figure(name)
+        assert isinstance(fig, matplotlib.figure.Figure)
+        plt.close(fig)
+    arrays = np.load(r.save(tmp_path / "out")[0].parent / "forget.npz")
+    # Positives are the cells at least half inside a box, by the proportional cell -> pixel rule.
+    for i, s in enumerate(bf.samples):
+        want = {tuple(c) for c in np.argwhere(boxes.cell_labels(s.boxes, 32, 10) == 1)}
+        got = {tuple(c) for c, g, y in zip(arrays["probe_cells"], arrays["probe_groups"], arrays["probe_y"])
+               if g == i and y == 1}
+        assert got == want
+    assert r["probe"]["n_positive"] == sum(len(w) for w in [np.argwhere(boxes.cell_labels(s.boxes, 32, 10) == 1)
+                                                            for s in bf.samples])
+
+
+def test_mlp_generator_is_refused_clearly(tmp_path):
+    gan = ALL["mlp"]()
+    bf = small_boxes(gan)
+    with pytest.raises(GanlensError, match=r"layer 'second-highest': layer 1 has no spatial map \(64x1x1"):
+        ganlens.forget(gan, bf, **SMALL)
+    with pytest.raises(GanlensError, match="the output has no feature maps"):
+        ganlens.forget(gan, bf, layer="output", **SMALL)
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"top_k": 0}, "top_k must be at least 1, got 0"),
+    ({"top_k": 99}, "top_k 99: layer 6 has only 16 maps"),
+    ({"n_eval": 3, "dose_n": 4}, "dose_n 4 is more than n_eval 3"),
+    ({"C": -1.0}, "C must be a positive number"),
+    ({"fill": "noise"}, "fill must be one of mean, zero"),
+    ({"folds": 1}, "folds must be at least 2"),
+    ({"layer": "main.99"}, "layer 'main.99': unknown generator layer"),
+])
+def test_python_api_bad_settings(kwargs, needle):
+    gan = ALL["paper"]()
+    with pytest.raises(GanlensError, match=needle.replace("(", r"\(")):
+        ganlens.forget(gan, small_boxes(gan), **{**SMALL, **kwargs})
+
+
+def test_python_api_box_file_checked_against_the_gan(tmp_path):
+    gan = ALL["paper"]()
+    bf = small_boxes(gan)
+    bf.latent_dim = 100
+    with pytest.raises(boxes.BoxFileError, match="latent.dim 100 does not match the generator's nz 16"):
+        ganlens.forget(gan, bf, **SMALL)
+    path = tmp_path / "b.json"
+    boxes.write(path, small_boxes(gan))
+    r = ganlens.forget(gan, str(path), **SMALL)                    # a path works too, and is recorded
+    assert r["settings"]["boxes"] == str(path) and r["boxes_file"]["n_boxes"] == 5
+
+
+def test_command_with_model_runs_in_process(tmp_path, capsys):
+    gan = ALL["paper"]()
+    path = boxes.write(tmp_path / "b.json", small_boxes(gan))
+    out = tmp_path / "out"
+    argv = ["--model", f"{ARCHS}:paper_gan", "--boxes", path, "--out", out, "--device", "cpu",
+            "--n-eval", "6", "--dose-n", "4", "--n", "3", "--control-draws", "2", "--folds", "2"]
+    assert run(argv) == 0
+    err = capsys.readouterr().err
+    assert "change inside/outside boxes" in err and err.count("\n") == 1
+    r = json.loads((out / "forget.json").read_text())
+    assert r["settings"]["source"] == f"--model {ARCHS}:paper_gan" and r["provenance"]["command"].startswith(forget.PROG)
+    again = ganlens.forget(gan, path, n=3, n_eval=6, dose_n=4, control_draws=2, folds=2).to_dict()
+    for k in ("probe", "dropped_maps", "localisation", "dose"):
+        assert again[k] == r[k]                                    # the command is the Python call
+    assert run(["--model", f"{ARCHS}:mlp_gan", "--boxes", path, "--out", out]) == 2
+    assert "no spatial map" in capsys.readouterr().err
+
+
 # --- the command -----------------------------------------------------------------------------------------
 
 def _box_file(path, label="window", n=12, size=64, nz=NZ, sha=None, **changes):
@@ -145,7 +297,11 @@ def tiny64(tmp_path, make_pair):
 
 
 def run(argv):
-    return cli.run(forget.main, [str(a) for a in argv], forget.PROG)
+    """``python -m ganlens.forget argv`` in this process (argparse errors exit 2, as they do there)."""
+    try:
+        return cli.run(forget.main, [str(a) for a in argv], forget.PROG)
+    except SystemExit as e:
+        return e.code
 
 
 def test_cli_end_to_end_with_detector(tmp_path, tiny64, capsys):
@@ -181,6 +337,10 @@ def test_cli_end_to_end_with_detector(tmp_path, tiny64, capsys):
             np.testing.assert_allclose(arrays["after"], m.G(z).numpy(), atol=1e-5)
         assert r["settings"]["fill"] == "mean"
     assert "rate" in capsys.readouterr().err
+    # The command is the Python call: same numbers (the detector branch of the API).
+    api = ganlens.forget(m, bf, n_eval=24, dose_n=12, n=4, control_draws=2, folds=3, negatives_per_image=8)
+    assert api.to_dict()["removal"] == r["removal"] and api["dose"] == r["dose"] and api["probe"] == r["probe"]
+    assert api["settings"] == r["settings"]
 
 
 def test_cli_foreign_generator_other_label_has_no_detector_part(tmp_path, capsys):
