@@ -669,11 +669,10 @@ def summary(r: Result) -> str:
                   f"(random {ctl if ctl is not None else float('nan'):.2f})")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def from_args(args, gan) -> Result:
+    """The analysis the command's flags ask for (``ganlens.paper`` calls this too)."""
     settings = {k: getattr(args, k) for k in ("negatives_per_image", "C", "top_k", "n", "n_eval", "dose_n",
                                               "fill", "control_draws", "folds")}
-    _, gan = cli.start(args)  # checks --out before the work, then device, seed, checkpoint / --model
     if args.layer == "list":
         cli.layer(gan, "G", "list")
     check_settings(gan, args.layer, flags=True, **settings)
@@ -681,7 +680,13 @@ def main(argv: list[str] | None = None) -> int:
     warning = boxfile.sha_warning(bf, args.boxes, gan.sha256)
     if warning:
         print(f"{PROG}: {warning}", file=sys.stderr)
-    result = forget(gan, bf, layer=args.layer, seed=args.seed, **settings)
+    return forget(gan, bf, layer=args.layer, seed=args.seed, **settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _, gan = cli.start(args)  # checks --out before the work, then device, seed, checkpoint / --model
+    result = from_args(args, gan)
     result.save(args.out)
     print(f"{summary(result)}; wrote {Path(args.out) / 'forget.json'}", file=sys.stderr)
     return 0

@@ -64,7 +64,7 @@ def test_every_command_runs_on_a_foreign_architecture(tmp_path, arch):
     assert 0 <= p["accuracy"] <= 1
     if arch != "mlp":  # boxes need a spatial G layer; the MLP's error is tested below
         gan = ALL[arch]()
-        b = boxfile.parse({"format": "ganlens.boxes/1", "label": "square", "width": size, "height": size,
+        b = boxfile.parse({"format": "ganlens.boxes/1", "label": "square", "image_size": [size, size],
                            "latent": {"dim": gan.nz, "distribution": gan.latent},
                            "samples": [{"seed": s, "boxes": [[0, 0, size // 2, size // 2]]} for s in range(6)]})
         boxfile.write(tmp_path / "boxes.json", b)
@@ -74,11 +74,8 @@ def test_every_command_runs_on_a_foreign_architecture(tmp_path, arch):
         check_json(out / "forget" / "forget.json", arch)
 
 
-@pytest.mark.parametrize("command,flag", [("walk", None), ("filters", "--layer"), ("forget", "--layer"),
-                                          ("probe", "--layers")])
+@pytest.mark.parametrize("command,flag", [("filters", "--layer"), ("forget", "--layer"), ("probe", "--layers")])
 def test_layer_list_prints_the_table_and_writes_nothing(tmp_path, capsys, command, flag):
-    if flag is None:
-        pytest.skip("walk has no --layer flag")
     argv = ["--model", f"{ARCHS}:paper_gan", flag, "list", "--out", tmp_path / "o"]
     if command == "forget":
         argv += ["--boxes", tmp_path / "missing.json"]
