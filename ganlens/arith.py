@@ -57,7 +57,7 @@ from matplotlib.patches import Rectangle
 
 from . import cli, figures
 from .data import to_float, to_uint8
-from .errors import GanlensError
+from .errors import GanlensError, require_at_least
 from .generate import images
 from .memorization import rgb
 from .results import Result, analysis_module, provenance
@@ -543,9 +543,7 @@ def arith(gan, expr=None, concepts: dict | None = None, *, turn=None, turn_seeds
 
 def _check_settings(**values) -> None:
     low = {"turn_steps": 2, "candidates": 9, "trials": 0}
-    for name, v in values.items():
-        if name in low and v < low[name]:
-            raise GanlensError(f"{name} must be at least {low[name]}, got {v}")
+    require_at_least({name: (v, low[name]) for name, v in values.items() if name in low})
     if not 0 <= values["jitter"] <= 10:
         raise GanlensError(f"jitter must be in [0, 10], got {values['jitter']}")
 

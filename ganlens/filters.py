@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from . import cli, figures
 from .data import ImageSet, for_model, iter_chunks, to_float
-from .errors import GanlensError
+from .errors import GanlensError, require_at_least
 from .guided import eval_no_inplace, guided_backprop
 from .hooks import layer_module, retain
 from .results import Result, analysis_module, provenance
@@ -421,9 +421,7 @@ def _open(gan, images) -> ImageSet:
 
 
 def _at_least_1(**values) -> None:
-    for name, v in values.items():
-        if not isinstance(v, int) or v < 1:
-            raise GanlensError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+    require_at_least({name: (v, 1) for name, v in values.items()}, flags=True)
 
 
 def filters(gan, images, *, layer: str = "last", units=6, top: int = 4, n_images: int = 5000,

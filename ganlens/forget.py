@@ -70,7 +70,7 @@ import torch
 
 from . import boxes as boxfile
 from . import cli, figures
-from .errors import GanlensError
+from .errors import GanlensError, require_at_least
 from .generate import activations, images
 from .hooks import ablate
 from .results import Result, analysis_module, provenance
@@ -245,10 +245,9 @@ def check_settings(gan, layer: str, *, negatives_per_image: int = 20, C: float =
     as the command's flags (``--top-k``)."""
     def name(k):
         return "--" + k.replace("_", "-") if flags else k
-    for k, v, lo in (("negatives_per_image", negatives_per_image, 1), ("n", n, 1), ("n_eval", n_eval, 1),
-                     ("dose_n", dose_n, 1), ("control_draws", control_draws, 1), ("folds", folds, 2)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
-            raise GanlensError(f"{name(k)} must be at least {lo}, got {v!r}")
+    require_at_least({"negatives_per_image": (negatives_per_image, 1), "n": (n, 1), "n_eval": (n_eval, 1),
+                      "dose_n": (dose_n, 1), "control_draws": (control_draws, 1), "folds": (folds, 2),
+                      "top_k": (top_k, 1)}, flags=flags)
     if not (isinstance(C, (int, float)) and np.isfinite(C) and C > 0):
         raise GanlensError(f"{name('C')} must be a positive number, got {C!r}")
     if fill not in FILLS:
@@ -269,8 +268,6 @@ def check_settings(gan, layer: str, *, negatives_per_image: int = 20, C: float =
         raise GanlensError(f"{where}: layer {lay.name} has no spatial map ({lay.channels}x{lay.side}x{lay.side}, "
                            f"made by {lay.module}), so boxes cannot be placed on its cells; forget needs a "
                            f"convolutional G layer (an MLP generator has none)")
-    if top_k is not None and not (isinstance(top_k, (int, np.integer)) and top_k >= 1):
-        raise GanlensError(f"{name('top_k')} must be at least 1, got {top_k!r}")
     if top_k is not None and top_k > lay.channels:
         raise GanlensError(f"{name('top_k')} {top_k}: layer {lay.name} has only {lay.channels} maps")
     return lay

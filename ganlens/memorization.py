@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import ImageSet, iter_chunks, to_float
-from .errors import GanlensError
+from .errors import GanlensError, require_at_least
 from .generate import features, images
 from .results import Result, analysis_module, provenance
 
@@ -490,9 +490,7 @@ def memorization(gan, data, *, samples: int = 512, holdout: int = 512, cells: in
 
 def _at_least(**checks: tuple) -> None:
     """GanlensError "samples must be at least 2, got 1" for the first (value, low) pair below its low."""
-    for name, (value, low) in checks.items():
-        if value < low:
-            raise GanlensError(f"{name} must be at least {low}, got {value}")
+    require_at_least(checks)
 
 
 # -------------------------------------------------------------------------------------------- figures

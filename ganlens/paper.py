@@ -649,21 +649,25 @@ def _boxes(args) -> str | None:
     return DEFAULT_BOXES
 
 
-def main(argv: list[str] | None = None, only: str | None = None) -> int:
-    """``analyses/run_all.py`` (``only=None``) and the per-figure scripts (``only=KEY``)."""
+def _parse(argv, only: str | None) -> tuple[argparse.Namespace, list[str], dict[str, list[str]]]:
+    """(flags, figure keys to run, {key: extra flags for its command})."""
     p = parser(only)
     if only:
         args, rest = p.parse_known_args(argv)
-        keys, extra = [only], {only: rest}
-    else:
-        args = p.parse_args(argv)
-        keys = list(args.only or FIGURES)
-        extra = {}
-        for item in args.args:
-            key, eq, flags = item.partition("=")
-            if not eq or key not in FIGURES:
-                raise GanlensError(f"--args {item!r}: expected KEY=\"FLAGS\" with KEY one of {', '.join(FIGURES)}")
-            extra[key] = extra.get(key, []) + shlex.split(flags)
+        return args, [only], {only: rest}
+    args = p.parse_args(argv)
+    extra: dict[str, list[str]] = {}
+    for item in args.args:
+        key, eq, flags = item.partition("=")
+        if not eq or key not in FIGURES:
+            raise GanlensError(f"--args {item!r}: expected KEY=\"FLAGS\" with KEY one of {', '.join(FIGURES)}")
+        extra[key] = extra.get(key, []) + shlex.split(flags)
+    return args, list(args.only or FIGURES), extra
+
+
+def main(argv: list[str] | None = None, only: str | None = None) -> int:
+    """``analyses/run_all.py`` (``only=None``) and the per-figure scripts (``only=KEY``)."""
+    args, keys, extra = _parse(argv, only)
     out = Path(args.out)
     cli.check_out(out)
     check_dir = Path(args.check) if isinstance(args.check, str) else None

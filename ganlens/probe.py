@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from . import cli, figures
 from .data import ImageSet, RoomsSet, for_model, iter_chunks, to_float
-from .errors import GanlensError
+from .errors import GanlensError, require_at_least
 from .hooks import retain
 from .results import Result, analysis_module, atomic_write, provenance
 
@@ -385,9 +385,7 @@ def parse_C(C) -> list[float]:
 
 
 def _check(pool, limit, val_fraction, test_fraction, batch_size) -> None:
-    for name, v in (("pool", pool), ("batch-size", batch_size), ("limit", 1 if limit is None else limit)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise GanlensError(f"--{name} must be at least 1, got {v}")
+    require_at_least({"pool": (pool, 1), "batch_size": (batch_size, 1), "limit": (limit, 1)}, flags=True)
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 0.9):
         raise GanlensError(f"--val-fraction {val_fraction} and --test-fraction {test_fraction}: each must "
                            f"be in (0, 1) and together below 0.9")

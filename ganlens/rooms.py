@@ -611,7 +611,7 @@ PROG = "python -m ganlens.rooms"
 def main(argv=None) -> int:
     """Command line: write a rooms folder and/or a preview grid."""
     from . import cli
-    from .errors import GanlensError
+    from .errors import GanlensError, require_at_least
     p = cli.Parser(
         PROG, "Procedural bedroom-like scenes with exact per-pixel class masks (LSUN stand-in).",
         "  python -m ganlens.rooms --n 50000 --size 64 --seed 0 --out data/rooms64\n"
@@ -626,9 +626,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.out is None and args.grid is None:
         p.error("give --out and/or --grid")
-    for name in ("n", "size"):
-        if getattr(args, name) < 1:
-            raise GanlensError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    require_at_least({"n": (args.n, 1), "size": (args.size, 1)}, flags=True)
     if args.seed < 0:
         raise GanlensError(f"--seed must be 0 or more, got {args.seed}")
     if args.out is not None:

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from . import checkpoints, cli, figures
 from .checkpoints import latent_from_seed
 from .data import RoomsSet, load_all, open_images, to_float
-from .errors import GanlensError
+from .errors import GanlensError, require_at_least
 from .gan import wrap
 from .models import LATENTS, ConfigError, DCGANConfig, Discriminator, Generator
 from .results import analysis_module
@@ -248,9 +248,9 @@ class Settings:
     compile: bool = False
 
     def check(self) -> None:
-        for name in ("batch_size", "ckpt_every", "log_every", "keep"):
-            if getattr(self, name) < 1:
-                raise GanlensError(f"--{name.replace('_', '-')} must be at least 1")
+        require_at_least({name: (getattr(self, name), 1) for name in ("batch_size", "ckpt_every", "log_every",
+                                                                     "keep", "sample_every")},
+                         flags=True)
         for name in ("lr", "beta1"):
             if not math.isfinite(getattr(self, name)):
                 raise GanlensError(f"--{name} must be a finite number, got {getattr(self, name)}")

@@ -217,3 +217,16 @@ def test_expressions_are_parsed_not_evaluated():
     for text in ("__import__('os').system('true')", "A.__class__", "open('x', 'w')", "A if B else C"):
         with pytest.raises(GanlensError, match="--expr"):
             parse_expr(text)
+
+
+def test_functions_stay_short_and_commands_thin():
+    """Library first: no function in ganlens/ over 80 lines, and every ``python -m ganlens.X`` main (parse,
+    call, save, one line) at most 60."""
+    long = []
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > 80 or (node.name == "main" and n > 60):
+                    long.append(f"{path.name}:{node.name} {n} lines")
+    assert long == []
