@@ -33,10 +33,8 @@ Foreign files are recognised by their keys and tensor shapes, with no flags:
 from __future__ import annotations
 
 import datetime
-import os
 import pickle
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -46,7 +44,7 @@ from . import __version__, architectures
 from .errors import GanlensError
 from .gan import GAN, file_sha256, latent_from_seed, wrap  # noqa: F401 (re-exported)
 from .models import ConfigError, DCGANConfig, Discriminator, Generator
-from .results import command_line
+from .results import atomic_write, command_line
 
 FORMAT = "ganlens.checkpoint/1"
 DEFAULT_CHECKPOINT = Path(__file__).parent / "default" / "rooms64.pt"
@@ -95,28 +93,7 @@ def save(path: str | Path, config: DCGANConfig, G: Generator, D: Discriminator |
                "state": state, "provenance": provenance or {}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def remove_stale_temp_files(folder: str | Path) -> list[Path]:

@@ -127,6 +127,14 @@ def atomic_write(path: str | Path, data: str | bytes | Callable[[io.BufferedWrit
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    try:  # make the rename itself durable (a checkpoint must survive a power cut)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
     return path
 
 
