@@ -133,14 +133,12 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}\\%"
 
 
-def _model(j: dict, path_key=("checkpoint", "path"), sha_key=("checkpoint", "sha256")) -> str:
-    def get(keys):
-        v = j
-        for k in keys:
-            v = (v or {}).get(k)
-        return v
-    name, sha = Path(str(get(path_key))).name, str(get(sha_key) or "")
-    return f"\\texttt{{{latex_escape(name)}}} [sha256 {sha[:8]}]"
+def _model(j: dict, *_) -> str:
+    """The model as the JSON's provenance block names it: checkpoint file and sha256, or an in-memory model."""
+    m = j["provenance"]["model"]
+    if m["checkpoint"] == "in-memory":
+        return f"the in-memory model \\texttt{{{latex_escape(m['name'])}}}"
+    return f"\\texttt{{{latex_escape(Path(m['checkpoint']).name)}}} [sha256 {str(m['sha256'])[:8]}]"
 
 
 def _tt(text) -> str:
@@ -178,7 +176,7 @@ def caption_filters(j: dict) -> str:
     s, tv, rf = j["settings"], j["trained_vs_random"], j["receptive_field"]
     units = ", ".join(map(str, tv["units"]))
     text = (f"Guided backpropagation of units {units} of the discriminator's layer {latex_escape(s['layer'])} "
-            f"({_model(j, ('settings', 'checkpoint'), ('settings', 'checkpoint_sha256'))}; receptive field "
+            f"({_model(j)}; receptive field "
             f"{rf['size']} px). For each unit, its {s['top']} strongest responses among the first "
             f"{_n(s['n_images_searched'])} images of {_tt(s['data'])}: receptive-field crop and guided map "
             f"(light grey: outside the image; numbers: the unit's structure score).")
@@ -192,15 +190,11 @@ def caption_filters(j: dict) -> str:
     return text
 
 
-def _forget_model(j):
-    return _model(j, ("settings", "checkpoint"), ("settings", "checkpoint_sha256"))
-
-
 def caption_forget(j: dict) -> str:
     s, p = j["settings"], j["probe"]
     cv = (p.get("cv") or {}).get("auc_mean")
     fill = "their mean activation" if s["fill"] == "mean" else "zero"
-    text = (f"Forgetting ``{latex_escape(j['label'])}'' in {_forget_model(j)}. Top: samples (fresh latents); "
+    text = (f"Forgetting ``{latex_escape(j['label'])}'' in {_model(j)}. Top: samples (fresh latents); "
             f"bottom: the same latents with the {j['n_dropped']} of {j['layer_shape']['channels']} feature maps "
             f"of layer {latex_escape(s['layer'])} that a logistic-regression probe ties to the object "
             f"(rule: {latex_escape(j['selection'])}; {j['boxes_file']['n_boxes']} boxes on "
@@ -219,7 +213,7 @@ def caption_forget(j: dict) -> str:
 
 def caption_dose(j: dict) -> str:
     d, s = j["dose"], j["settings"]
-    return (f"Dose curve of forgetting ``{latex_escape(j['label'])}'' in {_forget_model(j)}: "
+    return (f"Dose curve of forgetting ``{latex_escape(j['label'])}'' in {_model(j)}: "
             f"{latex_escape(d['metric_label'])} on {_n(d['n_latents'])} {latex_escape(d['latents'])} when "
             f"{', '.join(map(str, d['levels']))} of the {j['layer_shape']['channels']} maps of layer "
             f"{latex_escape(s['layer'])} are set to {'their mean' if s['fill'] == 'mean' else 'zero'}, taken in "
@@ -229,7 +223,7 @@ def caption_dose(j: dict) -> str:
 def caption_annotations(j: dict) -> str:
     b = j["boxes_file"]
     return (f"The box file of Fig.~6: {b['n_boxes']} ``{latex_escape(j['label'])}'' boxes on "
-            f"{b['n_samples_with_boxes']} of {b['n_samples']} samples of {_forget_model(j)} "
+            f"{b['n_samples_with_boxes']} of {b['n_samples']} samples of {_model(j)} "
             f"(\\texttt{{{latex_escape(Path(j['settings']['boxes']).name)}}}).")
 
 
@@ -301,7 +295,7 @@ def caption_probe_figure(j: dict) -> str:
 def probe_table(j: dict, source: str, command: str) -> str:
     """Table 1 as a ``table`` with a ``tabular`` (no extra packages): accuracy, C, feature dim."""
     t, r = j["trained"], j["random"]
-    rows = [("D of " + f"\\texttt{{{latex_escape(Path(j['checkpoint']['path']).name)}}}", _pct(t["accuracy"]),
+    rows = [("D of " + _model(j).split(" [sha256")[0].replace("the in-memory model ", ""), _pct(t["accuracy"]),
              f"{t['C']:g}", _n(j["feature_dim"])),
             ("random D (same architecture)", _pct(r["accuracy"]), f"{r['C']:g}", _n(j["feature_dim"])),
             ("majority class", _pct(j["chance"]["majority"]), "--", "--")]
@@ -475,9 +469,11 @@ class Run:
 
 def command_for(fig: Figure, base: dict, out: str, extra: list[str]) -> list[str]:
     """argv for ``fig``'s command: common flags, the figure's settings, then the user's extra flags (which win)."""
-    argv = ["--checkpoint", str(base["checkpoint"]), "--seed", str(base["seed"]), "--device", str(base["device"])]
+    argv = ["--seed", str(base["seed"]), "--device", str(base["device"])]
     if base.get("model"):
-        argv += ["--model", str(base["model"])]
+        argv = ["--model", str(base["model"])] + argv
+    if not base.get("model") or str(base["checkpoint"]) != "default":
+        argv = ["--checkpoint", str(base["checkpoint"])] + argv
     if fig.needs_boxes:
         argv = ["--boxes", str(base["boxes"])] + argv
     return argv + ["--out", out] + list(fig.args) + list(extra)
@@ -641,7 +637,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
 def _boxes(args) -> str | None:
     if getattr(args, "boxes", None):
         return args.boxes
-    if str(args.checkpoint) != "default":
+    if str(args.checkpoint) != "default" or getattr(args, "model", None):
         return None  # the shipped box file was drawn on the shipped model
     for candidate in (Path(DEFAULT_BOXES), REPO / DEFAULT_BOXES):
         if candidate.exists():

@@ -187,6 +187,8 @@ def walk(gan, *, rows: int = 4, points: int = 9, steps: int = 8, interp: str = "
         raise GanlensError("--heldout needs --data (the training images to search)")
     gan.require_G()
     interp = interp if interp != "auto" else ("slerp" if gan.latent == "normal" else "linear")
+    if isinstance(data, str) and not data.strip():
+        data = None  # --data '' turns the memorization report off (analyses/run_all.py --args documents it)
     opened = memorization.open_data(gan, data) if data is not None else None  # fails before any heavy work
     spaces = memorization.spaces_for(gan)
     key_seeds = list(range(seed, seed + rows * points))

@@ -230,3 +230,17 @@ def test_a_failing_figure_is_reported_and_the_others_still_run(tiny, tmp_path, c
     assert m["figures"]["table1_probe"]["status"] == "ok" and (out / "table1_probe.tex").exists()
     assert not (out / "fig7_arith").exists()
     assert "FAILED" in capsys.readouterr().err
+
+
+def test_paper_runs_on_a_model_built_in_python(tmp_path):
+    """--model: the figures of a network ganlens did not build, loaded once; captions name the in-memory model
+    and Fig. 6 is skipped (the shipped box file belongs to the shipped model)."""
+    archs = Path(__file__).parent / "archs.py"
+    out = tmp_path / "paper"
+    code = paper.main(["--model", f"{archs}:paper_gan", "--out", str(out), "--only", "fig6_forget", "fig7_arith",
+                       "--args", 'fig7_arith=--expr "A - B + C" --A 1,2 --B 3 --C 4 --measure none --turn-steps 3'])
+    assert code == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["figures"]["fig6_forget"]["status"] == "skipped"
+    assert m["figures"]["fig7_arith"]["status"] == "ok" and "--model" in m["figures"]["fig7_arith"]["command"]
+    assert "in-memory model \\texttt{paper32}" in (out / "fig7_arith.tex").read_text()
