@@ -34,7 +34,7 @@ from .data import RoomsSet, load_all, open_images, to_float
 from .errors import GanlensError, require_at_least
 from .gan import wrap
 from .models import LATENTS, ConfigError, DCGANConfig, Discriminator, Generator
-from .results import analysis_module
+from .results import analysis_module, provenance
 
 PROG = "python -m ganlens.train"
 EXAMPLES = f"""  {PROG} --data rooms --out runs/rooms64 --iters 3000 --ngf 32 --ndf 32 --batch-size 64
@@ -443,7 +443,9 @@ class _Run:
             summary = {"settings": self.settings, "config": self.config.to_dict(), "data": self.data_desc,
                        "device": str(self.dev), "world_size": self.world, "iterations": self.total,
                        "resumed_from": str(self.resume_from or ""), "seconds_this_run": round(seconds, 2),
-                       "images_per_second": round(speed, 1)}
+                       "images_per_second": round(speed, 1),
+                       "provenance": provenance(None, self.s.seed, call=f"ganlens.train(data={self.s.data!r}, "
+                                                f"out={self.s.out!r}, ...)", device=str(self.dev))}
             cli.write_json(self.out / "history.json", {"fields": HISTORY_FIELDS, "rows": self.history})
             cli.write_json(self.out / "train.json", summary)
         if self.world > 1:
