@@ -4,13 +4,17 @@ and output folders that never hold half-written results."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import math
 import re
+import signal
 import sys
+import threading
+import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -99,10 +103,42 @@ def seed_value(text: str) -> int:
 seed_value.__name__ = "int"
 
 
-def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, prog: str) -> int:
-    """Call ``main(argv)`` and turn GanlensError / KeyboardInterrupt into one line on stderr."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: handled like Ctrl-C, so every ``finally`` (staging folders, temp files) runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (main thread only), as SIGINT raises
+    KeyboardInterrupt; the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, _terminate) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        with running_command(None if argv is None else " ".join([prog] + [str(a) for a in argv])):
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, prog: str) -> int:
+    """Call ``main(argv)`` and turn every expected failure into one line on stderr and an exit status:
+    GanlensError (2), a file-system error such as a full disk, a name too long or a link loop (1, naming
+    the path and the cause), Ctrl-C, SIGTERM and SIGHUP (130, 143, 129; cleanup runs first). Library
+    warnings (matplotlib, scikit-learn, torch) are kept off stderr: a command prints only its own lines."""
+    try:
+        with running_command(None if argv is None else " ".join([prog] + [str(a) for a in argv])), \
+                _signals(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return main(argv) or 0
     except Listed:
         return 0
@@ -111,9 +147,16 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, 
     except GanlensError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
+    except Terminated as e:
+        print(f"{prog}: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # the file system said no (ENOSPC, EACCES, ENAMETOOLONG, ELOOP, ...): say where and why
+        where = e.filename if e.filename is not None else "a file"
+        print(f"{prog}: error: {where}: {e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 def device(name: str) -> torch.device:

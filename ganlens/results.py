@@ -158,26 +158,36 @@ def check_out(out: str | Path) -> None:
         raise GanlensError(f"--out {out}: exists and is not a folder")
 
 
+STAGE_PREFIX = ".ganlens-stage-"
+
+
 @contextlib.contextmanager
 def staged_output(out: str | Path) -> Iterator[Path]:
-    """Write results into a temporary folder beside ``out``; move them into ``out`` only on success.
+    """Write results into a hidden staging folder inside ``out``; move them into ``out`` only on success.
 
-    An error part-way (bad input found late, Ctrl-C) leaves ``out`` as it was: no half-written files.
+    An error part-way (bad input found late, Ctrl-C, SIGTERM) leaves ``out`` as it was: no half-written
+    files, and a folder ``out`` that did not exist before is removed again. Staging inside ``out`` (not
+    beside it) means a writable ``out`` in a read-only parent works, and the final renames never cross a
+    mount point. Staging folders left by a process that was killed (SIGKILL) are removed the next time.
     Yields the staging folder; the caller writes plain files (and sub-folders) into it.
     """
     out = Path(out)
     if out.parent == Path(OUT_ROOT):  # the default folders (ganlens-out/walk, ...) work on a fresh checkout
         out.parent.mkdir(exist_ok=True)
     check_out(out)
-    parent = out.resolve().parent
+    created = not out.exists()
     try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+        out.mkdir(exist_ok=True)
+        remove_stale_stages(out)
+        stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=out))
     except OSError as e:
-        raise GanlensError(f"--out {out}: cannot write in {parent}: {e.strerror}")
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise GanlensError(f"--out {out}: cannot write there: {e.strerror or e}")
+    ok = False
     try:
         yield stage  # an error from the body (OSError included) propagates as it is, not as "--out"'s
         try:
-            out.mkdir(exist_ok=True)
             for item in stage.iterdir():
                 target = out / item.name
                 if target.is_dir() and item.is_dir():
@@ -185,8 +195,37 @@ def staged_output(out: str | Path) -> Iterator[Path]:
                 os.replace(item, target)
         except OSError as e:
             raise GanlensError(f"--out {out}: cannot write: {e.strerror or e}")
+        ok = True
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        if created and not ok:
+            try:
+                out.rmdir()  # only if empty: never removes anything that was there
+            except OSError:
+                pass
+
+
+def remove_stale_stages(folder: Path) -> list[Path]:
+    """Remove staging folders in ``folder`` whose process is gone (killed before it could clean up)."""
+    removed = []
+    for p in folder.glob(f"{STAGE_PREFIX}*"):
+        pid = p.name[len(STAGE_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ----------------------------------------------------------------------------------------------- Result

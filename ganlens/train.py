@@ -60,8 +60,8 @@ def parser() -> cli.Parser:
     p.add_argument("--lr", type=cli.number(0, open_low=True), default=2e-4)
     p.add_argument("--beta1", type=cli.number(0, 1, open_high=True), default=0.5)
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--iters", type=int, help="total training iterations (steps)")
-    length.add_argument("--epochs", type=int, help="total epochs over the data (default: 5)")
+    length.add_argument("--iters", type=cli.at_least(1), help="total training iterations (steps)")
+    length.add_argument("--epochs", type=cli.at_least(1), help="total epochs over the data (default: 5)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--seed", type=cli.seed_value, default=0)
     p.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",
@@ -69,7 +69,7 @@ def parser() -> cli.Parser:
     p.add_argument("--ckpt-every", type=cli.at_least(1), default=500, help="checkpoint every N iterations (default: 500)")
     p.add_argument("--keep", type=cli.at_least(1), default=3, help="numbered checkpoints to keep (default: 3)")
     p.add_argument("--log-every", type=cli.at_least(1), default=50, help="read losses every N iterations (default: 50)")
-    p.add_argument("--sample-every", type=int, help="sample grid every N iterations (default: once an epoch)")
+    p.add_argument("--sample-every", type=cli.at_least(1), help="sample grid every N iterations (default: once an epoch)")
     p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
                    help="mixed precision: auto = bf16 on CUDA, off on CPU")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (CUDA: faster after warm-up)")
@@ -249,11 +249,14 @@ class Settings:
 
     def check(self) -> None:
         require_at_least({name: (getattr(self, name), 1) for name in ("batch_size", "ckpt_every", "log_every",
-                                                                     "keep", "sample_every")},
+                                                                     "keep", "sample_every", "iters", "epochs")},
                          flags=True)
-        for name in ("lr", "beta1"):
-            if not math.isfinite(getattr(self, name)):
-                raise GanlensError(f"--{name} must be a finite number, got {getattr(self, name)}")
+        if self.iters is not None and self.epochs is not None:
+            raise GanlensError("give --iters or --epochs, not both")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise GanlensError(f"--lr must be a positive finite number, got {self.lr}")
+        if not 0 <= self.beta1 < 1:
+            raise GanlensError(f"--beta1 must be in [0, 1), got {self.beta1}")
 
 
 def train(data: str = "rooms", out: str | Path = "runs/train", *, progress: bool = True, **settings):
@@ -298,9 +301,11 @@ class _Run:
         self.steps_per_epoch = len(self.data) // s.batch_size
         if self.steps_per_epoch == 0:
             raise GanlensError(f"--data {s.data}: {len(self.data)} images is fewer than one batch of {s.batch_size}")
-        self.total = s.iters if s.iters is not None else (s.epochs or 5) * self.steps_per_epoch
-        if self.total < 1:
-            raise GanlensError("--iters/--epochs must be at least 1")
+        self.total = s.iters if s.iters is not None else (5 if s.epochs is None else s.epochs) * self.steps_per_epoch
+        start = (self.state or {}).get("iteration", 0)
+        if self.total < start:
+            raise GanlensError(f"--iters {self.total}: the run in {self.out} is already at iteration {start}; "
+                               f"resume with a larger --iters/--epochs")
         self._build(ckpt)
 
     def _config(self) -> tuple[DCGANConfig, dict | None]:
@@ -382,10 +387,29 @@ class _Run:
         if self.history:
             _plot_history(self.history, self.out / "loss")
 
+    def lock(self) -> None:
+        """An exclusive lock on the run folder (``.train.lock``, fcntl.flock): a second ``ganlens.train`` on the
+        same --out (a new run or a --resume) is refused instead of mixing two runs. Released when the process
+        ends, however it ends."""
+        import fcntl
+        self.out.mkdir(exist_ok=True)
+        self.lock_file = open(self.out / ".train.lock", "a")
+        try:
+            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock_file.close()
+            raise GanlensError(f"--out {self.out}: another ganlens.train is writing this run folder right now; "
+                               f"wait for it to finish or use another --out")
+        if self.state is None and (self.out / "last.pt").exists():  # it finished a run while we were starting
+            raise GanlensError(f"--out {self.out}: already holds a run (last.pt); use --resume or another --out")
+
     def loop(self) -> None:
         s, dev, rank = self.s, self.dev, self.rank
         per_rank = s.batch_size // self.world
-        self.out.mkdir(exist_ok=True)
+        if rank == 0:
+            self.lock()
+        else:
+            self.out.mkdir(exist_ok=True)
         if rank == 0:
             stale = checkpoints.remove_stale_temp_files(self.out)  # a run killed while saving leaves its temp file
             if stale:

@@ -80,7 +80,7 @@ def test_staged_output_untouched_when_the_body_raises(tmp_path):
     for exc in (RuntimeError("late failure"), KeyboardInterrupt(), GanlensError("bad input")):
         with pytest.raises(type(exc)):
             with cli.staged_output(out) as stage:
-                assert stage.parent == tmp_path and stage != out
+                assert stage.parent == out and stage.name.startswith(".ganlens-stage-")
                 (stage / "result.json").write_text("half")
                 (stage / "new.txt").write_text("new")
                 raise exc

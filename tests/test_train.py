@@ -70,7 +70,7 @@ def assert_same_run(a, b):
 
 def test_run_writes_its_outputs(reference):
     names = sorted(p.name for p in reference.iterdir())
-    assert names == ["ckpt_0000005.pt", "ckpt_0000006.pt", "history.json", "last.pt", "loss.pdf", "loss.png",
+    assert names == [".train.lock", "ckpt_0000005.pt", "ckpt_0000006.pt", "history.json", "last.pt", "loss.pdf", "loss.png",
                      "samples_0000004.png", "samples_0000006.png", "train.json"]  # only --keep 2 newest
 
     m = checkpoints.load(reference / "last.pt")
@@ -188,7 +188,13 @@ def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, no_
     (["--keep", "0"], "--keep must be at least 1"),
     (["--image-size", "50"], "image_size 50 is not supported"),
     (["--nc", "0"], "nc must be a positive integer"),
-    (["--iters", "0"], "--iters/--epochs must be at least 1"),
+    (["--iters", "0"], "--iters must be at least 1, got 0"),
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--sample-every", "0"], "--sample-every must be at least 1, got 0"),
+    (["--lr", "nan"], "--lr must be a finite number"),
+    (["--lr", "-1"], "--lr must be above 0, got -1"),
+    (["--lr", "inf"], "--lr must be a finite number"),
+    (["--beta1", "2"], "--beta1 must be below 1, got 2"),
     (["--data", "rooms:n=8"], "fewer than one batch of 16"),
     (["--data", "rooms:n=x"], "bad rooms option"),
     (["--device", "tpu"], "--device"),
@@ -235,3 +241,19 @@ def test_randomness_is_a_function_of_seed_and_step():
     assert sorted(order.tolist()) == list(range(100))
     assert torch.equal(order, train.epoch_order(0, 2, 100))
     assert not torch.equal(order, train.epoch_order(0, 3, 100))
+
+
+def test_a_second_writer_of_a_run_folder_is_refused(tmp_path, capsys):
+    """Two trainers on one --out would overwrite each other: the run folder is locked (fcntl.flock)."""
+    import fcntl
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / ".train.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)      # another process in the middle of a run
+        assert cli.run(train.main, TINY + ["--out", str(out), "--iters", "2"], train.PROG) == 2
+        assert "another ganlens.train is writing this run folder" in capsys.readouterr().err
+        assert not (out / "last.pt").exists()
+    assert cli.run(train.main, TINY + ["--out", str(out), "--iters", "2"], train.PROG) == 0   # free again
+    assert cli.run(train.main, TINY + ["--out", str(out), "--resume", "--iters", "1"], train.PROG) == 2
+    assert "already at iteration 2" in capsys.readouterr().err
+    assert json.loads((out / "train.json").read_text())["iterations"] == 2   # train.json not rewritten
