@@ -33,8 +33,11 @@ Foreign files are recognised by their keys and tensor shapes, with no flags:
 from __future__ import annotations
 
 import datetime
+import os
 import pickle
 import re
+import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -125,9 +128,13 @@ def read(path: str | Path) -> object:
     if path.stat().st_size == 0:
         raise GanlensError(f"{path}: empty file, expected a PyTorch checkpoint")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr; the error below says it all
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
+        if not zipfile.is_zipfile(path) and _pickle_protocol(path) is not None:
+            raise _raw_pickle(path)
         # torch wraps every weights-only failure in "Weights only load failed ..."; only a GLOBAL
         # (a reference to a Python callable or class) means the file holds objects. Random or foreign
         # bytes fail on an opcode instead and are simply not a checkpoint.
@@ -145,12 +152,60 @@ def read(path: str | Path) -> object:
         raise GanlensError(f"{path}: not a PyTorch checkpoint (unpickling failed: {detail[:200]}); "
                            f"ganlens reads files written by torch.save with tensors and plain containers only")
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as e:
+        if "magic number" in str(e) and _pickle_protocol(path) is not None:  # a pickle, not torch's legacy format
+            raise _raw_pickle(path)
         text = _text_head(path)
         if text is not None:  # a text file (notes, JSON, a config) unpickles into nonsense like "pop from empty list"
             raise GanlensError(f"{path}: not a PyTorch checkpoint: it is a text file (starts {text!r}); "
                                f"expected a file written by torch.save")
         raise GanlensError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
                            f"{_first_line(str(e)) or type(e).__name__}")
+
+
+def _raw_pickle(path: Path) -> GanlensError:
+    return GanlensError(f"{path}: refused: a raw Python pickle (protocol {_pickle_protocol(path)}), not a file "
+                        f"written by torch.save; ganlens loads checkpoints with weights_only=True and never "
+                        f"unpickles Python objects")
+
+
+def _pickle_protocol(path: Path) -> int | None:
+    """The protocol of a raw pickle (it starts with PROTO n, n >= 2), else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return None
+    return head[1] if len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5 else None
+
+
+def check_finite(path, role: str, net: torch.nn.Module) -> None:
+    """Refuse weights that cannot make an image: NaN or infinite values, or negative BatchNorm variances.
+    The message names the first bad tensor (set GANLENS_ALLOW_NONFINITE=1 to load such a file anyway, for
+    debugging a diverged run)."""
+    if os.environ.get("GANLENS_ALLOW_NONFINITE") == "1":
+        return
+    for name, t in net.state_dict().items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise GanlensError(f"{path}: {role} tensor {name!r} holds {bad} NaN/infinite value(s) of {t.numel()}; "
+                               f"the run diverged (set GANLENS_ALLOW_NONFINITE=1 to load it anyway)")
+        if name.endswith("running_var") and (t < 0).any():
+            raise GanlensError(f"{path}: {role} tensor {name!r} holds negative variances; the file is corrupt")
+
+
+def load_error(e: BaseException) -> str:
+    """The informative line of torch's load_state_dict error: the first mismatched key with both shapes, or
+    the missing / unexpected keys (torch's own first line names only the class)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for ln in lines:
+        m = re.match(r"size mismatch for ([^:]+): copying a param with shape torch.Size\((\[[^\]]*\])\) from "
+                     r"checkpoint, the shape in current model is torch.Size\((\[[^\]]*\])\)", ln)
+        if m:
+            return f"{m[1]} has shape {m[2]} in the file but {m[3]} in the network"
+    for ln in lines:
+        if ln.startswith(("Missing key", "Unexpected key")):
+            return ln[:300]
+    return _first_line(str(e))
 
 
 def _text_head(path: Path) -> str | None:
@@ -184,6 +239,9 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     line naming the file and the problem for anything else.
     """
     if path is None or str(path) == "default":
+        if path is not None and Path("default").exists():
+            print("warning: ./default exists, but --checkpoint default means the shipped model; pass ./default "
+                  "for that file", file=sys.stderr)
         path = DEFAULT_CHECKPOINT
         if not path.exists():
             raise GanlensError(f"{path}: the default model is missing from this install; "
@@ -197,8 +255,9 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
         raise GanlensError(f"{path}: unknown checkpoint format {obj['format']!r} (this ganlens reads {FORMAT})")
     else:
         (G, D, nz, shape, config, source), prov = _from_foreign(path, obj), {}
-    for net in (G, D):
+    for role, net in (("G", G), ("D", D)):
         if net is not None:
+            check_finite(path, role, net)
             net.eval().requires_grad_(False).to(device)
     return wrap(G, D, nz=nz, latent=config.latent if config is not None else "normal", path=path, source=source,
                 provenance=prov, config=config, image_shape=shape)
@@ -208,6 +267,9 @@ def _from_ganlens(path: Path, obj: dict) -> tuple:
     missing = [k for k in ("config", "G") if k not in obj]
     if missing:
         raise GanlensError(f"{path}: ganlens checkpoint without {', '.join(missing)}")
+    if not isinstance(obj["config"], dict):
+        raise GanlensError(f"{path}: bad config in checkpoint: a {type(obj['config']).__name__}, expected a dict "
+                           f"of DCGANConfig fields")
     try:
         config = DCGANConfig.from_dict(obj["config"])
     except (ConfigError, TypeError) as e:
@@ -218,11 +280,13 @@ def _from_ganlens(path: Path, obj: dict) -> tuple:
 
 
 def _build(path: Path, cls, config: DCGANConfig, sd: dict):
+    if not isinstance(sd, dict):
+        raise GanlensError(f"{path}: {cls.__name__} weights are a {type(sd).__name__}, expected a state dict")
     net = cls(config)
     try:
         net.load_state_dict(sd)
     except (RuntimeError, TypeError, AttributeError) as e:
-        raise GanlensError(f"{path}: {cls.__name__} weights do not match its config: {_first_line(str(e))}")
+        raise GanlensError(f"{path}: {cls.__name__} weights do not match its config: {load_error(e)}")
     return net
 
 
@@ -485,7 +549,8 @@ def load_weights(gan: GAN, path: str | Path) -> GAN:
         try:
             net.load_state_dict(_strip(sd))
         except (RuntimeError, TypeError, AttributeError, KeyError) as e:
-            raise GanlensError(f"{path}: its {role} weights do not fit the --model {role}: {_first_line(str(e))}")
+            raise GanlensError(f"{path}: its {role} weights do not fit the --model {role}: {load_error(e)}")
+        check_finite(path, role, net)
         loaded.append(role)
     if not loaded:
         raise GanlensError(f"{path}: no weights for the --model networks (G: {gan.G is not None}, "
