@@ -33,7 +33,6 @@ Other keys (``note``, per-sample comments) are kept and ignored.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +45,8 @@ from .results import atomic_write
 
 FORMAT = "ganlens.boxes/1"
 MAX_SEED = 2 ** 63
+MAX_Z = 1e4            # a latent coordinate beyond this is no sample of any latent distribution (and overflows G)
+SHOWN_PROBLEMS = 20    # a box file with thousands of problems prints the first 20 and a count
 
 
 class BoxFileError(GanlensError):
@@ -55,7 +56,10 @@ class BoxFileError(GanlensError):
         self.path, self.problems = str(path), list(problems)
         n = len(self.problems)
         head = f"{path}: {n} problem{'s' if n > 1 else ''} in box file"
-        super().__init__("\n".join([head] + [f"{path}: {p}" for p in self.problems]))
+        shown = [f"{path}: {p}" for p in self.problems[:SHOWN_PROBLEMS]]
+        if n > SHOWN_PROBLEMS:
+            shown.append(f"{path}: ... and {n - SHOWN_PROBLEMS} more problem(s)")
+        super().__init__("\n".join([head] + shown))
 
 
 @dataclass
@@ -142,11 +146,16 @@ def validate(data, *, model=None, config=None) -> list[str]:
         return problems + [f"samples: expected a list, got {_type(samples)}"]
     if not samples:
         return problems + ["samples: the list is empty"]
-    n_boxes = 0
+    n_boxes, first = 0, {}
     for i, s in enumerate(samples):
         found, n = _sample_problems(f"samples[{i}]", s, dim, width, height)
         problems += found
         n_boxes += n
+        seed = s.get("seed") if isinstance(s, dict) else None
+        if _is_int(seed) and seed in first:  # one rule everywhere (COCO import refuses them too)
+            problems.append(f"samples[{i}].seed: seed {seed} is already samples[{first[seed]}]; merge their boxes")
+        elif _is_int(seed):
+            first[seed] = i
     if n_boxes == 0:
         label = data.get("label")
         problems.append(f"no box at all in {len(samples)} samples: the probe needs positives (draw at least one "
@@ -213,8 +222,8 @@ def _sample_problems(where: str, s, dim: int | None, width: int | None, height: 
     if has_z:
         z = s["z"]
         if not isinstance(z, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                              and math.isfinite(v) for v in z):
-            problems.append(f"{where}.z: expected a list of finite numbers")
+                                              and abs(v) <= MAX_Z for v in z):  # ints too big for a float too
+            problems.append(f"{where}.z: expected a list of finite numbers within +-{MAX_Z:g}")
         elif dim is not None and len(z) != dim:
             problems.append(f"{where}.z: has {len(z)} numbers, latent.dim is {dim}")
     if "boxes" not in s:
@@ -267,6 +276,23 @@ def parse(data: dict, path: str | Path | None = None) -> BoxFile:
                    path=str(path) if path is not None else None)
 
 
+def read_json(path: Path, error=None):
+    """A JSON file, or a one-line error: not text, bad JSON, or nested too deeply (which makes Python's
+    parser hit its recursion limit). ``error``: BoxFileError-like class taking (path, [problem])."""
+    def fail(problem: str):
+        raise (error(path, [problem]) if error else GanlensError(f"{path}: {problem}"))
+    try:
+        return json.loads(path.read_text())
+    except UnicodeDecodeError:
+        fail("not a text file (expected JSON)")
+    except json.JSONDecodeError as e:
+        fail(f"bad JSON: {e.msg} at line {e.lineno} column {e.colno}")
+    except RecursionError:
+        fail("JSON nested too deeply to be a box or COCO file")
+    except ValueError as e:  # e.g. an integer literal of thousands of digits
+        fail(f"bad JSON: {str(e).splitlines()[0][:120]}")
+
+
 def read(path: str | Path, model=None, *, config=None) -> BoxFile:
     """Read and validate a box file; raise :class:`BoxFileError` listing every problem (one line each).
 
@@ -278,12 +304,7 @@ def read(path: str | Path, model=None, *, config=None) -> BoxFile:
         raise GanlensError(f"{path}: no such box file")
     if path.is_dir():
         raise GanlensError(f"{path}: is a folder, expected a box file (.json)")
-    try:
-        data = json.loads(path.read_text())
-    except UnicodeDecodeError:
-        raise BoxFileError(path, ["not a text file (expected JSON)"])
-    except json.JSONDecodeError as e:
-        raise BoxFileError(path, [f"bad JSON: {e.msg} at line {e.lineno} column {e.colno}"])
+    data = read_json(path, BoxFileError)
     problems = validate(data, model=model if model is not None else config)
     if problems:
         raise BoxFileError(path, problems)

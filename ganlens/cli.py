@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .errors import GanlensError
+from .gan import SEED_MAX  # one seed rule for every command and file
 from .results import OUT_ROOT, check_out, running_command, staged_output, write_json  # noqa: F401 (re-exported)
 
 MODEL_HELP = ("build the networks with your own code: FILE.py:FUNC or package.module:FUNC, where FUNC() returns "
@@ -89,7 +90,6 @@ def number(low: float | None = None, high: float | None = None, *, open_low: boo
     return parse
 
 
-SEED_MAX = 2**63 - 1
 
 
 def seed_value(text: str) -> int:
@@ -196,21 +196,23 @@ def load_model(args, dev) -> "object":
     return gan.to(dev)
 
 
-def user_model(spec: str):
+def user_model(spec: str, flag: str = "--model", accept: Callable[[object], str | None] | None = None):
     """Call FUNC of ``FILE.py:FUNC`` or ``package.module:FUNC`` and return the GAN it builds.
 
     This runs the user's own code, on purpose (``--model``'s help says so). It is the only place in
-    ganlens that executes code named by a user.
+    ganlens that executes code named by a user. ``flag`` and ``accept`` serve the other flag that names user
+    code on purpose (``dissect --segmenter``): errors name ``flag``, and FUNC's return value is checked by
+    ``accept`` (a one-line problem, or None when fine) and returned as it is, instead of as a GAN.
     """
     from .gan import GAN
     where, sep, func = spec.rpartition(":")
     if not sep or not where or not func.isidentifier():
-        raise GanlensError(f"--model {spec}: expected FILE.py:FUNC or package.module:FUNC")
+        raise GanlensError(f"{flag} {spec}: expected FILE.py:FUNC or package.module:FUNC")
     try:
         if where.endswith(".py") or "/" in where or Path(where).is_file():
             path = Path(where)
             if not path.is_file():
-                raise GanlensError(f"--model {spec}: no such file {path}")
+                raise GanlensError(f"{flag} {spec}: no such file {path}")
             name = f"ganlens_user_model_{abs(hash(str(path.resolve())))}"
             mod_spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(mod_spec)
@@ -221,20 +223,25 @@ def user_model(spec: str):
     except GanlensError:
         raise
     except Exception as e:  # noqa: BLE001 - the user's file failed to import: say so in one line
-        raise GanlensError(f"--model {spec}: importing {where} failed: {type(e).__name__}: {_line(e)}")
+        raise GanlensError(f"{flag} {spec}: importing {where} failed: {type(e).__name__}: {_line(e)}")
     fn = getattr(module, func, None)
     if not callable(fn):
-        raise GanlensError(f"--model {spec}: {where} has no function {func}")
+        raise GanlensError(f"{flag} {spec}: {where} has no function {func}")
     try:
         gan = fn()
     except GanlensError as e:
-        raise GanlensError(f"--model {spec}: {e}")
+        raise GanlensError(f"{flag} {spec}: {e}")
     except Exception as e:  # noqa: BLE001
-        raise GanlensError(f"--model {spec}: {func}() raised {type(e).__name__}: {_line(e)}")
+        raise GanlensError(f"{flag} {spec}: {func}() raised {type(e).__name__}: {_line(e)}")
+    if accept is not None:
+        problem = accept(gan)
+        if problem:
+            raise GanlensError(f"{flag} {spec}: {func}() {problem}")
+        return gan
     if not isinstance(gan, GAN):
-        raise GanlensError(f"--model {spec}: {func}() returned {type(gan).__name__}; it must return "
+        raise GanlensError(f"{flag} {spec}: {func}() returned {type(gan).__name__}; it must return "
                            f"ganlens.wrap(G=..., D=..., nz=...)")
-    gan.source = f"--model {spec}"
+    gan.source = f"{flag} {spec}"
     if gan.name == "in-memory":
         gan.name = func
     return gan

@@ -30,6 +30,8 @@ from torch.utils.data import Dataset
 
 from .errors import GanlensError
 
+MAX_CLASS = 65535  # a label of 10**12 would make every per-class count allocate terabytes
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 ROOMS_DEFAULT = {"n": 20000, "seed": 0}
 
@@ -168,8 +170,9 @@ def _load_npz(path: Path, size: int, nc: int) -> TensorSet:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
         x = x.transpose(0, 3, 1, 2)
-    if x.ndim != 4 or len(x) == 0:
-        raise GanlensError(f"{path}: '{key}' must be (N,H,W,C), (N,C,H,W) or (N,H,W) with N > 0, got {x.shape}")
+    if x.ndim != 4 or len(x) == 0 or x.shape[1] not in (1, 3, 4):
+        raise GanlensError(f"{path}: '{key}' must be (N,H,W,C), (N,C,H,W) or (N,H,W) with N > 0 and 1, 3 or 4 "
+                           f"channels, got {x.shape}")
     if x.dtype != np.uint8:
         if not np.issubdtype(x.dtype, np.floating) or not (x.min() >= 0 and x.max() <= 1):  # NaN fails too
             raise GanlensError(f"{path}: '{key}' must be uint8, or float in [0, 1]; got {x.dtype} "
@@ -181,6 +184,10 @@ def _load_npz(path: Path, size: int, nc: int) -> TensorSet:
     if labels is not None and (labels.ndim != 1 or len(labels) != len(images)):
         raise GanlensError(f"{path}: labels must be one integer per image, got shape {labels.shape} "
                            f"for {len(images)} images")
+    if labels is not None and not np.issubdtype(labels.dtype, np.integer):
+        raise GanlensError(f"{path}: labels must be integers (class ids 0, 1, ...), got {labels.dtype}")
+    if labels is not None and (labels.min() < 0 or labels.max() > MAX_CLASS):
+        raise GanlensError(f"{path}: labels must be class ids 0..{MAX_CLASS}, got {labels.min()}..{labels.max()}")
     return TensorSet(images, str(path), None if labels is None else labels.astype(np.int64))
 
 

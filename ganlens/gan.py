@@ -27,6 +27,7 @@ from . import layers as _layers
 from .errors import GanlensError
 
 LATENTS = ("normal", "uniform")
+SEED_MAX = 2**63 - 1  # what torch.Generator.manual_seed takes; cli.seed_value and box files use the same rule
 IN_MEMORY = "in-memory"
 
 
@@ -36,6 +37,9 @@ def latent_from_seed(seed: int, nz: int, latent: str = "normal") -> torch.Tensor
     normal: ``torch.randn(nz, generator=torch.Generator().manual_seed(seed))``;
     uniform: ``torch.rand(...) * 2 - 1`` with the same generator.
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__") \
+            or not 0 <= int(seed) <= SEED_MAX:
+        raise GanlensError(f"seed {seed!r}: seeds are integers 0..2**63-1 (one rule for every command and file)")
     gen = torch.Generator().manual_seed(int(seed))
     if latent == "normal":
         return torch.randn(nz, generator=gen)

@@ -97,8 +97,28 @@ def _json_default(o):
 
 
 def dumps(obj) -> str:
-    """JSON with sorted keys and a trailing newline, so that equal numbers give byte-identical files."""
-    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+    """JSON with sorted keys and a trailing newline, so that equal numbers give byte-identical files.
+
+    JSON has no NaN or infinity: a result holding one is an error (GanlensError naming where), never a
+    file that other tools cannot read. Analyses write None where a number is undefined."""
+    try:
+        return json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=False) + "\n"
+    except ValueError:
+        where, value = _nonfinite(json.loads(json.dumps(obj, default=_json_default)))
+        raise GanlensError(f"the result holds {value} at {where.lstrip('.')}, which JSON cannot store; an input or setting "
+                           f"made a number overflow (e.g. a huge coefficient or value)")
+
+
+def _nonfinite(obj, path: str = "") -> tuple[str, float] | tuple[None, None]:
+    """(JSON path, value) of the first NaN or infinity in ``obj``."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return path or "(top)", obj
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        found = _nonfinite(v, f"{path}.{k}" if isinstance(k, str) else f"{path}[{k}]")
+        if found[0] is not None:
+            return found
+    return None, None
 
 
 def write_json(path: str | Path, obj) -> None:

@@ -620,15 +620,13 @@ def main(argv=None) -> int:
     )
     p.add_argument("--n", type=int, default=1000, help="number of scenes (default 1000)")
     p.add_argument("--size", type=int, default=64, help="image side in pixels: 32, 64 or 128 (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="stream seed (default 0)")
+    p.add_argument("--seed", type=cli.seed_value, default=0, help="stream seed (default 0)")
     p.add_argument("--out", type=Path, help="folder to write images/, masks/ and rooms.json into")
     p.add_argument("--grid", type=Path, help="PNG preview of the first 64 scenes and their masks")
     args = p.parse_args(argv)
     if args.out is None and args.grid is None:
         p.error("give --out and/or --grid")
     require_at_least({"n": (args.n, 1), "size": (args.size, 1)}, flags=True)
-    if args.seed < 0:
-        raise GanlensError(f"--seed must be 0 or more, got {args.seed}")
     if args.out is not None:
         cli.check_out(args.out)
     if args.grid is not None:

@@ -623,7 +623,7 @@ def test_latent_file_of_another_model(check, tmp_path, out, ckpt):
 @pytest.mark.parametrize("argv,phrases", [
     (["--n", "3", "--grid", "{tmp}/grid.txt"], ["--grid", "grid.txt", "could not write an image"]),
     (["--n", "3", "--grid", "{tmp}/blocker/grid.png"], ["--grid", "blocker is a file, not a folder"]),
-    (["--n", "3", "--seed", "-1", "--out", "{tmp}/out/rooms"], ["--seed must be 0 or more, got -1"]),
+    (["--n", "3", "--seed", "-1", "--out", "{tmp}/out/rooms"], ["--seed must be in 0..2**63-1, got -1"]),
     (["--n", "3"], ["give --out and/or --grid"]),
 ])
 def test_rooms_bad_outputs(check, argv, phrases, tmp_path, out):

@@ -5,6 +5,7 @@ half-written is left."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import pickle
 import signal
@@ -187,3 +188,92 @@ def test_library_warnings_stay_off_stderr(tmp_path, capsys):
         return 0
     assert cli.run(main, [], "prog") == 0
     assert capsys.readouterr().err == "prog: done\n"
+
+
+# --------------------------------------------------------------------------- 7: no NaN / inf in JSON
+
+@pytest.mark.parametrize("value,where", [(float("nan"), "a.b[1]"), (float("inf"), "x"), (-float("inf"), "r[0].y")])
+def test_results_never_write_nan_or_infinity(tmp_path, value, where):
+    data = {"a": {"b": [1.0, 2.0]}, "x": 1.0, "r": [{"y": 0.0}]}
+    if where == "a.b[1]":
+        data["a"]["b"][1] = value
+    elif where == "x":
+        data["x"] = value
+    else:
+        data["r"][0]["y"] = value
+    with pytest.raises(GanlensError, match=rf"holds {value} at {re.escape(where)}, which JSON cannot store"):
+        results.Result("demo", data).save(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# -------------------------------------------------------------------------------- 8: one seed rule
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 2**64, 10**30])
+def test_one_seed_rule_everywhere(tmp_path, capsys, seed):
+    from ganlens import boxes
+    from ganlens.gan import latent_from_seed
+    with pytest.raises(GanlensError, match="seeds are integers 0..2\\*\\*63-1"):
+        latent_from_seed(seed, 4)
+    code = walk(["--seed", seed, "--out", tmp_path / "o"])
+    one_line(capsys, code, "--seed must be in 0..2**63-1")
+    problems = boxes.validate({"format": boxes.FORMAT, "label": "x", "image_size": [64, 64],
+                               "latent": {"dim": 100, "distribution": "normal"},
+                               "samples": [{"seed": seed, "boxes": [[0, 0, 4, 4]]}]})
+    assert any("0 <= seed < 2**63" in p for p in problems)
+    assert latent_from_seed(2**63 - 1, 4).shape == (4,)
+
+
+# ------------------------------------------------------------------------- 12, 18, 20: box files
+
+def box_json(samples) -> dict:
+    return {"format": "ganlens.boxes/1", "label": "window", "image_size": [64, 64],
+            "latent": {"dim": 100, "distribution": "normal"}, "samples": samples}
+
+
+def test_box_file_parsing_limits(tmp_path):
+    from ganlens import boxes
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(GanlensError, match="nested too deeply"):
+        boxes.read(deep)
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps(box_json([{"z": [1e300] + [0.0] * 99, "boxes": [[0, 0, 4, 4]]}])))
+    with pytest.raises(GanlensError, match=r"z: expected a list of finite numbers within \+-10000"):
+        boxes.read(huge)
+    big_int = tmp_path / "bigint.json"
+    big_int.write_text(json.dumps(box_json([{"z": [0.0] * 99, "boxes": [[0, 0, 4, 4]]}])).replace(
+        '"z": [0.0', '"z": [' + "9" * 400 + ", 0.0"))
+    with pytest.raises(GanlensError, match="z: expected a list of finite numbers"):
+        boxes.read(big_int)
+
+
+def test_box_file_with_many_problems_prints_twenty_and_a_count(tmp_path):
+    from ganlens import boxes
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(box_json([{"seed": i, "boxes": [[5, 5, 1, 1]]} for i in range(5000)])))
+    with pytest.raises(boxes.BoxFileError) as e:
+        boxes.read(path)
+    lines = str(e.value).splitlines()
+    assert len(lines) == 22 and "5000 problems" in lines[0] and "... and 4980 more problem(s)" in lines[-1]
+
+
+def test_duplicate_seeds_are_refused_in_box_files_as_in_coco_import(tmp_path):
+    from ganlens import boxes
+    problems = boxes.validate(box_json([{"seed": 3, "boxes": [[0, 0, 4, 4]]}, {"seed": 3, "boxes": []}]))
+    assert problems == ["samples[1].seed: seed 3 is already samples[0]; merge their boxes"]
+
+
+# ------------------------------------------------------------------------------- 15: .npz contents
+
+@pytest.mark.parametrize("arrays,phrase", [
+    ({"images": np.zeros((4, 32, 32, 5), np.uint8)}, "1, 3 or 4 channels"),
+    ({"images": np.zeros((4, 32, 32, 3), np.uint8), "labels": np.array(["a", "b", "c", "d"])}, "must be integers"),
+    ({"images": np.zeros((4, 32, 32, 3), np.uint8), "labels": np.array([0, 1, -1, 0])}, "class ids 0..65535"),
+    ({"images": np.zeros((4, 32, 32, 3), np.uint8), "labels": np.array([0, 1, 10**12, 0])}, "class ids 0..65535"),
+])
+def test_npz_contents_are_checked_before_any_work(tmp_path, arrays, phrase):
+    from ganlens.data import open_images
+    path = tmp_path / "d.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(GanlensError, match=phrase):
+        open_images(str(path), 32, 3)
