@@ -59,7 +59,6 @@ from . import cli, figures
 from .data import to_float, to_uint8
 from .errors import GanlensError, require_at_least
 from .generate import images
-from .memorization import rgb
 from .results import Result, analysis_module, provenance
 
 PROG = "python -m ganlens.arith"
@@ -634,26 +633,25 @@ def _show_canvas(canvas: np.ndarray, left: float, top: float, width="two"):
     ax_h = ax_w * Hc / Wc
     fig, ax = figures.figure(w_in, aspect=(ax_h + top) / w_in)
     ax.set_position([left / w_in, 0, ax_w / w_in, ax_h / (ax_h + top)])
-    k = max(1, int(ax_w * figures.DPI) // Wc)  # whole-pixel enlargement: squares stay squares
-    figures.show_image(ax, np.repeat(np.repeat(canvas, k, 0), k, 1))
-    ax.images[0].set_extent((0, Wc, Hc, 0))
-    ax.set_xlim(0, Wc)
-    ax.set_ylim(Hc, 0)
+    figures.show_canvas(ax, canvas, int(ax_w * figures.DPI))
     return fig, ax
 
 
 def _arith_canvas(npz: dict, names: list[str], terms: list[dict]):
-    """(canvas, texts (x, y, text, size), column titles (x, text), x of the 3x3 grid, y of the 3 rows)."""
+    """(canvas, texts (x, y, text, size), column titles (x, text), x of the 3x3 grid, y of the 3 rows).
+
+    Not a grid (each concept's G(mean z) and pixel mean sit centred under its exemplars), so the tiles
+    are placed at computed positions by :func:`ganlens.figures.place`.
+    """
     S = npz["means"].shape[-1]
     g, op_w = 1, max(6, S // 2)
     widths = [max(1, len(npz[f"exemplars_{n}"])) * (S + g) - g for n in names]
     W = sum(widths) + op_w * len(names) + op_w // 2 + S + op_w + 3 * (S + g) - g
-    canvas = np.ones((3 * (S + g) - g, W, 3), np.float32)
-    x, texts, tops = 0, [], []
-    rows_y = [0, S + g, 2 * (S + g)]
+    rows_y = figures.offsets(3, S, g)
     coef = {}
     for t in terms:
         coef[t["concept"]] = coef.get(t["concept"], 0) + t["coef"]
+    x, texts, tops, tiles, at = 0, [], [], [], []
     for k, (n, w) in enumerate(zip(names, widths)):
         c = coef[n]
         sym = ("" if c > 0 else "\u2212") if k == 0 else ("+" if c > 0 else "\u2212")
@@ -661,24 +659,21 @@ def _arith_canvas(npz: dict, names: list[str], terms: list[dict]):
         if k > 0 or label:
             texts += [(x + op_w / 2, ry + S / 2, label, 9) for ry in rows_y[1:]]
         x += op_w
-        for j, im in enumerate(rgb(npz[f"exemplars_{n}"])):
-            canvas[0:S, x + j * (S + g):x + j * (S + g) + S] = im
-        cx = x + (w - S) // 2
-        canvas[rows_y[1]:rows_y[1] + S, cx:cx + S] = rgb(npz["means"][k:k + 1])[0]
-        canvas[rows_y[2]:rows_y[2] + S, cx:cx + S] = rgb(npz["pixel_means"][k:k + 1])[0]
+        ex = figures.rgb(npz[f"exemplars_{n}"])
+        tiles += [*ex, *figures.rgb(npz["means"][k:k + 1]), *figures.rgb(npz["pixel_means"][k:k + 1])]
+        at += [(0, xj) for xj in figures.offsets(len(ex), S, g, x)] + [(ry, x + (w - S) // 2) for ry in rows_y[1:]]
         tops.append((x + w / 2, n))
         x += w
     x += op_w // 2
     texts += [(x - op_w / 2 + 1, ry + S / 2, "=", 9) for ry in rows_y[1:]]
-    canvas[rows_y[1]:rows_y[1] + S, x:x + S] = rgb(npz["grid"][4:5])[0]
-    canvas[rows_y[2]:rows_y[2] + S, x:x + S] = rgb(npz["pixel_result"])[0]
+    tiles += [*figures.rgb(npz["grid"][4:5]), *figures.rgb(npz["pixel_result"])]
+    at += [(ry, x) for ry in rows_y[1:]]
     tops.append((x + S / 2, "result"))
     x += S + op_w
-    for i, im in enumerate(rgb(npz["grid"])):
-        r, c = divmod(i, 3)
-        canvas[r * (S + g):r * (S + g) + S, x + c * (S + g):x + c * (S + g) + S] = im
+    tiles.append(figures.tile(figures.rgb(npz["grid"]), 3, gap=g))
+    at.append((0, x))
     tops.append((x + (3 * (S + g) - g) / 2, "Y and 8 neighbours"))
-    return canvas, texts, tops, x, rows_y
+    return figures.place(tiles, at, (3 * (S + g) - g, W)), texts, tops, x, rows_y
 
 
 def plot_arith(data: dict, arrays: dict):
@@ -716,17 +711,14 @@ def plot_turn(data: dict, arrays: dict):
     R, T = frames.shape[:2]
     S, g = frames.shape[-1], 1
     wgap = max(2, S // 10)
-    canvas = np.ones((R * (S + g) - g + wgap, T * (S + g) - g, 3), np.float32)
-    for r in range(R):
-        y = r * (S + g) + (wgap if r > 0 else 0)
-        for t, im in enumerate(rgb(frames[r])):
-            canvas[y:y + S, t * (S + g):t * (S + g) + S] = im
+    row_gaps = ([g + wgap] + [g] * R)[:R - 1]   # the mean-to-mean row set apart from the seeds' rows
+    canvas = figures.tile(figures.rgb(frames.reshape(R * T, *frames.shape[2:])), T, gap=g, row_gaps=row_gaps)
+    ys = figures.offsets(R, S, row_gaps)
     # about 0.7 inch a frame, at most the text width: a short turn makes a small figure, not a huge one
     width = min(figures.TWO_COLUMN, 0.55 + 0.7 * T)
     with figures.style():
         fig, ax = _show_canvas(canvas, left=0.55, top=0.15 if rates is None else 0.28, width=width)
-        for r, lab in enumerate(labels):
-            y = r * (S + g) + (wgap if r > 0 else 0)
+        for y, lab in zip(ys, labels):
             ax.text(-S * 0.1, y + S / 2, lab, ha="right", va="center", fontsize=7)
         for t in range(T):
             ax.text(t * (S + g) + S / 2, -S * 0.08, f"t={t / max(1, T - 1):.2f}", ha="center",

@@ -325,35 +325,29 @@ def visualise(D: nn.Module, layer: str, data: ImageSet, units: list[int], top: T
 
 # ---------------------------------------------------------------------------------------- the figure
 
-def _display_image(img: np.ndarray) -> np.ndarray:
-    """(C, r, r) in [-1, 1] with NaN outside -> (r, r, 3) in [0, 1], outside grey."""
-    v = np.clip((img + 1) / 2, 0, 1)
-    v = np.repeat(v, 3, 0) if v.shape[0] == 1 else v[:3]
-    return np.where(np.isnan(v), OUTSIDE, v).transpose(1, 2, 0)
+def _outside_grey(v: np.ndarray) -> np.ndarray:
+    """Receptive-field pixels outside the image (NaN) -> the :data:`OUTSIDE` grey."""
+    return np.where(np.isnan(v), OUTSIDE, v)
 
 
-def _display_map(gmap: np.ndarray) -> np.ndarray:
-    """A guided map (C, r, r) -> (r, r, 3): 0.5 grey = zero, scaled by its 99.5th |value| percentile."""
-    inside = gmap[~np.isnan(gmap)]
-    scale = np.percentile(np.abs(inside), 99.5) if inside.size else 0.0
-    v = 0.5 + 0.5 * np.clip(gmap / scale, -1, 1) if scale > 0 else np.full_like(gmap, 0.5)
-    v = np.repeat(v, 3, 0) if v.shape[0] == 1 else v[:3]
-    return np.where(np.isnan(v), OUTSIDE, v).transpose(1, 2, 0)
+def _display_maps(maps: np.ndarray) -> np.ndarray:
+    """Guided maps (N, C, r, r) -> (N, r, r, 3): 0.5 grey = zero, each scaled by its 99.5th |value| percentile."""
+    shown = []
+    for gmap in maps:
+        inside = gmap[~np.isnan(gmap)]
+        scale = np.percentile(np.abs(inside), 99.5) if inside.size else 0.0
+        shown.append(gmap / scale if scale > 0 else np.zeros_like(gmap))   # [-1, 1] (clipped by figures.rgb)
+    return _outside_grey(figures.rgb(np.stack(shown)))
 
 
 def mosaic(images: np.ndarray, maps: np.ndarray, gap: int = 1, pair_gap: int = 4) -> np.ndarray:
-    """(U, K, C, r, r) crops and maps -> one (H, W, 3) sheet: a row per unit of K (crop | map) pairs."""
-    U, K, _, r, _ = images.shape
-    pair_w = 2 * r + gap
-    W = K * pair_w + (K - 1) * pair_gap
-    H = U * r + (U - 1) * pair_gap
-    sheet = np.ones((H, W, 3), dtype=np.float32)
-    for u in range(U):
-        for k in range(K):
-            y, x = u * (r + pair_gap), k * (pair_w + pair_gap)
-            sheet[y:y + r, x:x + r] = _display_image(images[u, k])
-            sheet[y:y + r, x + r + gap:x + pair_w] = _display_map(maps[u, k])
-    return sheet
+    """(U, K, C, r, r) crops in [-1, 1] (NaN outside the image) and guided maps -> one (H, W, 3) sheet:
+    a row per unit of K (crop | map) pairs."""
+    U, K = images.shape[:2]
+    crops = _outside_grey(figures.rgb(images.reshape(U * K, *images.shape[2:])))
+    shown = _display_maps(maps.reshape(U * K, *maps.shape[2:]))
+    pairs = np.stack([crops, shown], 1).reshape(2 * U * K, *crops.shape[1:])  # crop, map, crop, map, ...
+    return figures.tile(pairs, 2 * K, gap=pair_gap, col_gaps=([gap, pair_gap] * K)[:2 * K - 1])
 
 
 def plot(result: dict, arrays: dict):

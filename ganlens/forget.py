@@ -572,24 +572,9 @@ def sheet(images: torch.Tensor, cols: int, boxes=None, width: int = 1000, gap: i
     With ``boxes`` (per image, [(x0, y0, x1, y1), ...]) each box is outlined in red. Images are enlarged
     by a whole factor (nearest neighbour) to a sheet about ``width`` px wide, which a two-column figure at
     300 dpi shows with each pixel about doubled, so 1 px box lines survive the figure's resampling.
-    (numpy rather than :func:`ganlens.figures.grid`: it draws the boxes on the enlarged tiles, and importing
-    torchvision costs ~1.4 s of start-up.)
     """
-    import cv2
-    x = ((images.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
-    if x.shape[-1] == 1:
-        x = np.repeat(x, 3, -1)
     scale = max(1, width // (cols * (images.shape[-1] + gap)))
-    n, s = len(x), x.shape[1] * scale
-    rows = -(-n // cols)
-    out = np.ones((rows * (s + gap) - gap, cols * (s + gap) - gap, 3), np.float32)
-    for i in range(n):
-        tile = np.ascontiguousarray(np.repeat(np.repeat(x[i][..., :3], scale, 0), scale, 1))
-        for x0, y0, x1, y1 in (boxes[i] if boxes is not None else ()):
-            cv2.rectangle(tile, (x0 * scale, y0 * scale), (x1 * scale - 1, y1 * scale - 1), (1.0, 0.0, 0.0), 1)
-        r, c = divmod(i, cols)
-        out[r * (s + gap):r * (s + gap) + s, c * (s + gap):c * (s + gap) + s] = tile
-    return out
+    return figures.tile(figures.rgb(images), cols, gap=gap, scale=scale, boxes=boxes)
 
 
 def plot_annotations(result: dict, arrays: dict):

@@ -495,27 +495,6 @@ def _at_least(**checks: tuple) -> None:
 
 # -------------------------------------------------------------------------------------------- figures
 
-def rgb(images) -> np.ndarray:
-    """uint8 (N, nc, H, W) (tensor or array) -> float (N, H, W, 3) in [0, 1]."""
-    x = torch.as_tensor(images).float().div(255).permute(0, 2, 3, 1).numpy()
-    return np.repeat(x, 3, axis=3) if x.shape[3] == 1 else x
-
-
-def fit_width(canvas: np.ndarray, px: int) -> np.ndarray:
-    """Resample an (H, W, 3) canvas to about ``px`` pixels wide, so that matplotlib shows it ~1:1.
-
-    Wider canvases are area-averaged (cv2.INTER_AREA: no aliasing, no interpolation blur from upsampling);
-    narrower ones are enlarged by a whole number of pixels (np.repeat: every pixel stays a square).
-    """
-    h, w = canvas.shape[:2]
-    if w > px:
-        import cv2
-        return np.clip(cv2.resize(canvas.astype(np.float32), (px, max(1, round(h * px / w))),
-                                  interpolation=cv2.INTER_AREA), 0, 1)
-    k = px // w
-    return np.repeat(np.repeat(canvas, k, 0), k, 1) if k >= 2 else canvas
-
-
 def plot_neighbours(data: dict, arrays: dict):
     """Queries (top row) above their nearest training images, one row per space (pixel first).
 
@@ -530,18 +509,12 @@ def plot_neighbours(data: dict, arrays: dict):
                                  for s in spaces]
     Q, S = len(query), query.shape[-1]
     gap, ggap = 1, max(3, S // 4)
-    Wc = Q * (S + gap) - gap + (len(groups) - 1) * (ggap - gap)
-    Hc = len(rows) * (S + gap) - gap
-    canvas = np.ones((Hc, Wc, 3), np.float32)
-    xs, x, q = [], 0, 0
-    for g in groups:
-        xs.append(x)
-        for _ in range(g["count"]):
-            for k, (_, imgs) in enumerate(rows):
-                canvas[k * (S + gap):k * (S + gap) + S, x:x + S] = rgb(imgs[q:q + 1])[0]
-            x += S + gap
-            q += 1
-        x += ggap - gap
+    ends = np.cumsum([g["count"] for g in groups])[:-1]   # a wider gap after each group but the last
+    col_gaps = [ggap if q + 1 in ends else gap for q in range(Q - 1)]
+    canvas = figures.tile(np.concatenate([figures.rgb(imgs) for _, imgs in rows]), Q, gap=gap, col_gaps=col_gaps)
+    xs = figures.offsets(Q, S, col_gaps)
+    xs = [xs[q] for q in np.concatenate([[0], ends])]    # where each group starts
+    Hc, Wc = canvas.shape[:2]
     left, top = 0.1, 0.18  # axes fraction of the width for row labels; inches for group titles
     ax_w = figures.TWO_COLUMN * (1 - left)
     ax_h = ax_w * Hc / Wc
@@ -549,10 +522,7 @@ def plot_neighbours(data: dict, arrays: dict):
     with figures.style():
         fig, ax = figures.figure("two", aspect=fig_h / figures.TWO_COLUMN)
         ax.set_position([left, 0, 1 - left, ax_h / fig_h])
-        figures.show_image(ax, fit_width(canvas, int(ax_w * figures.DPI)))
-        ax.images[0].set_extent((0, Wc, Hc, 0))
-        ax.set_xlim(0, Wc)
-        ax.set_ylim(Hc, 0)
+        figures.show_canvas(ax, canvas, int(ax_w * figures.DPI))
         for g, x0 in zip(groups, xs):
             ax.text(x0 + (g["count"] * (S + gap) - gap) / 2, -S * 0.12, g["name"], ha="center", va="bottom",
                     fontsize=7)

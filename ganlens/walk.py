@@ -41,10 +41,8 @@ import numpy as np
 import torch
 
 from . import cli, figures, memorization
-from .data import to_float
 from .errors import GanlensError
 from .generate import images
-from .memorization import fit_width, rgb
 from .results import Result, analysis_module, provenance
 
 PROG = "python -m ganlens.walk"
@@ -288,26 +286,21 @@ def plot_walk(data: dict, arrays: dict):
     per, lines = walk_layout(F_, steps)
     fpl = per * steps + 1 if F_ > 1 else 1
     gap, wgap = 1, max(3, S // 8)
-    Wc = fpl * (S + gap) - gap
-    Hc = R * lines * (S + gap) - R * gap + (R - 1) * wgap
-    canvas = np.ones((Hc, Wc, 3), np.float32)
-    pos, y = {}, 0  # (row, line) -> y of the line
+    cells = []   # line by line, each padded to fpl frames with empty cells
     for r in range(R):
-        imgs = rgb(frames[r])
+        imgs = figures.rgb(frames[r])
         for ln in range(lines):
-            first = ln * per * steps
-            for j, f in enumerate(range(first, min(F_, first + fpl))):
-                canvas[y:y + S, j * (S + gap):j * (S + gap) + S] = imgs[f]
-            pos[(r, ln)] = y
-            y += S + gap
-        y += wgap - gap
+            line = list(imgs[ln * per * steps:ln * per * steps + fpl])
+            cells += line + [None] * (fpl - len(line))
+    row_gaps = ([gap] * (lines - 1) + [wgap]) * R   # a wider gap between walks than between lines
+    canvas = figures.tile(cells, fpl, gap=gap, row_gaps=row_gaps[:-1])
+    ys = figures.offsets(R * lines, S, row_gaps[:-1])
+    pos = {(r, ln): ys[r * lines + ln] for r in range(R) for ln in range(lines)}  # (row, line) -> y of the line
+    Hc, Wc = canvas.shape[:2]
     with figures.style():
         fig, ax = figures.figure("two", aspect=Hc / Wc)
         ax.set_position([0, 0, 1, 1])
-        figures.show_image(ax, fit_width(canvas, int(figures.TWO_COLUMN * figures.DPI)))
-        ax.images[0].set_extent((0, Wc, Hc, 0))
-        ax.set_xlim(0, Wc)
-        ax.set_ylim(Hc, 0)
+        figures.show_canvas(ax, canvas, int(figures.TWO_COLUMN * figures.DPI))
         for r, row in enumerate(data["rows"]):
             for j in row["jumps"]:
                 if j["space"] != "pixel":
@@ -324,12 +317,11 @@ def write_video(data: dict, arrays: dict, path) -> None:
     """All walks tiled (walk.npz ``frames``, uint8 (R, F, nc, H, W)) as an MP4 (opencv, mp4v), ``steps``
     frames a second (one point a second), each frame enlarged to >= 256 px."""
     import cv2
-    frames = torch.from_numpy(arrays["frames"])
+    frames = arrays["frames"]
     R, F_ = frames.shape[:2]
     nrow = math.ceil(math.sqrt(R))
     scale = max(1, 256 // frames.shape[-1])
-    tiles = [figures.grid(to_float(frames[:, f]), nrow=nrow, padding=1) for f in range(F_)]
-    tiles = [np.repeat(np.repeat((t * 255).round().astype(np.uint8), scale, 0), scale, 1) for t in tiles]
+    tiles = [figures.enlarge(figures.as_uint8(figures.grid(frames[:, f], nrow=nrow)), scale) for f in range(F_)]
     h, w = tiles[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(data["settings"]["steps"]), (w, h))
     if not writer.isOpened():
