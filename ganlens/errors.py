@@ -22,3 +22,28 @@ def require_at_least(checks: dict, *, flags: bool = False) -> None:
             raise GanlensError(f"{shown} must be an integer of at least {low}, got {value!r}")
         if value < low:
             raise GanlensError(f"{shown} must be at least {low}, got {value!r}")
+
+
+def physical_memory() -> int:
+    """Bytes of RAM on this machine (0 if the OS does not say)."""
+    import os
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def require_memory(nbytes: float, what: str, share: float = 0.8) -> None:
+    """Refuse, before allocating, work whose estimated memory ``nbytes`` exceeds ``share`` of this
+    machine's RAM: GanlensError "<what> needs about 3.7 TiB of memory; this machine has 24.0 GiB"."""
+    total = physical_memory()
+    if total and nbytes > share * total:
+        raise GanlensError(f"{what} needs about {_size(nbytes)} of memory; this machine has {_size(total)}")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} EiB"

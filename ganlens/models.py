@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from .errors import GanlensError
+from .errors import GanlensError, require_memory
 
 LATENTS = ("normal", "uniform")
 G_ALIASES = {"second-highest": "the hidden block just below G's top hidden block (16x16 maps at 64x64)",
@@ -48,6 +48,30 @@ class DCGANConfig:
         if self.latent not in LATENTS:
             raise ConfigError(f"latent must be one of {', '.join(LATENTS)}, got {self.latent!r}")
         base_size(self.image_size)  # raises for sizes no layout supports
+        try:
+            require_memory(self.training_bytes(), f"a DCGAN with {self.describe()}")
+        except GanlensError as e:
+            raise ConfigError(str(e))
+
+    def describe(self) -> str:
+        return f"nz={self.nz}, ngf={self.ngf}, ndf={self.ndf}, {self.nc}x{self.image_size}x{self.image_size}"
+
+    def parameters(self) -> int:
+        """Weights of G and D (without building them): transposed convs up, convs down, BatchNorm."""
+        b, n = base_size(self.image_size), self.n_up
+        g = self.nz * self.ngf * 2 ** (n - 1) * b * b + self.ngf * self.nc * 16
+        g += sum(self.ngf * 2 ** (n - i) * self.ngf * 2 ** (n - i - 1) * 16 for i in range(1, n))
+        d = self.nc * self.ndf * 16 + self.ndf * 2 ** (n - 1) * b * b
+        d += sum(self.ndf * 2 ** (i - 1) * self.ndf * 2 ** i * 16 for i in range(1, n))
+        return g + d + 4 * (self.ngf + self.ndf) * 2 ** n
+
+    def training_bytes(self) -> float:
+        """A floor on the memory a training step needs: float32 weights, gradients and two Adam moments, plus
+        the activations of one image (both nets, forward and backward)."""
+        side = self.image_size
+        acts = sum(max(self.ngf, self.ndf) * 2 ** k * (side / 2 ** (k + 1)) ** 2 for k in range(self.n_up)) \
+            + self.nc * side * side
+        return 16.0 * self.parameters() + 4.0 * 4 * acts
 
     @property
     def n_up(self) -> int:

@@ -577,7 +577,12 @@ def preview_grid(images: np.ndarray, masks: np.ndarray, cols: int = 8) -> np.nda
     return np.concatenate([left, gap, right], 1)
 
 
-def save_rooms_folder(out: str | Path, n: int, size: int = 64, seed: int = 0, chunk: int = 1000) -> None:
+CHUNK = 1000                 # scenes rendered and held at a time
+SCENE_BYTES_PER_PIXEL = 4    # uint8 RGB + uint8 mask per stored scene
+RENDER_BYTES_PER_PIXEL = 64  # float canvases and masks while one scene is drawn (a generous bound)
+
+
+def save_rooms_folder(out: str | Path, n: int, size: int = 64, seed: int = 0, chunk: int = CHUNK) -> None:
     """Write scenes 0..n-1 as ``out/images/NNNNNN.png`` (RGB) and ``out/masks/NNNNNN.png`` (class indices).
 
     Also writes ``out/rooms.json`` with the settings and CLASSES. Scenes are rendered ``chunk`` at a time
@@ -611,7 +616,7 @@ PROG = "python -m ganlens.rooms"
 def main(argv=None) -> int:
     """Command line: write a rooms folder and/or a preview grid."""
     from . import cli
-    from .errors import GanlensError, require_at_least
+    from .errors import GanlensError, require_at_least, require_memory
     p = cli.Parser(
         PROG, "Procedural bedroom-like scenes with exact per-pixel class masks (LSUN stand-in).",
         "  python -m ganlens.rooms --n 50000 --size 64 --seed 0 --out data/rooms64\n"
@@ -627,6 +632,8 @@ def main(argv=None) -> int:
     if args.out is None and args.grid is None:
         p.error("give --out and/or --grid")
     require_at_least({"n": (args.n, 1), "size": (args.size, 1)}, flags=True)
+    require_memory(args.size ** 2 * (SCENE_BYTES_PER_PIXEL * min(args.n, CHUNK) + RENDER_BYTES_PER_PIXEL),
+                   f"--size {args.size} (rooms keeps up to {CHUNK} scenes in memory)")
     if args.out is not None:
         cli.check_out(args.out)
     if args.grid is not None:

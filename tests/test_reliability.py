@@ -277,3 +277,38 @@ def test_npz_contents_are_checked_before_any_work(tmp_path, arrays, phrase):
     np.savez(path, **arrays)
     with pytest.raises(GanlensError, match=phrase):
         open_images(str(path), 32, 3)
+
+
+# ------------------------------------------------------------------- 9: memory estimated up front
+
+@pytest.mark.parametrize("flags", [["--ngf", "100000"], ["--image-size", str(2**40)], ["--ndf", "50000"]])
+def test_huge_networks_are_refused_with_an_estimate(tmp_path, capsys, flags):
+    from ganlens import train
+    code = cli.run(train.main, ["--data", "rooms:n=64", "--out", str(tmp_path / "r"), "--iters", "1"] + flags,
+                   train.PROG)
+    one_line(capsys, code, "needs about", "of memory; this machine has")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_small_checkpoint_asking_for_a_huge_network(tmp_path):
+    torch.save({"format": checkpoints.FORMAT, "config": dict(CFG.to_dict(), ngf=10**6), "G": {}, "D": None},
+               tmp_path / "small.pt")
+    assert (tmp_path / "small.pt").stat().st_size < 4096
+    with pytest.raises(GanlensError, match=r"small.pt: bad config in checkpoint: .*needs about .* [TP]iB"):
+        checkpoints.load(tmp_path / "small.pt")
+
+
+def test_rooms_size_is_checked_before_rendering(tmp_path, capsys):
+    from ganlens import rooms
+    code = cli.run(rooms.main, ["--n", "10", "--size", "100000", "--out", str(tmp_path / "r")], rooms.PROG)
+    one_line(capsys, code, "--size 100000", "needs about")
+    assert not (tmp_path / "r").exists()
+
+
+def test_probe_pool_larger_than_the_maps_does_not_blow_up(tmp_path):
+    import ganlens
+    from archs import mlp_gan
+    gan = mlp_gan()
+    x = gan.generate(gan.latents(range(40)), uint8=True)
+    r = ganlens.probe(gan, (x, np.arange(40) % 2), pool=1000, C=(1.0,))
+    assert r["feature_dim"] == 128 + 64     # a 1x1 layer pools to 1x1, whatever pool says
