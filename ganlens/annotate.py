@@ -113,17 +113,18 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_id(v) -> bool:
+    """COCO ids are integers or strings (a list or object as an id is no id: it cannot even be looked up)."""
+    return isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
+
+
 def _read_json(path: Path):
     if not path.exists():
         raise GanlensError(f"{path}: no such file")
     if path.is_dir():
         raise GanlensError(f"{path}: is a folder, expected a JSON file")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise GanlensError(f"{path}: not a JSON file (not UTF-8 text)")
-    except json.JSONDecodeError as e:
-        raise GanlensError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
+    from .boxes import read_json
+    return read_json(path)
 
 
 def dumps_box_file(obj: dict) -> str:
@@ -218,8 +219,9 @@ def build_page(label: str, image_size: int, nc: int, latent: dict, checkpoint_sh
     data["key"] = key
     data["images"] = [png_base64(im) for im in images]
     page = TEMPLATE.read_text(encoding="utf-8")
-    return (page.replace("{{TITLE}}", html.escape(f"{label} - ganlens annotate", quote=True))
-                .replace("{{DATA}}", _script_json(data)))
+    values = {"TITLE": html.escape(f"{label} - ganlens annotate", quote=True), "DATA": _script_json(data)}
+    # one pass: a label that contains "{{DATA}}" is text, never a second placeholder
+    return re.sub(r"\{\{(TITLE|DATA)\}\}", lambda m: values[m[1]], page)
 
 
 # ---------------------------------------------------------------------------------------------- COCO
@@ -253,8 +255,13 @@ def coco_to_boxes(coco, image_size: int, latent: dict, label: str | None = None,
     if not isinstance(anns, list):
         raise GanlensError(f"{where}: \"annotations\" must be a list")
     cats = coco.get("categories", [])
-    if not isinstance(cats, list) or not all(isinstance(c, dict) and "id" in c for c in cats):
-        raise GanlensError(f"{where}: \"categories\" must be a list of objects with an id")
+    if not isinstance(cats, list) or not all(isinstance(c, dict) and _is_id(c.get("id")) for c in cats):
+        raise GanlensError(f"{where}: \"categories\" must be a list of objects with an id (an integer or a string)")
+    for j, a in enumerate(anns):
+        for key in ("id", "image_id", "category_id"):
+            if isinstance(a, dict) and key in a and not _is_id(a[key]):
+                raise GanlensError(f"{where}: annotations[{j}].{key}: expected an integer or a string, "
+                                   f"got {type(a[key]).__name__}")
     cat_names = {c["id"]: str(c.get("name", c["id"])) for c in cats}
 
     cat_id, label = _coco_category(cat_names, anns, label, where)
@@ -305,8 +312,8 @@ def _coco_samples(images: list, image_size: int, where: str) -> tuple[dict, list
     """COCO images -> ({image id: (sample, upscale factor, where)}, samples), one sample per image."""
     by_id, samples, seen = {}, [], {}
     for i, im in enumerate(images):
-        if not isinstance(im, dict) or "id" not in im:
-            raise GanlensError(f"{where}: images[{i}]: expected an object with an id")
+        if not isinstance(im, dict) or not _is_id(im.get("id")):
+            raise GanlensError(f"{where}: images[{i}]: expected an object with an id (an integer or a string)")
         name = im.get("file_name")
         at = f"{where}: image id {im['id']!r} ({name!r})"
         if not isinstance(name, str):

@@ -72,6 +72,7 @@ EXAMPLES = f"""  {PROG}                                      # rooms demo: windo
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 SEEDS = re.compile(r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$")
+MAX_COEF = 1e6         # beyond this a latent leaves any distribution G was trained on (and floats overflow)
 JITTER = 0.25          # the paper's +-0.25 on U(-1, 1) latents, as a fraction of the latent std
 NEIGHBOURS = 8         # around the centre of a 3x3 grid
 MAX_SHOWN = 6          # exemplars drawn per concept in the figure (all are used)
@@ -129,6 +130,9 @@ def parse_expr(text: str) -> list[Term]:
             m = NUMBER.match(text, i)
             if m:
                 coef = float(m.group())
+                if not math.isfinite(coef) or abs(coef) > MAX_COEF:
+                    fail(f"the coefficient {m.group()} at position {m.start() + 1} is out of range "
+                         f"(|coefficient| <= {MAX_COEF:g})")
                 i = skip(m.end())
                 if i < n and text[i] == "*":
                     i = skip(i + 1)

@@ -12,6 +12,7 @@ described that way and is refused with a one-line error; such a file is read by 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from . import checkpoints, cli, figures
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         raise cli.GanlensError(f"--out {out}: {problem}")
     if out.is_dir():
         raise cli.GanlensError(f"--out {out}: is a folder, expected a file name")
+    source = checkpoints.DEFAULT_CHECKPOINT if args.checkpoint == "default" else Path(args.checkpoint)
+    if out.exists() and source.exists() and os.path.samefile(source, out):
+        raise cli.GanlensError(f"--out {out}: is the input checkpoint itself; export never replaces its input "
+                               f"(the optimiser state would be lost); choose another file name")
     model = checkpoints.load(args.checkpoint)
     if model.config is None:  # the format rebuilds ganlens's own classes from a config; these nets have none
         nets = "/".join(type(n).__name__ for n in (model.G, model.D) if n is not None)

@@ -38,6 +38,7 @@ STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "image.interpolation": "nearest",
+    "text.parse_math": False,    # labels are user text (class names, box labels): "$x^$" is drawn, never parsed
     "savefig.dpi": DPI,
     "savefig.bbox": "tight",
     "savefig.pad_inches": 0.02,

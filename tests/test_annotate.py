@@ -196,7 +196,7 @@ def test_from_coco(tmp_path, tiny_checkpoint, capsys):
         assert not out.exists()
 
     im = [{"id": 1, "file_name": "seed_0.png", "width": 32, "height": 32}]
-    fails(None, "not valid JSON", "line 1", raw='{"images": [')
+    fails(None, "bad JSON", "line 1", raw='{"images": [')
     fails(coco(im, [{"id": 7, "image_id": 1, "category_id": 1}]), "annotations[0] (id 7)", "no bbox")
     fails(coco(im, [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [30, 0, 5, 5]}]), "outside")
     fails(coco(im, [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [-1, 0, 5, 5]}]), "outside")

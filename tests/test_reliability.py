@@ -312,3 +312,50 @@ def test_probe_pool_larger_than_the_maps_does_not_blow_up(tmp_path):
     x = gan.generate(gan.latents(range(40)), uint8=True)
     r = ganlens.probe(gan, (x, np.arange(40) % 2), pool=1000, C=(1.0,))
     assert r["feature_dim"] == 128 + 64     # a 1x1 layer pools to 1x1, whatever pool says
+
+
+# ------------------------------------------------------------- 2, 13, 14: export, COCO ids, labels
+
+def test_export_never_replaces_its_input(tmp_path, capsys):
+    from ganlens import export
+    ckpt = tiny(tmp_path / "last.pt")
+    before = ckpt.read_bytes()
+    (tmp_path / "link.pt").symlink_to(ckpt)
+    for out in (ckpt, tmp_path / "link.pt", tmp_path / "." / "last.pt"):
+        code = cli.run(export.main, [str(ckpt), "--out", str(out), "--half"], export.PROG)
+        one_line(capsys, code, "is the input checkpoint itself")
+    assert ckpt.read_bytes() == before
+
+
+CAT = [{"id": 1, "name": "window"}]
+
+
+@pytest.mark.parametrize("bad", [{"images": [{"id": [1], "file_name": "seed_1.png"}], "categories": CAT},
+                                 {"images": [{"id": {"a": 1}, "file_name": "seed_1.png"}], "categories": CAT},
+                                 {"images": [{"id": 1, "file_name": "seed_1.png"}], "categories": CAT,
+                                  "annotations": [{"id": 1, "image_id": [1], "category_id": 1, "bbox": [0, 0, 2, 2]}]},
+                                 {"images": [], "categories": [{"id": {"x": 1}, "name": "w"}]}])
+def test_coco_ids_that_are_not_ids(bad):
+    from ganlens.annotate import coco_to_boxes
+    with pytest.raises(GanlensError, match="an integer or a string"):
+        coco_to_boxes(bad, 64, {"dim": 100, "distribution": "normal"}, "window")
+
+
+@pytest.mark.parametrize("label", ["$x^$", "$\\frac{", "{{DATA}}", "a$b$c"])
+def test_labels_are_text_in_figures_and_pages(tmp_path, label):
+    from ganlens import figures
+    from ganlens.annotate import build_page
+
+    def plot(data, arrays):
+        with figures.style():
+            fig, ax = figures.figure("one")
+            ax.set_title(data["label"])
+            ax.bar([data["label"]], [1])
+        return fig
+    results.Result("demo", {"label": label}, plots={"demo": plot}).save(tmp_path / "out")
+    assert (tmp_path / "out" / "demo.png").exists()
+    def page(text):
+        return build_page(text, 8, 3, {"dim": 4, "distribution": "normal"}, None, [{"seed": 0, "boxes": []}],
+                          np.zeros((1, 8, 8, 3), np.uint8), 1)
+    assert page(label).count('"samples"') == page("plain").count('"samples"')   # the data is substituted once
+    assert "{{TITLE}}" not in page(label)
