@@ -203,6 +203,13 @@ def _find_resume(out: Path, resume: str) -> Path:
     raise GanlensError(f"--resume: no readable checkpoint in {out}")
 
 
+def _saved_iteration(path: Path) -> int | str:
+    try:
+        return checkpoints.read(path)["state"]["iteration"]
+    except (GanlensError, KeyError, TypeError):
+        return "?"
+
+
 def _iteration(path: Path) -> int:
     """7 in ``ckpt_0000007.pt``; -1 for other names."""
     m = re.fullmatch(r"ckpt_(\d+)\.pt", path.name)
@@ -365,8 +372,7 @@ class _Run:
         for net in (self.G_plain, self.D_plain):
             if not all(torch.isfinite(p).all() for p in net.parameters()):
                 self.bar.close()  # as on the NaN-loss path: no half-drawn progress bar after the error line
-                raise GanlensError(f"weights became NaN/inf before iteration {it}; "
-                                   f"kept the last good checkpoint in {self.out}")
+                raise GanlensError(f"weights became NaN/inf before iteration {it}; {self._kept()}")
         prov = checkpoints.provenance(self.s.seed, data=self.data_desc, iterations=it, device=str(self.dev),
                                       world_size=self.world, args=self.settings)
         st_ = {"iteration": it, "optG": self.st.optG.state_dict(), "optD": self.st.optD.state_dict(),
@@ -449,10 +455,17 @@ class _Run:
         if not all(math.isfinite(v) for v in vals[:2]):
             self.bar.close()
             raise GanlensError(f"losses became NaN/inf near iteration {it1} (loss_D={vals[0]}, "
-                               f"loss_G={vals[1]}); stopped, last good checkpoint kept in {self.out}")
+                               f"loss_G={vals[1]}); stopped; {self._kept()}")
         self.history.append([it1] + vals)
         self.bar.set_postfix(loss_d=f"{vals[0]:.3f}", loss_g=f"{vals[1]:.3f}", d_x=f"{vals[2]:.2f}",
                              d_g_z=f"{vals[3]:.2f}", refresh=False)
+
+    def _kept(self) -> str:
+        """What a stopped run leaves: its newest checkpoint, or that there is none yet."""
+        last = self.out / "last.pt"
+        if last.exists():
+            return f"the last good checkpoint ({last}, iteration {_saved_iteration(last)}) is kept"
+        return f"no checkpoint was written yet (--ckpt-every {self.s.ckpt_every}), so {self.out} holds none"
 
     def finish(self) -> dict | None:
         """Write history.json and train.json (rank 0); returns train.json's content (None on other ranks)."""

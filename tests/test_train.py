@@ -257,3 +257,12 @@ def test_a_second_writer_of_a_run_folder_is_refused(tmp_path, capsys):
     assert cli.run(train.main, TINY + ["--out", str(out), "--resume", "--iters", "1"], train.PROG) == 2
     assert "already at iteration 2" in capsys.readouterr().err
     assert json.loads((out / "train.json").read_text())["iterations"] == 2   # train.json not rewritten
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast")
+def test_nan_before_any_checkpoint_says_none_was_kept(tmp_path, monkeypatch, no_loss_plot):
+    poison(monkeypatch, from_call=1, report_nan=True)
+    out = tmp_path / "nan0"
+    with pytest.raises(GanlensError) as e:
+        train.main(TINY + ["--out", str(out), "--iters", "6", "--ckpt-every", "4", "--log-every", "1"])
+    assert "no checkpoint was written yet (--ckpt-every 4)" in str(e.value) and not list(out.glob("*.pt"))
