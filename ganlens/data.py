@@ -156,10 +156,15 @@ class TensorSet(ImageSet):
 
 
 def _load_npz(path: Path, size: int, nc: int) -> TensorSet:
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04" and not magic.startswith(b"\x93NUM"):  # neither a zip archive nor a .npy array
+        raise GanlensError(f"{path}: not an .npz file (it starts {magic!r}); write one with "
+                           f"np.savez(path, images=..., labels=...)")
     try:
         arrays = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise GanlensError(f"{path}: not a readable .npz file ({e})")
+        raise GanlensError(f"{path}: not a readable .npz file ({str(e).splitlines()[0][:120]})")
     if not isinstance(arrays, np.lib.npyio.NpzFile):  # a single .npy array saved under a .npz name
         raise GanlensError(f"{path}: a single .npy array, expected an .npz archive (np.savez(path, images=...))")
     key = next((k for k in ("images", "x", "X") if k in arrays.files), None)

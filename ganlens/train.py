@@ -428,27 +428,29 @@ class _Run:
                         disable=rank != 0 or not self.progress,
                         mininterval=0.5 if sys.stderr.isatty() else 30)  # a log file gets a line every 30 s
         self.t0, self.done = time.perf_counter(), 0
-        for it in range(self.start, self.total):
-            epoch, pos = divmod(it, self.steps_per_epoch)
-            if epoch != order_epoch:
-                order, order_epoch = epoch_order(s.seed, epoch, len(self.images)).to(self.images.device), epoch
-            idx = order[pos * s.batch_size + rank * per_rank: pos * s.batch_size + (rank + 1) * per_rank]
-            real = to_float(self.images[idx].to(dev, non_blocking=True)).contiguous(memory_format=torch.channels_last)
-            z = step_latents(s.seed, it, per_rank, self.config.nz, self.config.latent, dev, rank)
-            acc += self.st.step(real, z)
-            acc_n += 1
-            self.done += 1
-            it1 = it + 1
-            if it1 % s.log_every == 0 or it1 == self.total:
-                self._log(acc / acc_n, it1)
-                acc.zero_()
-                acc_n = 0
-            self.bar.update(1)
-            if it1 % sample_every == 0 or it1 == self.total:
-                self.save_samples(it1)
-            if it1 % s.ckpt_every == 0 or it1 == self.total:
-                self.save_checkpoint(it1)
-        self.bar.close()
+        try:  # the bar ends its line before any error line (a full disk, NaN, Ctrl-C) is printed
+            for it in range(self.start, self.total):
+                epoch, pos = divmod(it, self.steps_per_epoch)
+                if epoch != order_epoch:
+                    order, order_epoch = epoch_order(s.seed, epoch, len(self.images)).to(self.images.device), epoch
+                idx = order[pos * s.batch_size + rank * per_rank: pos * s.batch_size + (rank + 1) * per_rank]
+                real = to_float(self.images[idx].to(dev, non_blocking=True)).contiguous(memory_format=torch.channels_last)
+                z = step_latents(s.seed, it, per_rank, self.config.nz, self.config.latent, dev, rank)
+                acc += self.st.step(real, z)
+                acc_n += 1
+                self.done += 1
+                it1 = it + 1
+                if it1 % s.log_every == 0 or it1 == self.total:
+                    self._log(acc / acc_n, it1)
+                    acc.zero_()
+                    acc_n = 0
+                self.bar.update(1)
+                if it1 % sample_every == 0 or it1 == self.total:
+                    self.save_samples(it1)
+                if it1 % s.ckpt_every == 0 or it1 == self.total:
+                    self.save_checkpoint(it1)
+        finally:
+            self.bar.close()
 
     def _log(self, mean: torch.Tensor, it1: int) -> None:
         vals = mean.tolist()  # the one host sync every --log-every steps

@@ -359,3 +359,40 @@ def test_labels_are_text_in_figures_and_pages(tmp_path, label):
                           np.zeros((1, 8, 8, 3), np.uint8), 1)
     assert page(label).count('"samples"') == page("plain").count('"samples"')   # the data is substituted once
     assert "{{TITLE}}" not in page(label)
+
+
+@pytest.mark.parametrize("content", [b"hello, these are notes\n", b"\x80\x04K\x01.", b""])
+def test_a_file_that_is_not_an_npz_says_so(tmp_path, content):
+    from ganlens.data import open_images
+    path = tmp_path / "d.npz"
+    path.write_bytes(content)
+    with pytest.raises(GanlensError, match="not an .npz file") as e:
+        open_images(str(path), 32, 3)
+    assert "pickle" not in str(e.value)
+
+
+@pytest.mark.parametrize("expr", ["1e309*A", "1e400 A - B", "9999999 A"])
+def test_arith_coefficients_that_overflow_are_refused(expr):
+    from ganlens.arith import parse_expr
+    with pytest.raises(GanlensError, match="is out of range"):
+        parse_expr(expr)
+
+
+def test_unwritable_checkpoint_folder_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+    from ganlens import train
+
+    def denied(path, data, mode=None):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+    monkeypatch.setattr(checkpoints, "atomic_write", denied)
+    code = cli.run(train.main, ["--data", "rooms:n=16", "--image-size", "32", "--ngf", "8", "--ndf", "8", "--nz", "8",
+                                "--batch-size", "8", "--iters", "1", "--out", str(tmp_path / "run")], train.PROG)
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and not ln.startswith("train:")]
+    assert code == 1 and len(err) == 1 and "ckpt_0000001.pt: Permission denied" in err[0], err
+
+
+@pytest.mark.parametrize("steps", ["0", "-3"])
+def test_detect_train_steps_must_be_positive(capsys, steps, tmp_path):
+    from ganlens import detect
+    code = cli.run(detect.main, ["--train", "--steps", steps, "--out", str(tmp_path / "d.pt")], detect.PROG)
+    one_line(capsys, code, f"--steps must be at least 1, got {steps}")
