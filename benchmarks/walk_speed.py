@@ -7,7 +7,9 @@
    D-feature space. The reference run in the same process only streams (renders) the same rooms chunks,
    so ``search / stream`` is the share of the data rate the search keeps, which holds on a shared machine.
 3. **Does the check catch a copier?** The memorization report on a generator that returns training
-   images (flagged) and on the model's own samples (expected: not flagged), against the same images.
+   images, the same images plus Gaussian noise (sigma 12/255) and blurred (``cv2.GaussianBlur``, sigma 1)
+   (all expected: flagged; every space votes and the line says which flagged) and on the model's own
+   samples (expected: not flagged), against the same images.
 
     python benchmarks/walk_speed.py [--n 2048] [--checkpoint PATH] [--device cpu] [--skip-command]
 """
@@ -21,6 +23,8 @@ import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import torch
 
 from ganlens import cli, memorization
@@ -87,15 +91,14 @@ def main() -> None:
 
     train = data.chunk(0, min(args.n, 2048))
     copies = train[torch.randint(0, len(train), (512,), generator=torch.Generator().manual_seed(0))]
-    for name, queries_set in (("copying generator", copies), ("model samples", gen)):
+    noisy = (copies.float() + 12 * torch.randn(copies.shape, generator=torch.Generator().manual_seed(1)))
+    blurred = torch.from_numpy(np.stack([cv2.GaussianBlur(im, (0, 0), 1.0) for im in copies.permute(0, 2, 3, 1).numpy()]))
+    for name, queries_set in (("copying generator", copies), ("noisy copies", noisy.round().clamp(0, 255).byte()),
+                              ("blurred copies", blurred.permute(0, 3, 1, 2).contiguous()), ("model samples", gen)):
         res, _ = memorization.report(data, spaces[list(spaces)[-1]], queries_set, held, progress=False)
-        px = res["spaces"]["pixel"]
-        extra = ""
-        if "feature" in res["spaces"]:
-            extra = f", feature C_T {res['spaces']['feature']['data_copying']['C_T']:.1f}"
-        print(f"{name:18s}: {res['verdict']:24s} (pixel copy fraction {px['copy_fraction']:.2f}, "
-              f"pixel C_T {px['data_copying']['C_T']:.1f}{extra})")
-
+        nums = ", ".join(f"{s} copy fraction {e['copy_fraction']:.2f} C_T {e['data_copying']['C_T']:.1f}"
+                         for s, e in res["spaces"].items())
+        print(f"{name:18s}: {res['verdict']:24s} flagged by {'+'.join(res['flagged_by']) or '-':13s} ({nums})")
 
 if __name__ == "__main__":
     main()

@@ -2,41 +2,61 @@
 
     r = ganlens.arith(gan, "A - B + C", {"A": [3, 17, 42], "B": [5, 8, 99], "C": z_c})   # z_c: (k, nz)
     r = ganlens.arith(gan, turn="L:R", concepts={"L": [11, 12], "R": [21, 22]})
-    r = ganlens.arith(ganlens.load())        # the rooms window demo
-    r.to_dict(), r.figure(), r.figure("turn"), r.save("out/arith")
+    r = ganlens.arith(ganlens.load())        # the rooms demo, judged by the rooms detector
+    r = ganlens.arith(gan, "A - B + C", {...}, measure=my_judge)   # my_judge(uint8 images) -> {name: bools}
+    r.to_dict(), r.figure(), r.figure("controls"), r.figure("turn"), r.save("out/arith")
 
 * **Concepts.** A concept is a list of exemplars: seeds (latents by the :func:`ganlens.latent_from_seed`
   rule) or a file of latents (``.npy`` or ``.txt``, shape (k, nz) or (nz,); no pickles). As in the paper,
   a concept's vector is the mean of its exemplars' latents (the paper used 3 per concept).
+* **Norm correction** (``norm``, default ``"none"``, the paper's method). The mean of k latents drawn
+  from N(0, I) has about 1/sqrt(k) of their typical norm sqrt(nz), and G decodes such short latents as
+  washed-out, average-looking images. ``norm="typical"`` rescales every concept vector and every result
+  (Y and the latent controls below) to the typical norm: sqrt(nz) for normal latents, sqrt(nz/3) for
+  uniform ones. The setting is recorded in the JSON (``settings.norm``).
 * **Expressions.** ``--expr "A - B + C"`` is parsed by :func:`parse_expr` (never ``eval``): concept names
   (a letter or a word: ``[A-Za-z][A-Za-z0-9_]*``) joined by ``+`` and ``-``, each with an optional
   numeric coefficient (``2A``, ``0.5*B``). Single letters take ``--A SEEDS`` .. ``--Z SEEDS``; any name
-  takes ``--concept NAME=SEEDS``. The result ``Y = sum(coef * mean(concept))``.
+  takes ``--concept NAME=SEEDS``. The result ``Y = sum(coef * vector(concept))``.
 * **Neighbours.** ``Y`` is shown in the centre of a 3x3 grid with 8 neighbours ``Y + noise``. The paper
   adds uniform noise of +-0.25 to uniform latents in [-1, 1]; here the noise is uniform with the same
   size *relative to the latent distribution* (noise std = ``--jitter`` x latent std): +-0.25 for
   uniform latents, +-0.25*sqrt(3) = +-0.433 for normal ones. Decision for uniform latents: the 8
   neighbours are clipped to [-1, 1], so every jittered latent lies where the generator was trained;
   the centre is Y exactly as computed (the fraction of its coordinates outside [-1, 1] is reported).
-* **Pixel-space control.** The same arithmetic on the exemplars' images (each concept = the mean of its
-  exemplar images, in [-1, 1]; the result clipped to [-1, 1]), which is what the paper contrasts.
-* **Turn** (``--turn FROM:TO``, Fig. 8): the direction ``d = mean(TO) - mean(FROM)``; row 0 walks from
-  mean(FROM) to mean(TO) (``mean(FROM) + t d``), further rows add ``t d`` to other samples
+* **Controls** (a claim needs a control that can fail). Besides Y, with the same 8 noise vectors:
+  (a) ``A_alone``: the first term's concept alone (``mean(A)``); (b) ``null``: a norm-matched null,
+  the same expression with random exemplars (random seeds among the candidates) in place of every
+  concept but the last (``random3 - random3 + C``), rescaled to Y's norm; (c) ``pixel``: the same
+  arithmetic on the exemplars' images (each concept = the mean of its exemplar images in [-1, 1], the
+  result clipped to [-1, 1]), which is what the paper contrasts; and, descriptive only, ``C_alone``:
+  the last term's concept alone. ``controls.pdf/png`` shows them.
+* **Judge and rule** (``measure``): with a judge, every sample gets attributes (``--target`` and
+  ``--context``, default ``window`` and ``door``). The rooms detector (:mod:`ganlens.detect`: class
+  presence per image, trained on rendered rooms only, precision/recall on held-out rooms stored in the
+  JSON) is the judge for rooms models (``auto``) or when asked (``detector``); from Python any function
+  ``judge(uint8 images) -> {attribute: (N,) bools}`` can be given. The *expected outcome* of Y is the
+  target (and, in the demo, the context) being present. Y **beats** a control when its rate of the
+  expected outcome is higher and the exact McNemar test on paired samples (same draw, same noise
+  vector; pixel space: Y's centre against the pixel result of the same draw) gives p < ``ALPHA``. The
+  claim "the arithmetic works" **stands only when Y beats all three controls** (a), (b) and (c). Rates
+  carry exact binomial 95 % intervals (``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``),
+  McNemar is ``binomtest`` on the discordant pairs. Caveat stored with the numbers: the 9 samples of
+  one draw share its exemplars, so they are not independent; the draw-level sign test is reported too.
+* **Rooms demo** (no ``--expr``/``--turn`` on a rooms model): concepts that differ in two attributes,
+  ``window_nodoor - nowindow_nodoor + nowindow_door``, expected ``window_door`` (window and door both
+  present: the window comes from A - B, the door from C, so mean(A) alone, with no door, cannot pass).
+  The detector sorts ``--candidates`` samples into the three pools; the figure's exemplars are the
+  first 3 seeds of each pool (seed order, no ranking); ``--trials`` draws of 3 random exemplars per
+  pool (and 6 random candidates for the null) give the statistics that decide the claim. The turn
+  walks from ``nowindow_nodoor`` to ``window_nodoor`` and adds that direction to the C exemplars.
+* **Turn** (``--turn FROM:TO``, Fig. 8): the direction ``d = vector(TO) - vector(FROM)``; row 0 walks from
+  vector(FROM) to vector(TO) (``vector(FROM) + t d``), further rows add ``t d`` to other samples
   (``--turn-seeds``), ``t`` from 0 to 1 in ``--turn-steps`` frames.
-* **Rooms measure** (``--measure window``, automatic for checkpoints trained on ``rooms``): a sample
-  "has a window" when more than 1 % of the upper 5/8 of the image is sky-coloured (HSV hue 0.52-0.66,
-  saturation >= 0.15, value >= 0.7): rooms draws windows as framed sky and keeps walls, floors and
-  pictures out of the sky hues. Its accuracy against the exact rooms masks is measured on real rooms
-  scenes at every run and stored in the JSON (about 91 %, false positives about 1 %). On rooms
-  models the concept names ``window``, ``nowindow`` and ``room`` are filled automatically when not
-  given: among ``--candidates`` samples, the 3 with the largest window score, and the 6 with the
-  smallest (3 for ``nowindow``, 3 for ``room``). With no ``--expr`` and no ``--turn`` the command runs that demo:
-  ``window - nowindow + room`` and the turn ``nowindow:window``, plus ``--trials`` random draws of
-  exemplars from the same pools that compare the window rate of the 9 result samples with a control
-  (``mean(room)`` + the same noise, i.e. no arithmetic).
 
-Outputs of ``Result.save`` (the command's ``--out``): ``arith.pdf/png`` (exemplars, concept means, pixel-space means, results and the
-3x3 grid), ``turn.pdf/png`` with ``--turn``, ``arith.json`` and ``arith.npz`` (latents and images the
+Outputs of ``Result.save`` (the command's ``--out``): ``arith.pdf/png`` (exemplars, concept vectors,
+pixel-space means, results and the 3x3 grid), ``controls.pdf/png`` (Y and each control for the figure's
+exemplars), ``turn.pdf/png`` with ``--turn``, ``arith.json`` and ``arith.npz`` (latents and images the
 figures are drawn from).
 """
 
@@ -48,8 +68,9 @@ import re
 import string
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -62,7 +83,8 @@ from .generate import images
 from .results import Result, analysis_module, provenance
 
 PROG = "python -m ganlens.arith"
-EXAMPLES = f"""  {PROG}                                      # rooms demo: window - nowindow + room, and a turn
+EXAMPLES = f"""  {PROG}                                      # rooms demo: window_nodoor - nowindow_nodoor + nowindow_door
+  {PROG} --norm typical --trials 128          # the demo with concept vectors at the typical latent norm
   {PROG} --expr "A - B + C" --A 3,17,42 --B 5,8,99 --C 10-12
   {PROG} --expr "smiling_woman - woman + man" --concept smiling_woman=1,2,3 \\
       --concept woman=4,5,6 --concept man=z_man.npy --checkpoint runs/faces/last.pt
@@ -77,14 +99,14 @@ JITTER = 0.25          # the paper's +-0.25 on U(-1, 1) latents, as a fraction o
 NEIGHBOURS = 8         # around the centre of a 3x3 grid
 MAX_SHOWN = 6          # exemplars drawn per concept in the figure (all are used)
 MAX_SEEDS = 100_000    # a range like 0-99999999 is a typo, not a concept
-AUTO_CONCEPTS = ("window", "nowindow", "room")
-DEMO_EXPR, DEMO_TURN = "window - nowindow + room", ("nowindow", "window")
-# The rooms window measure (see module doc).
-SKY_HUE = (0.52, 0.66)
-SKY_MIN_SAT, SKY_MIN_VAL = 0.15, 0.7
-SKY_TOP = 5 / 8        # windows sit on walls; beds (which may be blue) fill the bottom of the image
-WINDOW_THRESHOLD = 0.01
-CHECK_ROOMS = 256      # real rooms scenes the measure is checked on at every run
+EXEMPLARS = 3          # per concept in the demo, as in the paper
+TARGET, CONTEXT = "window", "door"   # the demo's attributes (rooms detector classes)
+MEASURES = ("auto", "detector", "none")
+NORMS = ("none", "typical")
+ALPHA = 0.05           # Y beats a control when McNemar's exact p is below this (and Y's rate is higher)
+LATENT_CONDITIONS = ("Y", "A_alone", "null", "C_alone")
+CONTROLS = ("A_alone", "null", "pixel")   # the three that decide the claim; C_alone is descriptive
+TRIALS = 64
 
 
 # --------------------------------------------------------------------------------------- expressions
@@ -299,18 +321,36 @@ def noise_amplitude(latent: str, scale: float = JITTER) -> float:
     return scale * math.sqrt(3) * latent_std
 
 
+def uniform_noise(n: int, nz: int, latent: str, scale: float = JITTER,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """(n, nz) float64 noise U(-a, a) per coordinate, a from :func:`noise_amplitude`."""
+    return (torch.rand(n, nz, generator=generator, dtype=torch.float64) * 2 - 1) * noise_amplitude(latent, scale)
+
+
+def neighbourhood(y: torch.Tensor, noise: torch.Tensor, latent: str) -> torch.Tensor:
+    """``y + noise`` (n, nz) in y's dtype; uniform latents: clipped to [-1, 1] (the generator's training support)."""
+    out = y.double() + noise
+    return (out.clamp(-1, 1) if latent == "uniform" else out).to(y.dtype)
+
+
 def jitter(y: torch.Tensor, n: int, latent: str, scale: float = JITTER,
            generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` neighbours of y (nz,) -> (n, nz): ``y + U(-a, a)`` (a from :func:`noise_amplitude`).
 
     Uniform latents: the neighbours are clipped to [-1, 1] (the generator's training support).
     """
-    a = noise_amplitude(latent, scale)
-    noise = (torch.rand(n, y.shape[-1], generator=generator, dtype=torch.float64) * 2 - 1) * a
-    out = y.double() + noise
-    if latent == "uniform":
-        out = out.clamp(-1, 1)
-    return out.to(y.dtype)
+    return neighbourhood(y, uniform_noise(n, y.shape[-1], latent, scale, generator), latent)
+
+
+def typical_norm(nz: int, latent: str) -> float:
+    """sqrt(E|z|^2) of a latent: sqrt(nz) for N(0, I), sqrt(nz / 3) for U(-1, 1)."""
+    return math.sqrt(nz / 3 if latent == "uniform" else nz)
+
+
+def rescale(v: torch.Tensor, norm: float) -> torch.Tensor:
+    """v (nz,) scaled to length ``norm`` (a zero vector stays zero)."""
+    n = float(v.double().norm())
+    return (v.double() * (norm / n)).to(v.dtype) if n > 0 else v
 
 
 def grid_latents(y: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
@@ -331,52 +371,107 @@ def turn_latents(z_from: torch.Tensor, z_to: torch.Tensor, bases: torch.Tensor, 
     return out
 
 
-# --------------------------------------------------------------------------------------- rooms measure
+# ---------------------------------------------------------------------------------------------- judges
 
-def window_score(images: torch.Tensor) -> np.ndarray:
-    """uint8 RGB images (N, 3, H, W) -> (N,) fraction of sky-coloured pixels in the upper 5/8.
+@dataclass
+class Judge:
+    """Says which attributes samples have: ``judge(images)`` with uint8 images (N, nc, H, W) -> {attribute:
+    (N,) bool}. ``info`` (stored in the JSON) says what the judge is and how it was validated."""
 
-    Sky: OpenCV HSV (full hue range) hue in SKY_HUE, saturation >= SKY_MIN_SAT, value >= SKY_MIN_VAL.
-    """
-    import cv2
-    x = images.permute(0, 2, 3, 1).contiguous().numpy()
-    top = max(1, round(x.shape[1] * SKY_TOP))
-    x = x[:, :top]
-    hsv = cv2.cvtColor(x.reshape(-1, x.shape[2], 3), cv2.COLOR_RGB2HSV_FULL).reshape(x.shape).astype(np.float32) / 255
-    h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    sky = (h >= SKY_HUE[0]) & (h <= SKY_HUE[1]) & (s >= SKY_MIN_SAT) & (v >= SKY_MIN_VAL)
-    return sky.reshape(len(x), -1).mean(1)
+    fn: Callable[[torch.Tensor], dict]
+    info: dict
 
-
-def has_window(images: torch.Tensor) -> np.ndarray:
-    """(N,) bool: window score above WINDOW_THRESHOLD."""
-    return window_score(images) > WINDOW_THRESHOLD
-
-
-def check_window_measure(size: int, n: int = CHECK_ROOMS, seed: int = 1) -> dict:
-    """Accuracy of :func:`has_window` against the exact masks of ``n`` real rooms scenes."""
-    from .rooms import WINDOW, make_rooms
-    images, masks = make_rooms(n, size=size, seed=seed)
-    truth = (masks == WINDOW).reshape(n, -1).any(1)
-    pred = has_window(torch.from_numpy(images).permute(0, 3, 1, 2))
-    return {"scenes": n, "rooms_seed": seed, "accuracy": float((pred == truth).mean()),
-            "false_positive_rate": float((pred & ~truth).sum() / max(1, (~truth).sum())),
-            "false_negative_rate": float((~pred & truth).sum() / max(1, truth.sum())),
-            "with_window": int(truth.sum())}
+    def __call__(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        out = self.fn(images)
+        if not isinstance(out, dict):
+            raise GanlensError(f"measure: the judge must return {{attribute: (N,) bools}}, got {type(out).__name__}")
+        return {str(k): np.asarray(v, dtype=bool).reshape(len(images)) for k, v in out.items()}
 
 
 def is_rooms_model(gan) -> bool:
     return gan.nc == 3 and str(gan.provenance.get("data") or "").startswith("rooms")
 
 
-def uses_window(gan, measure: str) -> bool:
-    """Whether the window measure applies: ``measure`` "window", or "auto" on a rooms model."""
-    if measure not in ("auto", "window", "none"):
-        raise GanlensError(f"measure must be auto, window or none, got {measure!r}")
-    window = measure == "window" or (measure == "auto" and is_rooms_model(gan))
-    if window and gan.nc != 3:
-        raise GanlensError(f"--measure window: needs colour images, the model makes nc={gan.nc}")
-    return window
+def detector_judge(gan, attributes: tuple[str, ...], required: bool = True) -> Judge | None:
+    """The rooms detector (:mod:`ganlens.detect`) as a judge of ``attributes`` (rooms classes): an image has
+    a class when its largest region of that class covers the detector's minimum area. The detector is
+    trusted only where it was validated (64x64 RGB rooms): elsewhere None, or with ``required`` an error."""
+    from .detect import DEFAULT_DETECTOR, detector_for
+    from .rooms import CLASSES
+    found = detector_for(CLASSES[0], gan.image_size, gan.nc, device=gan.device)
+    if found is None:
+        if required:
+            raise GanlensError(f"--measure detector: the rooms detector judges 64x64 RGB rooms images; this model "
+                               f"makes {gan.nc}x{gan.image_size}x{gan.image_size} images")
+        return None
+    det = found[0]
+    idx = {a: det.class_index(a) for a in attributes}
+    unknown = [a for a, i in idx.items() if i is None]
+    if unknown:
+        raise GanlensError(f"--target/--context {unknown[0]}: the rooms detector knows {', '.join(det.classes)}")
+
+    def judge(x: torch.Tensor) -> dict[str, np.ndarray]:
+        seg = det.segment(to_float(x))
+        return {a: det.measure(seg, i)["present"] for a, i in idx.items()}
+    info = det.info or {}
+    quality = info.get("classes", {})
+    return Judge(judge, {
+        "name": "rooms detector", "file": f"ganlens/default/{DEFAULT_DETECTOR.name}",
+        "rule": f"{info.get('rule', 'class present')} (a segmentation net trained on rendered rooms only)",
+        "heldout": info.get("heldout"),
+        "heldout_quality": {a: {k: quality[a][k] for k in ("image_precision", "image_recall")}
+                            for a in attributes if a in quality}})
+
+
+def resolve_judge(gan, measure, attributes: tuple[str, ...]) -> Judge | None:
+    """``measure``: "auto" (the rooms detector on rooms models), "detector", "none", a :class:`Judge` or a
+    function ``uint8 images -> {attribute: (N,) bools}`` that returns every name in ``attributes``."""
+    if callable(measure):
+        judge = measure if isinstance(measure, Judge) else Judge(measure, {
+            "name": getattr(measure, "__name__", "custom"), "rule": "a Python function given as measure="})
+        return judge
+    if measure not in MEASURES:
+        raise GanlensError(f"measure must be one of {', '.join(MEASURES)} or a function, got {measure!r}")
+    if measure == "none" or (measure == "auto" and not is_rooms_model(gan)):
+        return None
+    return detector_judge(gan, attributes, required=measure == "detector")
+
+
+def judged(judge: Judge, imgs: torch.Tensor, attributes: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The judge's verdicts on ``imgs`` for ``attributes``; an error naming any attribute it did not return."""
+    out = judge(imgs)
+    missing = [a for a in attributes if a not in out]
+    if missing:
+        raise GanlensError(f"measure: the judge returned {', '.join(out) or 'nothing'}, not {missing[0]} "
+                           f"(--target/--context)")
+    return {a: out[a] for a in attributes}
+
+
+# ------------------------------------------------------------------------------------------ statistics
+
+def rate(k: int, n: int) -> dict:
+    """k of n with the exact (Clopper-Pearson) 95 % interval of scipy's binomtest."""
+    from scipy.stats import binomtest
+    ci = binomtest(int(k), int(n)).proportion_ci(method="exact") if n else None
+    return {"k": int(k), "n": int(n), "rate": float(k / n) if n else None,
+            "ci95": [float(ci.low), float(ci.high)] if ci is not None else None}
+
+
+def mcnemar(y: np.ndarray, x: np.ndarray) -> dict:
+    """Exact McNemar test of paired outcomes (y: Y's, x: a control's): two-sided binomial test (scipy
+    ``binomtest``, p = 1/2) on the discordant pairs."""
+    from scipy.stats import binomtest
+    y, x = np.asarray(y, bool).ravel(), np.asarray(x, bool).ravel()
+    b, c = int((y & ~x).sum()), int((~y & x).sum())
+    return {"pairs": int(len(y)), "Y_only": b, "control_only": c,
+            "p": float(binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0}
+
+
+def sign_test(y_rates: np.ndarray, x_rates: np.ndarray) -> dict:
+    """Draw-level sign test: draws where Y's rate is above / below the control's, binomial p (ties dropped)."""
+    from scipy.stats import binomtest
+    hi, lo = int((y_rates > x_rates).sum()), int((y_rates < x_rates).sum())
+    return {"draws_Y_higher": hi, "draws_Y_lower": lo, "p": float(binomtest(hi, hi + lo, 0.5).pvalue) if hi + lo else 1.0}
 
 
 # ------------------------------------------------------------------------------------------ computing
@@ -388,13 +483,31 @@ def pixel_arith(terms: list[Term], images: dict[str, torch.Tensor]) -> tuple[dic
             combine(terms, means).clamp(-1, 1).float())
 
 
-def run_expr(gan, terms: list[Term], concepts: dict[str, Concept], scale: float,
-             gen: torch.Generator) -> tuple[dict, dict]:
-    """Latent and pixel arithmetic for one expression -> (JSON dict, arrays for the figure)."""
+def concept_vectors(z: dict[str, torch.Tensor], norm: str, gan) -> dict[str, torch.Tensor]:
+    """{name: exemplar latents (k, nz)} -> {name: (nz,)}: the mean of the exemplars ("none"), rescaled to
+    the typical latent norm with ``norm="typical"``."""
+    means = {n: v.double().mean(0).float() for n, v in z.items()}
+    if norm == "typical":
+        means = {n: rescale(v, typical_norm(gan.nz, gan.latent)) for n, v in means.items()}
+    return means
+
+
+def result_vector(terms: list[Term], vectors: dict[str, torch.Tensor], norm: str, gan) -> torch.Tensor:
+    """Y = sum(coef * vector); rescaled to the typical norm with ``norm="typical"``."""
+    y = combine(terms, vectors)
+    return rescale(y, typical_norm(gan.nz, gan.latent)) if norm == "typical" else y
+
+
+def run_expr(gan, terms: list[Term], concepts: dict[str, Concept], noise: torch.Tensor,
+             norm: str = "none") -> tuple[dict, dict]:
+    """Latent and pixel arithmetic for one expression -> (JSON dict, arrays for the figure).
+
+    noise: (8, nz) the neighbours' noise (:func:`uniform_noise`); norm: "none" or "typical".
+    """
     names = list(dict.fromkeys(t.name for t in terms))
-    means = {n: concepts[n].mean for n in names}
-    y = combine(terms, means)
-    neighbours = jitter(y, NEIGHBOURS, gan.latent, scale, gen)
+    means = concept_vectors({n: concepts[n].z for n in names}, norm, gan)
+    y = result_vector(terms, means, norm, gan)
+    neighbours = neighbourhood(y, noise, gan.latent)
     z_grid = grid_latents(y, neighbours)
     ex_z = torch.cat([concepts[n].z for n in names])
     counts = [len(concepts[n].z) for n in names]
@@ -403,7 +516,7 @@ def run_expr(gan, terms: list[Term], concepts: dict[str, Concept], scale: float,
     mean_imgs = imgs[len(ex_z):len(ex_z) + len(names)]
     grid_imgs = imgs[len(ex_z) + len(names):]
     pix_means, pix_result = pixel_arith(terms, ex_imgs)
-    arrays = {"names": names,
+    arrays = {"names": names, "all_exemplars": ex_imgs,
               "exemplars": {n: ex_imgs[n][:MAX_SHOWN] for n in names},
               "means": mean_imgs,
               "pixel_means": to_uint8(torch.stack([pix_means[n] for n in names])),
@@ -414,132 +527,265 @@ def run_expr(gan, terms: list[Term], concepts: dict[str, Concept], scale: float,
            "terms": [{"coef": t.coef, "concept": t.name} for t in terms],
            "concepts": {n: concepts[n].describe() for n in names},
            "result": {"latent_norm": float(y.double().norm()),
-                      "concept_mean_norms": {n: float(means[n].double().norm()) for n in names},
+                      "typical_norm": typical_norm(gan.nz, gan.latent),
+                      "concept_mean_norms": {n: float(concepts[n].mean.double().norm()) for n in names},
+                      "concept_vector_norms": {n: float(means[n].double().norm()) for n in names},
                       "neighbour_distance_mean": float((neighbours.double() - y.double()).norm(dim=1).mean()),
                       "outside_support_fraction": float((y.abs() > 1).double().mean()) if uniform else None},
            "shown": {"exemplars": {n: min(MAX_SHOWN, c) for n, c in zip(names, counts)}}}
     return out, arrays
 
 
-def auto_concepts(gan, candidates: int, start: int) -> tuple[dict[str, Concept], dict, dict]:
-    """Pick window / nowindow / room exemplars among seeds start..start+candidates-1 by the window measure.
+# ----------------------------------------------------------------------------------------------- controls
 
-    Returns (concepts, JSON description, pools {"window": seeds sorted by score desc, "nowindow": seeds},
-    with the candidates' images and scores under "images" and "scores" (keyed by seed)).
+@dataclass
+class Draw:
+    """One set of exemplars for an expression, with what its controls need.
+
+    z: {concept: (k, nz) exemplar latents}; random: {concept: (k, nz)} random exemplars standing in for
+    every concept but the last term's (the null); noise: (8, nz) float64 neighbour noise shared by Y
+    and the latent controls; images: {concept: uint8 (k, nc, H, W)} exemplar images (the pixel control);
+    seeds: what the JSON records of this draw.
+    """
+
+    z: dict
+    random: dict
+    noise: torch.Tensor
+    images: dict
+    seeds: dict = field(default_factory=dict)
+
+
+def first_and_last(terms: list[Term]) -> tuple[str, str]:
+    """(A, C): the concept of the first positive term (the first term if none is positive), and of the last."""
+    return next((t.name for t in terms if t.coef > 0), terms[0].name), terms[-1].name
+
+
+def condition_latents(gan, terms: list[Term], draw: Draw, norm: str) -> dict[str, torch.Tensor]:
+    """{condition: (9, nz)}, centre at index 4 and 8 neighbours with the draw's noise, for Y and the latent
+    controls: A_alone (the first positive term's concept), null (the expression with the draw's random
+    exemplars for every concept but the last, rescaled to |Y|), C_alone (the last term's concept)."""
+    first, last = first_and_last(terms)
+    vec = concept_vectors(draw.z, norm, gan)
+    rnd = concept_vectors({n: draw.z[n] if n == last else draw.random[n] for n in draw.z}, norm, gan)
+    y = result_vector(terms, vec, norm, gan)
+    null = rescale(combine(terms, rnd), float(y.double().norm()))
+    centres = {"Y": y, "A_alone": vec[first], "null": null, "C_alone": vec[last]}
+    return {c: grid_latents(centres[c], neighbourhood(centres[c], draw.noise, gan.latent)) for c in LATENT_CONDITIONS}
+
+
+def render_draws(gan, terms: list[Term], draws: list[Draw], norm: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images of every draw: latent conditions (D, 4, 9, nc, H, W) and pixel results (D, nc, H, W)."""
+    lat = [condition_latents(gan, terms, d, norm) for d in draws]
+    z = torch.stack([torch.stack([c[k] for k in LATENT_CONDITIONS]) for c in lat])
+    imgs = images(gan, z.reshape(-1, gan.nz), uint8=True)
+    pix = to_uint8(torch.stack([pixel_arith(terms, d.images)[1] for d in draws]))
+    return imgs.reshape(*z.shape[:3], *imgs.shape[1:]), pix
+
+
+def claim_name(expected: dict[str, bool]) -> str:
+    return " & ".join(a if v else f"no {a}" for a, v in expected.items())
+
+
+def outcomes(judge: Judge, lat: torch.Tensor, pix: torch.Tensor, attributes: tuple[str, ...],
+             expected: dict[str, bool]) -> tuple[dict, dict]:
+    """Judged attributes and the expected outcome: ({measure: (D, 4, 9) bool}, {measure: (D,) bool})."""
+    D = len(pix)
+    att = judged(judge, torch.cat([lat.reshape(-1, *lat.shape[3:]), pix]), attributes)
+    lat_out = {a: v[:-D].reshape(lat.shape[:3]) for a, v in att.items()}
+    pix_out = {a: v[-D:] for a, v in att.items()}
+    claim = claim_name(expected)
+    for out in (lat_out, pix_out):
+        out[claim] = np.logical_and.reduce([out[a] == v for a, v in expected.items()])
+    return lat_out, pix_out
+
+
+def compare(lat_out: dict, pix_out: dict, claim: str) -> dict:
+    """Rates with exact 95 % CIs of every condition and measure; paired tests of each control against Y
+    on the claim measure; which controls Y beats and whether the claim stands (rule: :data:`RULE`)."""
+    conds = {c: {"rates": {m: rate(o[:, i].sum(), o[:, i].size) for m, o in lat_out.items()}}
+             for i, c in enumerate(LATENT_CONDITIONS)}
+    conds["Y"]["centre_rates"] = {m: rate(o[:, 0, 4].sum(), len(o)) for m, o in lat_out.items()}
+    conds["pixel"] = {"rates": {m: rate(o.sum(), o.size) for m, o in pix_out.items()}}
+    y = lat_out[claim][:, 0]
+    for i, c in enumerate(LATENT_CONDITIONS[1:], 1):
+        x = lat_out[claim][:, i]
+        conds[c]["vs_Y"] = dict(mcnemar(y, x), sign_test=sign_test(y.mean(1), x.mean(1)))
+    conds["pixel"]["vs_Y"] = dict(mcnemar(y[:, 4], pix_out[claim]), compared_with="Y's centre of each draw")
+    beats = {}
+    for c in CONTROLS + ("C_alone",):
+        ours = conds["Y"]["centre_rates" if c == "pixel" else "rates"][claim]["rate"]
+        beats[c] = bool(ours > conds[c]["rates"][claim]["rate"] and conds[c]["vs_Y"]["p"] < ALPHA)
+    return {"conditions": conds, "beats": beats, "claim_stands": all(beats[c] for c in CONTROLS)}
+
+
+RULE = (f"Y beats a control when its rate of the expected outcome is higher and the exact McNemar test on paired "
+        f"samples (same draw, same noise vector; pixel: Y's centre vs the pixel result of the same draw) gives "
+        f"p < {ALPHA}; the claim that the arithmetic works stands only when Y beats all of A_alone, null and pixel "
+        f"(C_alone is descriptive)")
+CAVEAT = ("the 9 samples of a draw share its exemplars, so they are not independent: binomial CIs and McNemar "
+          "p-values over samples treat them as if they were; sign_test counts draws instead")
+
+
+def evaluate(gan, terms: list[Term], draws: list[Draw], judge: Judge | None, attributes: tuple[str, ...],
+             expected: dict[str, bool], norm: str) -> tuple[dict, dict]:
+    """Y and the controls for every draw -> (JSON block, arrays of draw 0 for the controls figure:
+    ``controls_grid`` (4, 9, nc, H, W) and ``controls_pixel`` (1, nc, H, W) uint8). Without a judge the
+    block only describes the draws (the controls are shown, not scored)."""
+    lat, pix = render_draws(gan, terms, draws, norm)
+    arrays = {"controls_grid": lat[0].numpy(), "controls_pixel": pix[:1].numpy()}
+    first, last = first_and_last(terms)
+    block = {"draws": len(draws), "samples_per_draw": lat.shape[2], "A": first, "C": last,
+             "conditions_order": list(LATENT_CONDITIONS) + ["pixel"]}
+    if judge is None:
+        return dict(block, scored=False), arrays
+    lat_out, pix_out = outcomes(judge, lat, pix, attributes, expected)
+    claim = claim_name(expected)
+    block.update(scored=True, attributes=list(attributes), expected=expected, claim_measure=claim, rule=RULE,
+                 caveat=CAVEAT, **compare(lat_out, pix_out, claim))
+    block["draw0"] = {"latent": {c: {m: o[0, i].tolist() for m, o in lat_out.items()}
+                                 for i, c in enumerate(LATENT_CONDITIONS)},
+                      "pixel": {m: bool(o[0]) for m, o in pix_out.items()}}
+    block["per_draw"] = [{"seeds": d.seeds, "claim_rate": {c: float(lat_out[claim][k, i].mean())
+                                                           for i, c in enumerate(LATENT_CONDITIONS)},
+                          "pixel_claim": bool(pix_out[claim][k])} for k, d in enumerate(draws)]
+    return block, arrays
+
+
+# --------------------------------------------------------------------------------------------- the demo
+
+def demo_names(target: str = TARGET, context: str = CONTEXT) -> dict[str, str]:
+    """The demo's concepts: A (target, no context), B (neither), C (context, no target), and the expected Y."""
+    return {"A": f"{target}_no{context}", "B": f"no{target}_no{context}", "C": f"no{target}_{context}",
+            "expected": f"{target}_{context}"}
+
+
+def demo_expr(target: str = TARGET, context: str = CONTEXT) -> str:
+    n = demo_names(target, context)
+    return f"{n['A']} - {n['B']} + {n['C']}"
+
+
+def auto_concepts(gan, judge: Judge, target: str, context: str, candidates: int,
+                  start: int) -> tuple[dict[str, Concept], dict, dict]:
+    """Sort seeds start..start+candidates-1 into the demo's three pools by the judge.
+
+    Returns (concepts: the first :data:`EXEMPLARS` seeds of each pool, JSON description, pools:
+    {"concepts": {name: seeds}, "all": every candidate seed, "images": {seed: uint8 image}}).
     """
     seeds = list(range(start, start + candidates))
     imgs = images(gan, gan.latents(seeds), uint8=True)
-    score = window_score(imgs)
-    yes = [seeds[i] for i in np.argsort(-score, kind="stable") if score[i] > WINDOW_THRESHOLD]
-    no = [seeds[i] for i in np.argsort(score, kind="stable") if score[i] <= WINDOW_THRESHOLD]  # least sky first
-    if len(yes) < 3 or len(no) < 6:
+    att = judged(judge, imgs, (target, context))
+    t, c = att[target], att[context]
+    names = demo_names(target, context)
+    masks = {names["A"]: t & ~c, names["B"]: ~t & ~c, names["C"]: ~t & c}
+    pools = {n: [s for s, m in zip(seeds, mask) if m] for n, mask in masks.items()}
+    short = [f"{len(p)} {n}" for n, p in pools.items() if len(p) < EXEMPLARS]
+    if short:
         raise GanlensError(f"automatic rooms demo: among {candidates} samples (seeds {start}..{start + candidates - 1}) "
-                           f"{len(yes)} show a window and {len(no)} are window-free; it needs 3 and 6 "
-                           f"(raise --candidates, or give --expr with your own seeds)")
-    picks = {"window": yes[:3], "nowindow": no[:3], "room": no[3:6]}
-    concepts = {k: Concept(k, gan.latents(v), seeds=v) for k, v in picks.items()}
+                           f"the judge finds only {', '.join(short)}; each pool needs {EXEMPLARS} (raise --candidates, "
+                           f"or give --expr with your own seeds)")
+    concepts = {n: Concept(n, gan.latents(p[:EXEMPLARS]), seeds=p[:EXEMPLARS]) for n, p in pools.items()}
     desc = {"candidates": candidates, "candidate_seeds": [start, start + candidates - 1],
-            "with_window": len(yes), "window_free": len(no),
-            "window_rate": float((score > WINDOW_THRESHOLD).mean()),
-            "rule": "window: the 3 largest window scores; nowindow, room: the 6 smallest (3 each); "
-                    "trials draw from all samples with / without a window"}
-    pools = {"window": yes, "nowindow": no, "images": dict(zip(seeds, imgs)), "scores": dict(zip(seeds, score))}
-    return concepts, desc, pools
+            "rates": {target: float(t.mean()), context: float(c.mean())},
+            "pools": {n: len(p) for n, p in pools.items()}, "expected": names["expected"],
+            "rule": f"pools by the judge: {target} and no {context} ({names['A']}), neither ({names['B']}), {context} "
+                    f"and no {target} ({names['C']}); the figure's exemplars are the first {EXEMPLARS} seeds of each "
+                    f"pool (seed order, no ranking); each trial draws {EXEMPLARS} at random from each pool and "
+                    f"{EXEMPLARS} random candidates per concept but the last for the null"}
+    return concepts, desc, {"concepts": pools, "all": seeds, "images": dict(zip(seeds, imgs))}
 
 
-def run_trials(gan, pools: dict, trials: int, scale: float, seed: int) -> dict:
-    """``trials`` random draws of 3 window, 3 nowindow, 3 room exemplars from the pools.
-
-    Per trial: window rate of the 9 samples around Y = window - nowindow + room, of the control
-    (mean(room) + the same noise: no arithmetic), and whether the pixel-space result has a window.
-    """
+def trial_draws(gan, terms: list[Term], pools: dict, trials: int, scale: float, seed: int) -> list[Draw]:
+    """``trials`` random draws of :data:`EXEMPLARS` exemplars per pool, random candidates for the null and
+    fresh neighbour noise (numpy seed ``seed``, torch seed ``seed + 1``)."""
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    terms = parse_expr(DEMO_EXPR)
-    z_all, pixel, draws = [], [], []
+    last = terms[-1].name
+    out = []
     for _ in range(trials):
-        w = rng.choice(pools["window"], 3, replace=False).tolist()
-        nr = rng.choice(pools["nowindow"], 6, replace=False).tolist()
-        pick = {"window": w, "nowindow": nr[:3], "room": nr[3:]}
-        means = {k: gan.latents(v).double().mean(0).float() for k, v in pick.items()}
-        y = combine(terms, means)
-        noise = (torch.rand(NEIGHBOURS, len(y), generator=gen) * 2 - 1) * noise_amplitude(gan.latent, scale)
-        res = grid_latents(y, y + noise)
-        ctl = grid_latents(means["room"], means["room"] + noise)  # the same noise: paired comparison
-        if gan.latent == "uniform":  # neighbours clipped, centre kept, as in jitter()
-            res[[0, 1, 2, 3, 5, 6, 7, 8]] = res[[0, 1, 2, 3, 5, 6, 7, 8]].clamp(-1, 1)
-            ctl[[0, 1, 2, 3, 5, 6, 7, 8]] = ctl[[0, 1, 2, 3, 5, 6, 7, 8]].clamp(-1, 1)
-        z_all += [res, ctl]
-        _, pix = pixel_arith(terms, {k: torch.stack([pools["images"][s] for s in v]) for k, v in pick.items()})
-        pixel.append(pix)
-        draws.append(pick)
-    hw = has_window(images(gan, torch.cat(z_all), uint8=True)).reshape(trials, 2, 9)
-    pix_hw = has_window(to_uint8(torch.stack(pixel)))
-    per = [{"exemplars": d, "result_window_rate": float(hw[i, 0].mean()),
-            "control_window_rate": float(hw[i, 1].mean()), "pixel_result_has_window": bool(pix_hw[i])}
-           for i, d in enumerate(draws)]
-    r, c = hw[:, 0].mean(1), hw[:, 1].mean(1)
-    return {"count": trials, "samples_per_trial": 9,
-            "result_window_rate": float(r.mean()), "control_window_rate": float(c.mean()),
-            "pixel_result_window_rate": float(pix_hw.mean()),
-            "trials_result_above_control": int((r > c).sum()), "trials_result_below_control": int((r < c).sum()),
-            "per_trial": per,
-            "definition": "result: Y = mean(window) - mean(nowindow) + mean(room) and its 8 jittered neighbours; "
-                          "control: mean(room) and the same 8 noise vectors (no arithmetic); "
-                          "pixel: the same arithmetic on exemplar images"}
+        pick = {n: [int(s) for s in rng.choice(p, EXEMPLARS, replace=False)] for n, p in pools["concepts"].items()}
+        others = [n for n in pick if n != last]
+        rnd = [int(s) for s in rng.choice(pools["all"], EXEMPLARS * len(others), replace=False)]
+        rand = {n: rnd[i * EXEMPLARS:(i + 1) * EXEMPLARS] for i, n in enumerate(others)}
+        out.append(Draw(z={n: gan.latents(s) for n, s in pick.items()}, random={n: gan.latents(s) for n, s in rand.items()},
+                        noise=uniform_noise(NEIGHBOURS, gan.nz, gan.latent, scale, gen),
+                        images={n: torch.stack([pools["images"][s] for s in v]) for n, v in pick.items()},
+                        seeds={"exemplars": pick, "random": rand}))
+    return out
+
+
+def figure_draw(gan, terms: list[Term], concepts: dict[str, Concept], exemplar_images: dict, noise: torch.Tensor,
+                seed: int, candidates: int, pools: dict | None = None) -> Draw:
+    """The figure's own exemplars as a draw; the null's random exemplars are seeds among the candidates
+    (``seed``..``seed + candidates - 1``, the exemplars' own seeds left out), as many per concept as it has."""
+    names = list(dict.fromkeys(t.name for t in terms))
+    used = {s for n in names for s in (concepts[n].seeds or [])}
+    pool = [s for s in (pools["all"] if pools else range(seed, seed + candidates)) if s not in used]
+    others = [n for n in names if n != terms[-1].name]
+    counts = [len(concepts[n].z) for n in others]
+    rnd = np.random.default_rng(seed + 2).choice(pool or [seed], sum(counts), replace=sum(counts) > len(pool))
+    rand = {n: [int(s) for s in part] for n, part in zip(others, np.split(rnd, np.cumsum(counts)[:-1]))}
+    return Draw(z={n: concepts[n].z for n in names}, random={n: gan.latents(v) for n, v in rand.items()},
+                noise=noise, images=exemplar_images,
+                seeds={"exemplars": {n: concepts[n].seeds for n in names}, "random": rand})
 
 
 # ---------------------------------------------------------------------------------------------- arith
 
 def arith(gan, expr=None, concepts: dict | None = None, *, turn=None, turn_seeds=None, turn_steps: int = 9,
-          jitter: float = JITTER, measure: str = "auto", candidates: int = 256, trials: int = 16,
-          seed: int = 0) -> Result:
-    """Vector arithmetic on ``gan``'s latents (the paper's Fig. 7) and turns along a direction (Fig. 8).
+          jitter: float = JITTER, measure="auto", target: str = TARGET, context: str = CONTEXT, norm: str = "none",
+          candidates: int = 256, trials: int = TRIALS, seed: int = 0) -> Result:
+    """Vector arithmetic on ``gan``'s latents (the paper's Fig. 7) with three controls, and turns (Fig. 8).
 
     expr: ``"A - B + C"`` (or a list of :class:`Term`); concepts: {name: seeds list, latents (k, nz) tensor,
     or a :class:`Concept`}; turn: ``"FROM:TO"`` or (FROM, TO), walked in ``turn_steps`` frames from the
-    mean of FROM and from ``turn_seeds`` (default 1000-1002); jitter: neighbour noise std as a fraction
-    of the latent std; measure: "window" scores samples by the rooms window measure ("auto": on rooms
-    models). With no expr and no turn, on a rooms model: the window demo (``window - nowindow + room``
-    with exemplars picked among ``candidates`` samples, ``trials`` random draws, and a turn).
-    Returns a :class:`ganlens.Result` of kind "arith" (figures "arith" and/or "turn").
+    vector of FROM and from ``turn_seeds`` (default 1000-1002); jitter: neighbour noise std as a fraction
+    of the latent std; norm: "none" (concept = mean of exemplars, the paper) or "typical" (concept vectors
+    and results rescaled to the typical latent norm); measure: "auto" (the rooms detector on rooms
+    models), "detector", "none", or a function ``uint8 images (N, nc, H, W) -> {attribute: (N,) bools}``
+    judging ``target`` and ``context``. With no expr and no turn and a judge: the demo
+    ``{target}_no{context} - no{target}_no{context} + no{target}_{context}`` with exemplars sorted by the
+    judge among ``candidates`` samples, ``trials`` random draws deciding the claim, and a turn.
+    Returns a :class:`ganlens.Result` of kind "arith" (figures "arith", "controls" and/or "turn").
     """
-    _check_settings(turn_steps=turn_steps, candidates=candidates, trials=trials, jitter=jitter)
+    _check_settings(turn_steps=turn_steps, candidates=candidates, trials=trials, jitter=jitter, norm=norm,
+                    target=target, context=context)
     gan.require_G()
     terms = parse_expr(expr) if isinstance(expr, str) else (list(expr) if expr is not None else None)
     turn = parse_turn(turn) if isinstance(turn, str) else (tuple(turn) if turn is not None else None)
-    window = uses_window(gan, measure)
-    demo = terms is None and turn is None
+    attributes = (target, context)
+    judge = resolve_judge(gan, measure, attributes)
+    demo, names = terms is None and turn is None, demo_names(target, context)
     if demo:
-        if not window:
+        if judge is None:
             raise GanlensError("--expr: give an expression, e.g. --expr 'A - B + C' --A 3,17,42 --B 5,8,99 --C 1,2,4 "
-                               "(the automatic demo needs a rooms model or --measure window)")
-        terms, turn = parse_expr(DEMO_EXPR), DEMO_TURN
+                               "(the automatic demo needs a judge: a rooms model or --measure detector)")
+        terms, turn = parse_expr(demo_expr(target, context)), (names["B"], names["A"])
     given = {n: as_concept(n, v, gan) for n, v in (concepts or {}).items()}
     needed = list(dict.fromkeys(([t.name for t in terms] if terms else []) + (list(turn) if turn else [])))
-    auto_names = [n for n in needed if n not in given and n in AUTO_CONCEPTS and window]
+    pooled = (names["A"], names["B"], names["C"])
+    auto_names = [n for n in needed if n not in given and n in pooled and judge is not None]
     _check_missing([n for n in needed if n not in given and n not in auto_names], expr, terms, turn)
     concepts = {n: c for n, c in given.items() if n in needed}
-    result = _header(gan, seed, jitter, demo, window)
+    result = _header(gan, seed, jitter, demo, judge, norm, attributes)
     pools = None
-    if window:
-        result["measure"] = _window_measure(gan.image_size)
-        if auto_names:
-            auto, desc, pools = auto_concepts(gan, candidates, seed)
-            concepts.update({n: auto[n] for n in auto_names})
-            result["measure"]["auto_concepts"] = dict(desc, names=auto_names)
+    if auto_names:
+        auto, desc, pools = auto_concepts(gan, judge, target, context, candidates, seed)
+        concepts.update({n: auto[n] for n in auto_names})
+        result["measure"]["auto_concepts"] = dict(desc, names=auto_names)
     arrays, plots = {}, {}
     if terms is not None:
-        _expr_part(result, arrays, gan, terms, concepts, jitter, torch.Generator().manual_seed(seed), window)
-        if demo and trials:
-            result["measure"]["trials"] = run_trials(gan, pools, trials, jitter, seed)
-        plots["arith"] = plot_arith
+        expected = {target: True, context: True} if demo else {target: True}
+        opts = dict(jitter=jitter, norm=norm, seed=seed, candidates=candidates, trials=trials if demo else 0,
+                    attributes=attributes, expected=expected)
+        _expr_part(result, arrays, gan, terms, concepts, judge, pools, opts)
+        plots["arith"], plots["controls"] = plot_arith, plot_controls
     if turn is not None:
         if isinstance(turn_seeds, str):
             turn_seeds = parse_seeds(turn_seeds, "--turn-seeds")
         if turn_seeds is None:
-            turn_seeds = concepts["room"].seeds if "room" in concepts and demo else [1000, 1001, 1002]
-        _turn_part(result, arrays, gan, turn, concepts, [int(s) for s in turn_seeds], turn_steps, window)
+            turn_seeds = concepts[names["C"]].seeds if demo else [1000, 1001, 1002]
+        _turn_part(result, arrays, gan, turn, concepts, [int(s) for s in turn_seeds], turn_steps, judge, attributes,
+                   norm)
         plots["turn"] = plot_turn
     return Result("arith", result, arrays, plots)
 
@@ -549,6 +795,13 @@ def _check_settings(**values) -> None:
     require_at_least({name: (v, low[name]) for name, v in values.items() if name in low})
     if not 0 <= values["jitter"] <= 10:
         raise GanlensError(f"jitter must be in [0, 10], got {values['jitter']}")
+    if values["norm"] not in NORMS:
+        raise GanlensError(f"norm must be one of {', '.join(NORMS)}, got {values['norm']!r}")
+    for flag in ("target", "context"):
+        if not NAME.fullmatch(str(values[flag])):
+            raise GanlensError(f"--{flag} {values[flag]}: an attribute name is a word ([A-Za-z][A-Za-z0-9_]*)")
+    if values["target"] == values["context"]:
+        raise GanlensError(f"--target and --context must differ, both are {values['target']}")
 
 
 def _check_missing(missing: list[str], expr, terms, turn) -> None:
@@ -564,64 +817,83 @@ def _check_missing(missing: list[str], expr, terms, turn) -> None:
     raise GanlensError(f"{where}: unknown concept {n} (no exemplars given); pass {flag}")
 
 
-def _header(gan, seed: int, scale: float, demo: bool, window: bool) -> dict:
+def _header(gan, seed: int, scale: float, demo: bool, judge: Judge | None, norm: str, attributes) -> dict:
     from .walk import checkpoint_block
     uniform = gan.latent == "uniform"
     settings = {"seed": seed, "device": str(gan.device), "jitter": scale, "neighbours": NEIGHBOURS,
                 "noise_amplitude": noise_amplitude(gan.latent, scale), "latent": gan.latent,
-                "neighbours_clipped_to": [-1, 1] if uniform else None, "demo": demo,
-                "measure": "window" if window else None}
-    call = f"ganlens.arith({gan.name!r}, jitter={scale}, seed={seed}{', demo' if demo else ''})"
-    return {"checkpoint": checkpoint_block(gan), "settings": settings,
-            "definitions": {
-                "concept": "mean of its exemplars' latents",
-                "neighbours": "Y + U(-a, a) per coordinate, a = noise_amplitude (noise std = jitter x latent std); "
-                              "uniform latents: neighbours clipped to [-1, 1], centre unchanged",
-                "pixel_result": "the same arithmetic on the mean exemplar images in [-1, 1], clipped to [-1, 1]"},
-            "provenance": provenance(gan, seed, call=call)}
+                "neighbours_clipped_to": [-1, 1] if uniform else None, "demo": demo, "norm": norm,
+                "measure": judge.info["name"] if judge is not None else None,
+                "target": attributes[0], "context": attributes[1], "alpha": ALPHA}
+    call = f"ganlens.arith({gan.name!r}, jitter={scale}, norm={norm!r}, seed={seed}{', demo' if demo else ''})"
+    out = {"checkpoint": checkpoint_block(gan), "settings": settings,
+           "definitions": {
+               "concept": "mean of its exemplars' latents" + ("" if norm == "none" else ", rescaled to the typical norm"),
+               "norm": {"none": "concept vectors and Y as computed (the paper)",
+                        "typical": f"concept vectors, Y and the latent controls rescaled to the typical latent norm "
+                                   f"{typical_norm(gan.nz, gan.latent):.4g} (sqrt(nz), or sqrt(nz/3) for uniform latents); "
+                                   f"the mean of k normal latents has ~1/sqrt(k) of it and decodes washed out"}[norm],
+               "neighbours": "Y + U(-a, a) per coordinate, a = noise_amplitude (noise std = jitter x latent std); "
+                             "uniform latents: neighbours clipped to [-1, 1], centre unchanged",
+               "pixel_result": "the same arithmetic on the mean exemplar images in [-1, 1], clipped to [-1, 1]",
+               "controls": {"A_alone": "the first positive term's concept alone, with the same 8 noise vectors",
+                            "null": "the expression with random exemplars (random candidate seeds) for every concept "
+                                    "but the last, rescaled to |Y| (norm-matched), with the same noise",
+                            "pixel": "pixel_result (one image per draw); a judge scores presence, not realism: a "
+                                     "double exposure that shows the object counts",
+                            "C_alone": "the last term's concept alone (descriptive, does not vote)"}},
+           "provenance": provenance(gan, seed, call=call)}
+    if judge is not None:
+        out["measure"] = {"judge": judge.info, "attributes": list(attributes)}
+    return out
 
 
-def _window_measure(size: int) -> dict:
-    return {"name": "window", "threshold": WINDOW_THRESHOLD,
-            "definition": (f"fraction of the upper {SKY_TOP:g} of the image with HSV hue in [{SKY_HUE[0]}, "
-                           f"{SKY_HUE[1]}], saturation >= {SKY_MIN_SAT}, value >= {SKY_MIN_VAL} (sky); has window "
-                           f"if > {WINDOW_THRESHOLD}"),
-            "check_on_real_rooms": check_window_measure(size)}
-
-
-def _expr_part(result: dict, arrays: dict, gan, terms, concepts, scale: float, gen, window: bool) -> None:
-    info, arr = run_expr(gan, terms, concepts, scale, gen)
+def _expr_part(result: dict, arrays: dict, gan, terms, concepts, judge, pools, opts: dict) -> None:
+    """The figure's expression, its controls (scored when there is a judge) and, in the demo, the trials;
+    ``result["claim"]`` sums up the evaluation that decides (the trials when there are any)."""
+    noise = uniform_noise(NEIGHBOURS, gan.nz, gan.latent, opts["jitter"], torch.Generator().manual_seed(opts["seed"]))
+    info, arr = run_expr(gan, terms, concepts, noise, opts["norm"])
     result.update(info)
     arrays.update({k: arr[k].numpy() for k in ("means", "pixel_means", "pixel_result", "grid", "z_grid", "y")})
     arrays.update({f"exemplars_{n}": arr["exemplars"][n].numpy() for n in arr["names"]})
     arrays.update({f"z_{n}": concepts[n].z.numpy() for n in arr["names"]})
     result["figure"] = {"names": arr["names"]}
-    if window:
-        sc = {"exemplars": {n: window_score(arr["exemplars"][n]).tolist() for n in arr["names"]},
-              "means": dict(zip(arr["names"], window_score(arr["means"]).tolist())),
-              "grid": window_score(arr["grid"]).tolist(),
-              "pixel_result": float(window_score(arr["pixel_result"])[0])}
-        result["measure"]["expr"] = {
-            "scores": sc, "grid_has_window": [s > WINDOW_THRESHOLD for s in sc["grid"]],
-            "result_window_rate": float(np.mean([s > WINDOW_THRESHOLD for s in sc["grid"]])),
-            "pixel_result_has_window": sc["pixel_result"] > WINDOW_THRESHOLD}
+    draw = figure_draw(gan, terms, concepts, arr["all_exemplars"], noise, opts["seed"], opts["candidates"], pools)
+    ev = (gan, terms)
+    result["controls"], carr = evaluate(*ev, [draw], judge, opts["attributes"], opts["expected"], opts["norm"])
+    arrays.update(carr)
+    if opts["trials"]:
+        draws = trial_draws(gan, terms, pools, opts["trials"], opts["jitter"], opts["seed"])
+        result["trials"], _ = evaluate(*ev, draws, judge, opts["attributes"], opts["expected"], opts["norm"])
+    block = result.get("trials") or result["controls"]
+    if block["scored"]:
+        m = block["claim_measure"]
+        result["claim"] = {"from": "trials" if "trials" in result else "controls", "measure": m,
+                           "samples": block["draws"] * block["samples_per_draw"], "rule": RULE,
+                           "rates": {c: v["rates"][m] for c, v in block["conditions"].items()},
+                           "Y_centre": block["conditions"]["Y"]["centre_rates"][m],
+                           "p_vs_Y": {c: block["conditions"][c]["vs_Y"]["p"] for c in CONTROLS + ("C_alone",)},
+                           "beats": block["beats"], "claim_stands": block["claim_stands"]}
 
 
-def _turn_part(result: dict, arrays: dict, gan, turn, concepts, seeds: list[int], steps: int, window: bool) -> None:
+def _turn_part(result: dict, arrays: dict, gan, turn, concepts, seeds: list[int], steps: int, judge,
+               attributes, norm: str) -> None:
     a, b = turn
-    zt = turn_latents(concepts[a].mean, concepts[b].mean, gan.latents(seeds), steps)
+    vec = concept_vectors({n: concepts[n].z for n in turn}, norm, gan)
+    zt = turn_latents(vec[a], vec[b], gan.latents(seeds), steps)
     frames = images(gan, zt.reshape(-1, gan.nz), uint8=True)
     frames = frames.reshape(*zt.shape[:2], *frames.shape[1:])
     arrays["turn_frames"], arrays["turn_z"] = frames.numpy(), zt.numpy()
-    result["turn"] = {"from": a, "to": b, "seeds": seeds, "steps": steps,
+    result["turn"] = {"from": a, "to": b, "seeds": seeds, "steps": steps, "norm": norm,
                       "t": torch.linspace(0, 1, steps).tolist(),
-                      "direction_norm": float((concepts[b].mean.double() - concepts[a].mean.double()).norm()),
+                      "direction_norm": float((vec[b].double() - vec[a].double()).norm()),
                       "concepts": {n: concepts[n].describe() for n in turn},
-                      "rows": [f"mean({a}) -> mean({b})"] + [f"seed {s} + t d" for s in seeds]}
-    if window:
-        hw = has_window(frames.reshape(-1, *frames.shape[2:])).reshape(frames.shape[:2])
-        result["turn"]["window_rate_by_step"] = hw.mean(0).tolist()
-        result["turn"]["has_window"] = hw.tolist()
+                      "rows": [f"vector({a}) -> vector({b})"] + [f"seed {s} + t d" for s in seeds]}
+    if judge is not None:
+        att = judged(judge, frames.reshape(-1, *frames.shape[2:]), attributes)
+        has = {k: v.reshape(frames.shape[:2]) for k, v in att.items()}
+        result["turn"]["rates_by_step"] = {k: v.mean(0).tolist() for k, v in has.items()}
+        result["turn"]["attributes"] = {k: v.tolist() for k, v in has.items()}
 
 
 # -------------------------------------------------------------------------------------------- figures
@@ -681,7 +953,7 @@ def _arith_canvas(npz: dict, names: list[str], terms: list[dict]):
 
 
 def plot_arith(data: dict, arrays: dict):
-    """The Fig. 7-style figure from arith.json (``figure.names``, ``terms``, the window marks) and arith.npz.
+    """The Fig. 7-style figure from arith.json (``figure.names``, ``terms``, the judge's marks) and arith.npz.
 
     Columns: one block per concept (exemplars on top, G(mean z) and the pixel mean below), the operator
     between blocks, then the results (G(Y), pixel-space result) and the 3x3 grid of Y and its neighbours.
@@ -694,52 +966,106 @@ def plot_arith(data: dict, arrays: dict):
             ax.text(tx, ty, s, ha="center", va="center", fontsize=size)
         for tx, s in tops:
             ax.text(tx, -S * 0.08, s, ha="center", va="bottom", fontsize=7)
-        for ry, s in zip(rows_y, ("exemplars", "G(mean z)", "pixel mean")):
+        vec = "G(mean z)" if data["settings"].get("norm", "none") == "none" else "G(vector)"
+        for ry, s in zip(rows_y, ("exemplars", vec, "pixel mean")):
             ax.text(-S * 0.1, ry + S / 2, s, ha="right", va="center", fontsize=7)
         # centre of the grid: Y itself
         ax.add_patch(Rectangle((gx + S + g - 0.5, S + g - 0.5), S, S, fill=False, ec="red", lw=0.8))
-        if data["settings"]["measure"] == "window":  # windowed samples of the grid get a mark
-            for i in np.flatnonzero(data["measure"]["expr"]["grid_has_window"]):
-                r, c = divmod(int(i), 3)
-                ax.plot(gx + c * (S + g) + S * 0.88, r * (S + g) + S * 0.12, marker="o", ms=2.5, color="#ffd000",
-                        mec="black", mew=0.4)
+        marks = (data.get("controls") or {}).get("draw0")
+        if marks:  # the judge's attributes of the grid's samples (same latents as the controls' Y)
+            _marks(ax, marks["latent"]["Y"], data["settings"], lambda i: (gx + (i % 3) * (S + g), (i // 3) * (S + g)), S)
     return fig
 
 
 def plot_turn(data: dict, arrays: dict):
     """Fig. 8-style rows from arith.npz ``turn_frames`` (R, T, nc, H, W) uint8, labelled from arith.json's
-    ``turn`` (with the window rate per column when measured)."""
+    ``turn`` (with the judge's rate of each attribute per column when judged)."""
     frames, turn = arrays["turn_frames"], data["turn"]
     labels = [f"{turn['from']}\u2192{turn['to']}"] + [f"seed {s}" for s in turn["seeds"]]
-    rates = turn.get("window_rate_by_step")
+    rates = turn.get("rates_by_step") or {}
     R, T = frames.shape[:2]
     S, g = frames.shape[-1], 1
     wgap = max(2, S // 10)
-    row_gaps = ([g + wgap] + [g] * R)[:R - 1]   # the mean-to-mean row set apart from the seeds' rows
+    row_gaps = ([g + wgap] + [g] * R)[:R - 1]   # the vector-to-vector row set apart from the seeds' rows
     canvas = figures.tile(figures.rgb(frames.reshape(R * T, *frames.shape[2:])), T, gap=g, row_gaps=row_gaps)
     ys = figures.offsets(R, S, row_gaps)
     # about 0.7 inch a frame, at most the text width: a short turn makes a small figure, not a huge one
-    width = min(figures.TWO_COLUMN, 0.55 + 0.7 * T)
+    width = min(figures.TWO_COLUMN, 0.75 + 0.7 * T)
     with figures.style():
-        fig, ax = _show_canvas(canvas, left=0.55, top=0.15 if rates is None else 0.28, width=width)
+        fig, ax = _show_canvas(canvas, left=0.75, top=0.15 + 0.12 * len(rates), width=width)
         for y, lab in zip(ys, labels):
             ax.text(-S * 0.1, y + S / 2, lab, ha="right", va="center", fontsize=7)
         for t in range(T):
             ax.text(t * (S + g) + S / 2, -S * 0.08, f"t={t / max(1, T - 1):.2f}", ha="center",
                     va="bottom", fontsize=6)
-            if rates is not None:
-                ax.text(t * (S + g) + S / 2, -S * 0.32, f"{100 * rates[t]:.0f}%", ha="center", va="bottom",
-                        fontsize=6, color="#1f5fbf")
-        if rates is not None:
-            ax.text(-S * 0.1, -S * 0.32, "window rate", ha="right", va="bottom", fontsize=6, color="#1f5fbf")
+        names = [n for n in (data["settings"].get("target"), data["settings"].get("context")) if n in rates]
+        for k, name in enumerate(names):   # the JSON's keys are sorted: the settings give the order
+            r, y = rates[name], -S * (0.32 + 0.24 * k)
+            color = MARK_COLOURS[k % len(MARK_COLOURS)]
+            ax.text(-S * 0.1, y, f"{name} rate", ha="right", va="bottom", fontsize=6, color=color)
+            for t in range(T):
+                ax.text(t * (S + g) + S / 2, y, f"{100 * r[t]:.0f}%", ha="center", va="bottom", fontsize=6, color=color)
     return fig
 
 
-# ------------------------------------------------------------------------------------------------ main
+MARKS = (("o", "#ffd000"), ("s", "#33cc33"))   # the target's and the context's marks on judged samples
+MARK_COLOURS = ("#1f5fbf", "#1a8a1a")           # their rate labels
 
+
+def _marks(ax, attributes: dict, settings: dict, corner, S: int) -> None:
+    """Mark judged samples: ``attributes`` {name: [bool per sample]}, ``corner(i)`` the sample's (x, y)
+    top-left in canvas pixels; the target gets a yellow dot at the top right, the context a green
+    square at the top left."""
+    for k, name in enumerate((settings["target"], settings["context"])):
+        marker, colour = MARKS[k]
+        for i, v in enumerate(attributes.get(name, [])):
+            if v:
+                x, y = corner(i)
+                ax.plot(x + S * (0.88 if k == 0 else 0.12), y + S * 0.12, marker=marker, ms=2.5, color=colour,
+                        mec="black", mew=0.4)
+
+
+def plot_controls(data: dict, arrays: dict):
+    """Y and its controls for the figure's exemplars, from arith.npz ``controls_grid`` (4, 9, nc, H, W) and
+    ``controls_pixel`` (1, nc, H, W): one row each (centre, then the 8 neighbours), the pixel result last;
+    row labels carry the rate of the expected outcome from arith.json's ``claim`` when judged."""
+    grid, pix, c = arrays["controls_grid"], arrays["controls_pixel"], data["controls"]
+    order = list(grid[:, [4, 0, 1, 2, 3, 5, 6, 7, 8]])          # the centre first, then the neighbours
+    cells = [t for row in order for t in figures.rgb(row)] + list(figures.rgb(pix)) + [None] * 8
+    S, g = grid.shape[-1], 1
+    col_gaps = [max(2, S // 8)] + [g] * 7                       # the centre set apart from its neighbours
+    row_gaps = [g] * 3 + [max(2, S // 8)]
+    canvas = figures.tile(cells, 9, gap=g, col_gaps=col_gaps, row_gaps=row_gaps)
+    xs, ys = figures.offsets(9, S, col_gaps), figures.offsets(5, S, row_gaps)
+    names = {"Y": "Y", "A_alone": f"{c['A']} alone", "null": "null (random A, B)", "C_alone": f"{c['C']} alone",
+             "pixel": "pixel space"}
+    claim = data.get("claim")
+    with figures.style():
+        fig, ax = _show_canvas(canvas, left=1.25, top=0.16, width=min(figures.TWO_COLUMN, 1.25 + 0.55 * 9))
+        for k, cond in enumerate(c["conditions_order"]):
+            label = names[cond]
+            if claim:
+                r = claim["rates"][cond]
+                label += f"\n{100 * r['rate']:.0f}% [{100 * r['ci95'][0]:.0f}, {100 * r['ci95'][1]:.0f}]"
+            ax.text(-S * 0.1, ys[k] + S / 2, label, ha="right", va="center", fontsize=6)
+        if claim:
+            ax.text(-S * 0.1, -S * 0.08, f"{claim['measure']}: rate over {claim['samples']} samples of "
+                    f"{data[claim['from']]['draws']} draws", ha="right", va="bottom", fontsize=6)
+        ax.text(xs[0] + S / 2, -S * 0.08, "centre", ha="center", va="bottom", fontsize=6)
+        ax.text((xs[1] + xs[8] + S) / 2, -S * 0.08, "8 neighbours (the same noise in every row)", ha="center",
+                va="bottom", fontsize=6)
+        if c.get("draw0"):
+            for k, cond in enumerate(LATENT_CONDITIONS):
+                pos = [xs[0]] + xs[1:]
+                slot = [4, 0, 1, 2, 3, 5, 6, 7, 8]
+                att = {a: [v[slot[j]] for j in range(9)] for a, v in c["draw0"]["latent"][cond].items()}
+                _marks(ax, att, data["settings"], lambda i, k=k: (pos[i], ys[k]), S)
+            _marks(ax, {a: [v] for a, v in c["draw0"]["pixel"].items()}, data["settings"], lambda i: (xs[0], ys[4]), S)
+    return fig
 def parser() -> cli.Parser:
-    p = cli.Parser(PROG, "Vector arithmetic on latents (the paper's Fig. 7) with a pixel-space control, "
-                         "turn interpolations (Fig. 8) and, on rooms models, a measured window demo.", EXAMPLES)
+    p = cli.Parser(PROG, "Vector arithmetic on latents (the paper's Fig. 7) against three controls (the first "
+                         "concept alone, a norm-matched null with random exemplars, pixel space), turn "
+                         "interpolations (Fig. 8) and, on rooms models, a demo judged by the rooms detector.", EXAMPLES)
     p.add_common(out_default="ganlens-out/arith")
     p.add_argument("--expr", type=_checked(parse_expr),
                    help="expression over concepts, e.g. 'A - B + C' or '2 smile - 0.5*B' (no eval)")
@@ -754,17 +1080,27 @@ def parser() -> cli.Parser:
                         f"+-0.25 on U(-1,1))")
     t = p.add_argument_group("turn (Fig. 8)")
     t.add_argument("--turn", metavar="FROM:TO", type=_checked(parse_turn),
-                   help="interpolate along mean(TO) - mean(FROM), two concept names")
+                   help="interpolate along vector(TO) - vector(FROM), two concept names")
     t.add_argument("--turn-seeds", metavar="SEEDS", type=lambda text: parse_seeds(text, "--turn-seeds"),
-                   help="samples the direction is added to (default: the room concept on rooms, else 1000-1002)")
+                   help="samples the direction is added to (default: the demo's C exemplars, else 1000-1002)")
     t.add_argument("--turn-steps", type=cli.at_least(2), default=9, help="frames per row (default: 9)")
-    m = p.add_argument_group("rooms measure")
-    m.add_argument("--measure", choices=("auto", "window", "none"), default="auto",
-                   help="window: score samples with the sky-colour window measure (auto: on rooms models)")
+    p.add_argument("--norm", choices=NORMS, default="none",
+                   help="none: a concept is the mean of its exemplars (the paper; the mean of k normal latents has "
+                        "~1/sqrt(k) of their norm and decodes washed out); typical: concept vectors and results "
+                        "rescaled to the typical latent norm (default: none)")
+    m = p.add_argument_group("judge and demo")
+    m.add_argument("--measure", choices=MEASURES, default="auto",
+                   help="detector: judge samples with the rooms detector (class presence per image; 64x64 RGB); "
+                        "auto: on rooms models; none: no judge (controls shown, not scored)")
+    m.add_argument("--target", default=TARGET, metavar="CLASS",
+                   help=f"the attribute Y should have (default: {TARGET})")
+    m.add_argument("--context", default=CONTEXT, metavar="CLASS",
+                   help=f"the demo's second attribute, which Y should take from C (default: {CONTEXT})")
     m.add_argument("--candidates", type=cli.at_least(9), default=256,
-                   help="samples searched for the automatic window/nowindow/room exemplars (default: 256)")
-    m.add_argument("--trials", type=cli.at_least(0), default=16,
-                   help="random exemplar draws for the window demo's statistic (default: 16; 0 = none)")
+                   help="samples the demo's exemplars are sorted from by the judge, and the null's random "
+                        "exemplars come from (default: 256)")
+    m.add_argument("--trials", type=cli.at_least(0), default=TRIALS,
+                   help=f"random exemplar draws of the demo that decide its claim (default: {TRIALS}; 0 = none)")
     return p
 
 
@@ -781,7 +1117,8 @@ def flag_concepts(args, gan) -> dict[str, Concept]:
     """The concepts of --A..--Z and --concept that the expression, the turn or the demo uses (seeds or
     latent files); a warning names the others."""
     specs = concept_specs(args)
-    used = set(AUTO_CONCEPTS) if args.expr is None and args.turn is None else set()
+    used = set(list(demo_names(args.target, args.context).values())[:3]) if args.expr is None and args.turn is None \
+        else set()
     used |= {t.name for t in parse_expr(args.expr)} if args.expr is not None else set()
     used |= set(parse_turn(args.turn)) if args.turn is not None else set()
     unused = [n for n in specs if n not in used]
@@ -791,27 +1128,32 @@ def flag_concepts(args, gan) -> dict[str, Concept]:
 
 
 def summary(data: dict) -> str:
-    """The command's line on stderr: the result's norm and, when measured, window rates."""
-    parts, m = [], data.get("measure") or {}
+    """The command's line on stderr: the result's norm and, when judged, Y against the three controls."""
+    parts = []
     if "expr" in data:
-        parts.append(f"{data['expr']}: |Y| = {data['result']['latent_norm']:.2f}")
-        if "expr" in m:
-            parts.append(f"window rate of Y and neighbours {m['expr']['result_window_rate']:.2f}")
-        if m.get("trials"):
-            tr = m["trials"]
-            parts.append(f"{tr['count']} trials: window rate {tr['result_window_rate']:.2f} with arithmetic vs "
-                         f"{tr['control_window_rate']:.2f} without (pixel space {tr['pixel_result_window_rate']:.2f})")
-    if "window_rate_by_step" in data.get("turn", {}):
-        t, r = data["turn"], data["turn"]["window_rate_by_step"]
-        parts.append(f"turn {t['from']}->{t['to']}: window rate {r[0]:.2f} -> {r[-1]:.2f}")
+        parts.append(f"{data['expr']}: |Y| = {data['result']['latent_norm']:.2f} (norm {data['settings']['norm']})")
+    c = data.get("claim")
+    if c:
+        r = c["rates"]
+        ci = r["Y"]["ci95"]
+        parts.append(f"{c['measure']} over {c['samples']} samples ({c['from']}): Y {r['Y']['rate']:.2f} "
+                     f"[{ci[0]:.2f}, {ci[1]:.2f}] vs {r['A_alone']['rate']:.2f} A alone, {r['null']['rate']:.2f} null, "
+                     f"{r['pixel']['rate']:.2f} pixel (Y centre {c['Y_centre']['rate']:.2f})")
+        lost = [k for k in CONTROLS if not c["beats"][k]]
+        parts.append("claim stands (Y beats all three)" if c["claim_stands"] else
+                     f"claim does not stand (Y does not beat {', '.join(lost)})")
+    t = data.get("turn", {})
+    if t.get("rates_by_step"):
+        parts.append(f"turn {t['from']}->{t['to']}: " + ", ".join(f"{k} {v[0]:.2f} -> {v[-1]:.2f}"
+                                                                  for k, v in t["rates_by_step"].items()))
     return "arith: " + "; ".join(parts)
 
 
 def from_args(args, gan) -> Result:
     """The analysis the command's flags ask for (``ganlens.paper`` calls this too)."""
     return arith(gan, args.expr, flag_concepts(args, gan), turn=args.turn, turn_seeds=args.turn_seeds,
-                 turn_steps=args.turn_steps, jitter=args.jitter, measure=args.measure, candidates=args.candidates,
-                 trials=args.trials, seed=args.seed)
+                 turn_steps=args.turn_steps, jitter=args.jitter, measure=args.measure, target=args.target,
+                 context=args.context, norm=args.norm, candidates=args.candidates, trials=args.trials, seed=args.seed)
 
 
 def main(argv: list[str] | None = None) -> int:

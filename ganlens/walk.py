@@ -23,7 +23,9 @@ measures it:
   (almost) nothing for many steps and everything in one.
 * **Memorization** (only with ``data``): nearest training images of generated samples and walk frames,
   and the tests of :mod:`ganlens.memorization` (nearest-neighbour distances vs held-out real images,
-  and the data-copying test C_T of Meehan et al. 2020), with a verdict whose rule is stored in the JSON.
+  and the data-copying test C_T of Meehan et al. 2020), with a verdict whose rule is stored in the JSON:
+  every space (pixel, and D features when there is a D) votes, and ``memorization.flagged_by`` names the
+  space(s) that flagged copying.
 
 Outputs of ``Result.save`` (and the command's ``--out``): ``walk.pdf/png`` (the figure, red bars mark
 jumps), ``walk.json``, ``walk.npz`` (frames and latents the figures are drawn from), ``walk.mp4`` with
@@ -210,6 +212,7 @@ def walk(gan, *, rows: int = 4, points: int = 9, steps: int = 8, interp: str = "
         result["timing"] = {k: mem.pop(k) for k in memorization.TIMING}
         result["memorization"] = mem
         result["summary"]["memorizes"] = mem["memorizes"]
+        result["summary"]["memorization_flagged_by"] = mem["flagged_by"]
         arrays.update(shown)
         plots["neighbours"] = lambda d, a: memorization.plot_neighbours(d["memorization"], a)
     return Result("walk", result, arrays, plots, {"walk.mp4": write_video} if video else None)
@@ -385,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
             f"median step {s['step_distance']:.4f} (pixel RMS), {s['jumps']} jump(s)")
     if mem is not None:
         line += (f"; memorization against {mem['data']}: {mem['verdict']}"
-                 + (f" ({'; '.join(mem['reasons'])})" if mem["reasons"] else ""))
+                 + (f" (flagged by {', '.join(mem['flagged_by'])}: {'; '.join(mem['reasons'])})" if mem["reasons"]
+                    else ""))
     print(f"{line}; wrote {', '.join(p.name for p in written)} to {args.out} in {time.perf_counter() - t0:.1f} s",
           file=sys.stderr)
     return 0

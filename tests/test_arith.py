@@ -1,5 +1,7 @@
-"""ganlens.arith: expression parsing, exact arithmetic, jitter support, turn paths, the rooms window
-measure, the Python API on every test architecture, and the command end to end on tiny models."""
+"""ganlens.arith: expression parsing, exact arithmetic, jitter support, turn paths, the norm correction, the
+statistics, the three controls on planted truths (a generator whose attributes are linear in z, where the
+claim must stand; one where they are not, and the single-attribute design, where it must not), the rooms
+detector as the judge, the Python API on every test architecture, and the command end to end."""
 
 from __future__ import annotations
 
@@ -110,45 +112,129 @@ def test_turn_rows_follow_the_direction():
     assert torch.allclose(zt[1, 0], bases[0]) and torch.allclose(zt[2, -1] - bases[1], b - a, atol=1e-6)
 
 
-# ---------------------------------------------------------------------------------------- rooms measure
+def test_norm_correction_rescales_concepts_and_results():
+    gan = ALL["mlp"]()
+    concepts = {"A": [1, 2, 3], "B": [4, 5, 6], "C": [7, 8, 9]}
+    plain = ganlens.arith(gan, "A - B + C", concepts, measure="none")
+    typical = ganlens.arith(gan, "A - B + C", concepts, measure="none", norm="typical")
+    mean = gan.latents([1, 2, 3]).double().mean(0)
+    assert plain["settings"]["norm"] == "none" and typical["settings"]["norm"] == "typical"
+    assert plain["result"]["concept_vector_norms"]["A"] == pytest.approx(float(mean.norm()), rel=1e-5)
+    assert float(mean.norm()) < 0.75 * gan.nz ** 0.5          # a mean of 3 is short: ~1/sqrt(3) of sqrt(nz)
+    for n in "ABC":
+        assert typical["result"]["concept_vector_norms"][n] == pytest.approx(gan.nz ** 0.5, rel=1e-5)
+    assert typical["result"]["latent_norm"] == pytest.approx(gan.nz ** 0.5, rel=1e-5)
+    unit = {n: (v := gan.latents(concepts[n]).double().mean(0)) / v.norm() for n in "ABC"}
+    y = unit["A"] - unit["B"] + unit["C"]                           # each concept at the typical norm, then Y too
+    assert np.allclose(typical.arrays["y"], (y / y.norm() * gan.nz ** 0.5).numpy(), atol=1e-5)
+    assert arith.typical_norm(12, "uniform") == pytest.approx(2.0)
+    with pytest.raises(ganlens.GanlensError, match="norm must be one of none, typical"):
+        ganlens.arith(gan, "A", {"A": [1]}, norm="unit")
 
-def _room(sky: bool, size=32) -> torch.Tensor:
-    img = torch.empty(3, size, size, dtype=torch.uint8)
-    img[:] = torch.tensor([200, 190, 170], dtype=torch.uint8)[:, None, None]  # wall
-    if sky:
-        img[:, 4:12, 8:16] = torch.tensor([110, 170, 240], dtype=torch.uint8)[:, None, None]
-    img[:, 24:, :] = torch.tensor([60, 90, 230], dtype=torch.uint8)[:, None, None]  # a blue bed: bottom, ignored
-    return img
+
+def test_rates_and_paired_tests_are_scipys():
+    from scipy.stats import binomtest
+    r = arith.rate(7, 20)
+    ci = binomtest(7, 20).proportion_ci(method="exact")
+    assert r["rate"] == 0.35 and r["ci95"] == [pytest.approx(ci.low), pytest.approx(ci.high)]
+    m = arith.mcnemar(np.array([1, 1, 1, 1, 0, 0]), np.array([0, 0, 0, 1, 1, 0]))
+    assert (m["Y_only"], m["control_only"], m["pairs"]) == (3, 1, 6)
+    assert m["p"] == pytest.approx(binomtest(3, 4, 0.5).pvalue)
+    assert arith.mcnemar(np.ones(5), np.ones(5))["p"] == 1.0               # no discordant pair
+    s = arith.sign_test(np.array([0.9, 0.8, 0.5]), np.array([0.1, 0.8, 0.2]))
+    assert (s["draws_Y_higher"], s["draws_Y_lower"]) == (2, 0)
 
 
-def test_window_measure():
-    imgs = torch.stack([_room(True), _room(False)])
-    assert arith.has_window(imgs).tolist() == [True, False]
-    check = arith.check_window_measure(32, n=24)
-    assert check["accuracy"] > 0.75 and check["scenes"] == 24
+# --------------------------------------------------------------------------------- planted truths
+
+WINDOW_X = (1, 9, 17, 25)   # where a window may sit (top), chosen by the signs of z[2], z[3]
+DOOR_X = (4, 20)            # where a door may sit (bottom), chosen by the sign of z[4]
 
 
-class _SkyG(torch.nn.Module):
-    """Toy generator: paints a window when z[0] > 0.5 (in [-1, 1], like tanh output)."""
+class _PlantedG(torch.nn.Module):
+    """Toy rooms, 32x32 on black: a red "window" when f(z)[0] > 0.5 and a green "door" when f(z)[1] > 0.5,
+    each at one of several places chosen by other coordinates (so averaging images blurs them out,
+    as the paper says of pixel arithmetic). f = identity: attributes linear in z (arithmetic can work);
+    f = sin(40 z): attributes that latent arithmetic cannot carry."""
+
+    def __init__(self, linear: bool = True):
+        super().__init__()
+        self.linear = linear
 
     def forward(self, z):
-        sky = (z.flatten(1)[:, 0] > 0.5).tolist()  # G may get (N, nz) or (N, nz, 1, 1)
-        return torch.stack([_room(s) for s in sky]).float() / 127.5 - 1
+        z = z.flatten(1)
+        f = z if self.linear else torch.sin(40 * z)
+        x = torch.full((len(z), 3, 32, 32), -1.0)
+        place = (z[:, 2] > 0).long() + 2 * (z[:, 3] > 0).long()
+        for i in range(len(z)):
+            if f[i, 0] > 0.5:
+                x0 = WINDOW_X[int(place[i])]
+                x[i, 0, 2:9, x0:x0 + 6] = 1
+            if f[i, 1] > 0.5:
+                x0 = DOOR_X[int(z[i, 4] > 0)]
+                x[i, 1, 17:31, x0:x0 + 8] = 1
+        return x
 
 
-def test_auto_window_demo_moves_the_measure():
-    model = ganlens.wrap(_SkyG(), nz=16)
-    concepts, desc, pools = arith.auto_concepts(model, 60, 0)
-    assert desc["with_window"] >= 3 and desc["window_free"] >= 6
-    assert all(model.latents(concepts["window"].seeds)[:, 0].gt(0.5))
-    trials = arith.run_trials(model, pools, 6, 0.25, 0)
-    assert trials["result_window_rate"] > trials["control_window_rate"]
-    assert trials["count"] == 6 and len(trials["per_trial"]) == 6
-    # the whole demo from Python, on a model with no rooms provenance: measure="window" turns it on
-    r = ganlens.arith(model, measure="window", candidates=60, trials=4)
-    assert r["expr"] == "window - nowindow + room" and r["settings"]["demo"]
-    assert r["measure"]["trials"]["count"] == 4 and r["turn"]["seeds"] == r["concepts"]["room"]["seeds"]
-    assert r["turn"]["window_rate_by_step"][-1] >= r["turn"]["window_rate_by_step"][0]
+def _judge(x: torch.Tensor) -> dict:
+    """The planted truth: a window is >= 8 clearly red pixels, a door >= 8 clearly green ones."""
+    r, g = x[:, 0].int(), x[:, 1].int()
+    return {"window": ((r > 200) & (g < 100)).sum((1, 2)) >= 8, "door": ((g > 200) & (r < 100)).sum((1, 2)) >= 8}
+
+
+def test_the_claim_stands_when_attributes_are_linear_in_z():
+    gan = ganlens.wrap(_PlantedG(), nz=16)
+    r = ganlens.arith(gan, measure=_judge, candidates=160, trials=12)
+    assert r["expr"] == "window_nodoor - nowindow_nodoor + nowindow_door" and r["settings"]["demo"]
+    c = r["claim"]
+    assert c["from"] == "trials" and c["measure"] == "window & door" and c["samples"] == 12 * 9
+    assert c["beats"] == {"A_alone": True, "null": True, "pixel": True, "C_alone": True} and c["claim_stands"]
+    assert c["rates"]["Y"]["rate"] > 0.5 > c["rates"]["A_alone"]["rate"] + c["rates"]["null"]["rate"]
+    assert c["rates"]["pixel"]["rate"] < 0.2                     # the averaged images blur the objects away
+    t = r["trials"]["conditions"]
+    assert t["A_alone"]["rates"]["window"]["rate"] > 0.9          # A alone has the window, not the door
+    # the exemplars were sorted by the judge, the figure takes the first 3 of each pool in seed order
+    z = {n: gan.latents(r["concepts"][n]["seeds"]) for n in r["figure"]["names"]}
+    assert (z["window_nodoor"][:, 0] > 0.5).all() and (z["window_nodoor"][:, 1] <= 0.5).all()
+    assert (z["nowindow_door"][:, 0] <= 0.5).all() and (z["nowindow_door"][:, 1] > 0.5).all()
+    assert r["concepts"]["window_nodoor"]["seeds"] == sorted(r["concepts"]["window_nodoor"]["seeds"])
+    assert r["turn"]["rates_by_step"]["window"][-1] > r["turn"]["rates_by_step"]["window"][0]
+    assert r["turn"]["seeds"] == r["concepts"]["nowindow_door"]["seeds"]
+
+
+def test_the_claim_fails_when_latent_arithmetic_cannot_carry_the_attributes():
+    gan = ganlens.wrap(_PlantedG(linear=False), nz=16)
+    r = ganlens.arith(gan, measure=_judge, candidates=160, trials=12)
+    assert not r["claim"]["claim_stands"] and not r["claim"]["beats"]["null"]
+    assert r["claim"]["rates"]["Y"]["rate"] < 0.5
+
+
+def test_one_attribute_is_no_test_mean_A_alone_wins():
+    """The old demo's design (A and B + C from the same pools): Y = mean(A) + zero-mean noise, so A alone
+    does at least as well and the claim must not stand."""
+    gan = ganlens.wrap(_PlantedG(), nz=16)
+    z = gan.latents(range(300))
+    win = [s for s in range(300) if z[s, 0] > 0.5][:3]
+    none = [s for s in range(300) if z[s, 0] <= 0.5][:6]
+    r = ganlens.arith(gan, "A - B + C", {"A": win, "B": none[:3], "C": none[3:]}, measure=_judge)
+    c = r["claim"]
+    assert c["from"] == "controls" and c["measure"] == "window" and c["samples"] == 9
+    assert c["rates"]["A_alone"]["rate"] >= c["rates"]["Y"]["rate"] and not c["beats"]["A_alone"]
+    assert not c["claim_stands"]
+
+
+def test_the_rooms_detector_judges_real_rooms():
+    """The judge of rooms models: on rendered rooms it agrees with the exact masks (images in uint8)."""
+    from ganlens.rooms import WINDOW, DOOR, make_rooms
+    judge = arith.detector_judge(ganlens.load(), ("window", "door"))
+    assert judge.info["name"] == "rooms detector" and judge.info["heldout_quality"]["window"]["image_recall"] > 0.9
+    imgs, masks = make_rooms(64, size=64, seed=7)
+    got = judge(torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous())
+    for name, cls in (("window", WINDOW), ("door", DOOR)):
+        truth = (masks == cls).reshape(64, -1).sum(1) >= 64
+        assert (got[name] == truth).mean() > 0.85, name
+    with pytest.raises(ganlens.GanlensError, match="knows wall, floor"):
+        arith.detector_judge(ganlens.load(), ("window", "sofa"))
 
 
 # ---------------------------------------------------------------------------------------------- the CLI
@@ -177,22 +263,23 @@ def test_cli_end_to_end(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--device", "cpu", "--expr", "A - B + C",
             "--A", "1,2,3", "--B", "4-6", "--concept", f"C={tmp_path / 'c.npy'}", "--turn", "B:A",
-            "--turn-seeds", "7,8", "--turn-steps", "3", "--measure", "window"]
+            "--turn-seeds", "7,8", "--turn-steps", "3", "--measure", "none"]
     code, err = run(argv, capsys)
     assert code == 0, err
     assert {p.name for p in out.iterdir()} == {"arith.json", "arith.npz", "arith.pdf", "arith.png",
-                                              "turn.pdf", "turn.png"}
+                                              "controls.pdf", "controls.png", "turn.pdf", "turn.png"}
     r = json.loads((out / "arith.json").read_text())
     assert r["expr"] == "A - B + C" and r["concepts"]["B"]["seeds"] == [4, 5, 6]
     assert r["concepts"]["C"]["count"] == 2
     assert r["settings"]["noise_amplitude"] == pytest.approx(0.25 * 3 ** 0.5)
-    assert len(r["measure"]["expr"]["grid_has_window"]) == 9
-    assert r["turn"]["seeds"] == [7, 8] and len(r["turn"]["window_rate_by_step"]) == 3
+    assert r["controls"]["scored"] is False and "claim" not in r and "measure" not in r  # no judge: shown, not scored
+    assert r["turn"]["seeds"] == [7, 8]
     z = np.load(out / "arith.npz", allow_pickle=False)
     # the saved centre latent is the arithmetic of the saved exemplar latents
     y = z["z_A"].astype(np.float64).mean(0) - z["z_B"].mean(0) + z["z_C"].mean(0)
     assert np.allclose(z["y"], y, atol=1e-5) and np.array_equal(z["z_grid"][4], z["y"])
-    assert z["turn_frames"].shape == (3, 3, 3, 32, 32)
+    assert z["turn_frames"].shape == (3, 3, 3, 32, 32) and z["controls_grid"].shape == (4, 9, 3, 32, 32)
+    assert np.array_equal(z["controls_grid"][0], z["grid"])     # the controls' Y is the figure's grid
     # same arguments, same numbers
     first = (out / "arith.json").read_text()
     assert run(argv, capsys)[0] == 0
@@ -217,8 +304,8 @@ def test_arith_on_any_gan(arch, tmp_path):
     assert r["turn"]["seeds"] == [7, 8] and "measure" not in r.data
     r.save(tmp_path / "out")
     assert r.to_dict() == json.loads((tmp_path / "out" / "arith.json").read_text())
-    assert {"arith.png", "turn.png", "arith.npz"} <= {p.name for p in (tmp_path / "out").iterdir()}
-    for name in ("arith", "turn"):
+    assert {"arith.png", "controls.png", "turn.png", "arith.npz"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    for name in ("arith", "controls", "turn"):
         assert isinstance(fig := r.figure(name), Figure)
         plt.close(fig)
 
@@ -228,12 +315,25 @@ def test_python_api_errors():
     for kw, says in ((dict(expr="A - B", concepts={"A": [1]}), "unknown concept B"),
                      (dict(expr="A", concepts={"A": torch.zeros(2, 5)}), r"shape \(k, 16\)"),
                      (dict(expr="A", concepts={"A": [1.5]}), "a list of seeds"),
-                     (dict(expr="A", concepts={"A": [1]}, measure="window"), "needs colour images"),
+                     (dict(expr="A", concepts={"A": [1]}, measure="detector"), "judges 64x64 RGB"),
+                     (dict(expr="A", concepts={"A": [1]}, measure="sky"), "measure must be one of"),
+                     (dict(expr="A", concepts={"A": [1]}, target="door"), "--target and --context must differ"),
                      (dict(), "give an expression"),
                      (dict(turn="A", concepts={"A": [1]}), "expected FROM:TO"),
                      (dict(expr="A", concepts={"A": [1]}, turn_steps=1), "turn_steps must be at least 2")):
         with pytest.raises(ganlens.GanlensError, match=says):
             ganlens.arith(gan, **kw)
+
+
+def test_demo_on_the_shipped_model(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, err = run(["--out", str(out), "--device", "cpu", "--trials", "3", "--candidates", "128"], capsys)
+    assert code == 0, err
+    assert err.count("\n") == 1 and "window & door over 27 samples (trials)" in err and "claim " in err
+    j = json.loads((out / "arith.json").read_text())
+    assert j["measure"]["judge"]["name"] == "rooms detector" and j["settings"]["norm"] == "none"
+    assert set(j["claim"]["beats"]) == {"A_alone", "null", "pixel", "C_alone"} and j["trials"]["draws"] == 3
+    assert {"controls.png", "arith.png", "turn.png"} <= {p.name for p in out.iterdir()}
 
 
 @pytest.mark.parametrize("arch", ["mlp_gan", "onebyone_gan"])

@@ -156,6 +156,69 @@ def test_data_copying_statistic_signs():
     assert few["C_T"] is None  # no cell holds 20 generated samples
 
 
+def test_mann_whitney_z_is_scipys_with_the_tie_correction():
+    """z_u = scipy's asymptotic, tie-corrected Mann-Whitney z with its sign; exact copies tie at 0."""
+    from scipy.stats import mannwhitneyu, norm
+    rng = np.random.default_rng(1)
+    for test, gen in [(rng.integers(0, 4, 60).astype(float), rng.integers(0, 3, 45).astype(float)),  # many ties
+                      (rng.uniform(1, 2, 50), np.r_[np.zeros(30), rng.uniform(1, 2, 20)])]:       # 30 copies at 0
+        z = memorization.z_u(test, gen)
+        p = mannwhitneyu(gen, test, method="asymptotic", use_continuity=False).pvalue
+        assert abs(z) == pytest.approx(norm.isf(p / 2), rel=1e-6) and z < 0
+    # ties make the test sharper than the untied formula says: 40 exact copies against 40 real distances
+    copies, real = np.zeros(40), rng.uniform(0.1, 1, 40)
+    untied = (0 - 40 * 40 / 2) / math.sqrt(40 * 40 * 81 / 12)
+    assert memorization.z_u(real, copies) == pytest.approx(untied * math.sqrt(80 ** 3 - 80) / math.sqrt(
+        80 ** 3 - 80 - (40 ** 3 - 40)))                                # the 40 tied zeros shrink the variance
+    half = np.r_[np.zeros(20), rng.uniform(0.1, 1, 20)]
+    assert memorization.z_u(real, half) < memorization.z_u(real, half + 1e-9 * np.arange(40))  # tied zeros count more
+    assert memorization.z_u(np.zeros(10), np.zeros(10)) == 0.0  # nothing to rank
+
+
+def _entry(copy_fraction: float, ct: float | None) -> dict:
+    return {"copy_fraction": copy_fraction, "data_copying": {"C_T": ct}}
+
+
+def test_every_space_votes_and_the_json_says_which_flagged():
+    low = memorization.COPY_FRACTION_THRESHOLD / 2
+    v = memorization.vote({"pixel": _entry(low, -8.8), "feature": _entry(low, 8.9)})   # the issue's noisy copies
+    assert v["memorizes"] and v["flagged_by"] == ["pixel"] and v["votes"]["pixel"] == {
+        "copy_fraction": False, "C_T": True, "flags": True}
+    assert not v["votes"]["feature"]["flags"] and v["reasons"] == ["pixel: C_T = -8.80 < -3.0"]
+    v = memorization.vote({"pixel": _entry(low, 1.0), "feature": _entry(0.9, None)})
+    assert v["flagged_by"] == ["feature"] and v["votes"]["feature"]["copy_fraction"]
+    v = memorization.vote({"pixel": _entry(low, -2.9), "feature": _entry(low, 5.0)})
+    assert not v["memorizes"] and v["flagged_by"] == [] and v["verdict"] == "no evidence of copying"
+
+
+def _blurred(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    import cv2
+    a = x.permute(0, 2, 3, 1).numpy()
+    return torch.from_numpy(np.stack([cv2.GaussianBlur(im, (0, 0), sigma) for im in a])).permute(0, 3, 1, 2).contiguous()
+
+
+def test_noisy_and_blurred_copies_are_flagged_with_a_trained_D():
+    """The shipped model's trained D: its features push noisy copies *away* from the training set
+    (feature C_T > 0, so D alone would say "no copying"); pixel space flags them, and every space votes.
+    Fresh rooms (a generator that does not copy, drawn from the training distribution) are not flagged."""
+    gan = ganlens.load()
+    spaces = memorization.spaces_for(gan)
+    train = RoomsSet(300, 64, seed=0)                                  # the first 300 of its training scenes
+    heldout = RoomsSet(20120, 64, seed=0).chunk(20000, 20120)           # scenes after its training set
+    g = torch.Generator().manual_seed(1)
+    copies = train.chunk(0, 300)[torch.randperm(300, generator=g)[:120]]
+    noisy = (copies.float() + 12 * torch.randn(copies.shape, generator=g)).round().clamp(0, 255).to(torch.uint8)
+    check = lambda x: memorization.report(train, spaces, x, heldout, cells=3, progress=False)[0]  # noqa: E731
+    res = check(noisy)                                                  # sigma 12/255
+    assert res["memorizes"] and "pixel" in res["flagged_by"] and res["votes"]["pixel"]["C_T"]
+    assert res["spaces"]["feature"]["data_copying"]["C_T"] > 0 and not res["votes"]["feature"]["C_T"]
+    for sigma in (1.0, 2.0):                                            # cv2.GaussianBlur copies
+        res = check(_blurred(copies, sigma))
+        assert res["memorizes"] and "pixel" in res["flagged_by"], (sigma, res["reasons"])
+    res = check(RoomsSet(30120, 64, seed=0).chunk(30000, 30120))
+    assert not res["memorizes"] and res["flagged_by"] == [], res["reasons"]
+
+
 # -------------------------------------------------------------------------------------------- CLI
 
 @pytest.fixture
