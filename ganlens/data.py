@@ -303,3 +303,58 @@ def iter_chunks(data: ImageSet, chunk: int = 512, limit: int | None = None) -> I
 def load_all(data: ImageSet, limit: int | None = None) -> torch.Tensor:
     """The first ``limit`` images as one uint8 tensor (N, nc, size, size)."""
     return torch.cat([batch for _, batch in iter_chunks(data, 2048, limit)])
+
+
+# --------------------------------------------------------------------------------- segmentation masks
+# (read by ``python -m ganlens.filters --masks``; new functions only, nothing above depends on them)
+
+MASK_NAMES_FILE = "classes.txt"
+
+
+def image_files(root: Path) -> list[Path]:
+    """The image files of a folder in the order :class:`FolderSet` reads them (sorted paths, sub-folders
+    included); unreadable files are in this list but not in the FolderSet."""
+    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def mask_files(root: Path) -> list[Path]:
+    """The ``.png`` masks of a mask folder, sorted like :func:`image_files` (one integer PNG per image)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise GanlensError(f"--masks {root}: no such folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() == ".png" and p.is_file())
+    if not files:
+        raise GanlensError(f"--masks {root}: no .png masks found")
+    return files
+
+
+def mask_names(root: Path) -> dict[int, str] | None:
+    """Concept names of a mask folder from ``classes.txt`` (line i names mask value i; an empty line or "-"
+    marks a value that is no concept, e.g. "unlabelled"), or None when the folder has no such file."""
+    path = Path(root) / MASK_NAMES_FILE
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return {i: name.strip() for i, name in enumerate(lines) if name.strip() not in ("", "-")}
+
+
+def read_mask(path: Path, size: int) -> np.ndarray:
+    """One integer mask PNG -> (size, size) int64, resized like the images (shorter side to ``size`` by
+    nearest neighbour, centre crop). 8- or 16-bit grey or palette PNGs (a palette PNG gives its indices)."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+    try:
+        with Image.open(path) as im:
+            mode, arr = im.mode, np.array(im)
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise GanlensError(f"--masks {path}: not a readable PNG ({str(e).splitlines()[0][:100]})")
+    if arr.ndim != 2 or mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
+        raise GanlensError(f"--masks {path}: a mask must be a single-channel integer PNG (grey or palette), "
+                           f"got mode {mode} with shape {arr.shape}")
+    if arr.min() < 0:
+        raise GanlensError(f"--masks {path}: mask values must be >= 0 (concept ids), got {arr.min()}")
+    m = torch.from_numpy(arr.astype(np.int32))[None]
+    if m.shape[1:] != (size, size):
+        m = TF.center_crop(TF.resize(m, size, interpolation=InterpolationMode.NEAREST_EXACT), [size, size])
+    return m[0].numpy().astype(np.int64)

@@ -3,25 +3,46 @@
 
 For each chosen unit (channel) of a layer of D, find the K images (of the first N) with the largest
 single spatial activation (the "maximal axis-aligned response"), guided-backprop that activation at its
-argmax position back to the input (:mod:`ganlens.guided`, correct on LeakyReLU) and show the unit's
-receptive-field crop of the image beside the guided map. The same is done for a discriminator of the
-same architecture, randomly initialised as in training (:func:`ganlens.gan.random_like`), and a score
-tells structured maps from noise-like ones for both.
+argmax position back to the input (:mod:`ganlens.guided`, correct on LeakyReLU, always in eval mode) and
+show the unit's receptive-field crop of the image beside the guided map, for the trained D and for a D
+of the same architecture randomly initialised as in training (:func:`ganlens.gan.random_like`).
+
+The headline is a **semantic** score, ``filters.json["semantic"]``: what a unit responds to, measured
+against the same units of ``random_draws`` (default 5) random Ds, every draw reported; a unit counts as
+"trained higher" only when the trained D beats the best random draw.
+
+* with masks (the rooms masks when the data is rooms; a mask folder or a ``ganlens.boxes/1`` file on the
+  data's images, ``--masks``): Network-Dissection IoU (Bau et al. 2017). The unit's activation map is
+  upsampled to the image (bilinear), thresholded at the unit's top quantile ``quantile`` (default 0.995,
+  as in NetDissect: the level exceeded by 0.5% of the unit's raw activations over every position of every
+  image searched) and compared with each concept's mask; intersection and union are summed over the
+  images (streamed in chunks), IoU = sum |fired & concept| / sum |fired | concept|. The unit's label is
+  its best concept. A unit without a spatial map (a Linear layer, 1x1) is constant over the image once
+  upsampled: it fires on whole images, so its IoU only says on which images it fires ("spatial": false).
+* with class labels (image-folder class sub-folders, ``labels`` in an ``.npz``): purity of the unit's
+  top-k images (k = min(``purity_top``, N/10)): the share of the most common class among them, beside
+  that class's share of all N images (its prior); lift = purity / prior.
+
+The lag-1 spatial autocorrelation of the guided maps, the old headline, is kept as a descriptive number
+(``filters.json["descriptive"]["autocorrelation"]``): it measures smoothness, not selectivity.
 
     r = ganlens.filters(gan, "rooms", units=6, top=4)       # or an ImageSet from ganlens.data.open_images
-    r["trained_vs_random"]["trained_mean"], r.figure(), r.save("out/filters")
+    r["semantic"]["iou"]["comparison"]["units_trained_higher"], r.figure(), r.save("out/filters")
 
 Pipeline (compute -> Result -> save -> plot from what was saved):
-  :func:`search_top`      streams the data once, in chunks, through every net: top-K per unit, bounded memory
+  :func:`scan`            streams the data once, in chunks, through every net: top-K per unit and the
+                          units' quantile thresholds, bounded memory
+  :func:`concept_iou`     a second stream over the masks: intersections and unions per unit and concept
+  :func:`purity`          class purity of each unit's top-k images
   :func:`visualise`       guided backprop of the K x U chosen activations, cropped to the receptive field
   :func:`receptive_field` (start, size, stride) of a layer's units, for any network
-  :func:`structure`       the score of one guided map
+  :func:`structure`       the autocorrelation of one guided map (descriptive)
 
 Layers are named by module path or alias (``last``: D's last hidden layer). A Linear layer (B, C) is a
 (C, 1, 1) map: its one position is (0, 0) and its receptive field is the whole image (stride 0).
 "First N units" means channel indices 0..N-1, as in the paper ("the first 6 learned convolutional
 features"): a channel's index carries no meaning, so the first N are an unbiased sample, and the same
-indices are comparable between the trained and the random net. Errors name the command-line flag
+indices are comparable between the trained and the random nets. Errors name the command-line flag
 (``--units``, ``--top``) that matches each keyword argument.
 """
 
@@ -29,35 +50,63 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from . import cli, figures
-from .data import ImageSet, for_model, iter_chunks, to_float
-from .errors import GanlensError, require_at_least
+from .data import (FolderSet, ImageSet, RoomsSet, for_model, image_files, iter_chunks, mask_files, mask_names,
+                   read_mask, to_float)
+from .errors import GanlensError, require_at_least, require_memory
 from .guided import eval_no_inplace, guided_backprop
 from .hooks import layer_module, retain
 from .results import Result, analysis_module, provenance
 
 PROG = "python -m ganlens.filters"
-EXAMPLES = f"""  {PROG}                                   # shipped rooms model, last D layer, units 0-5
+EXAMPLES = f"""  {PROG}                                   # shipped rooms model, rooms masks, units 0-5
   {PROG} --checkpoint runs/rooms64/last.pt --units 12 --top 3 --out figs/filters
-  {PROG} --checkpoint netD_epoch_24.pth --data ~/celeba/ --layer block3 --units 3,17,40
+  {PROG} --checkpoint netD_epoch_24.pth --data ~/celeba/ --masks ~/celeba-masks/ --units 3,17,40
   {PROG} --model my_gan.py:build --data digits.npz --layer list     # your own networks: their layers
-  {PROG} --n-images 20000 --no-random-baseline --device cuda
+  {PROG} --data ~/photos/ --masks windows.json          # a box file whose seeds are image indices
+  {PROG} --n-images 20000 --random-draws 10 --device cuda
 """
 SCORE = "autocorrelation"
 SCORE_DOC = ("spatial autocorrelation of the guided map inside the receptive field: the mean of the "
              "lag-1 Pearson correlations between horizontally and vertically adjacent pixels of the "
              "colour-summed map, over the pixels that lie in the image; ~0 for pixel noise, towards 1 "
-             "for maps made of smooth strokes and regions")
+             "for maps made of smooth strokes and regions. Descriptive only: it measures smoothness, not "
+             "what the unit responds to (an untrained D with spatially constant kernels scores high)")
+QUANTILE = 0.995      # NetDissect's top quantile (Bau et al. 2017): a unit fires on its top 0.5% activations
+DETECTOR_IOU = 0.04   # NetDissect calls a unit a detector of a concept above this IoU
+PURITY_TOP = 100
+RANDOM_DRAWS = 5
+MAP_CACHE_BYTES = 512 * 2 ** 20   # keep the units' maps from the first pass (no second D pass) up to this size
+NO_SEMANTIC = "no masks or labels: semantic score not measured"
+NOT_SPATIAL = ("the layer's units have no spatial map (1x1): upsampled, a map is constant, so a unit fires on whole "
+               "images and its IoU only measures on which images it fires, weighted by the concept's area in them")
+IOU_DOC = ("Network-Dissection IoU (Bau et al. 2017): the unit's activation map is upsampled to the image "
+           "(bilinear, align_corners=False), thresholded at its top-quantile level T (P(activation > T) = "
+           "1 - quantile over the raw activations at every position of the N images searched; numpy's "
+           "linear interpolation) and compared with each concept's mask; IoU = sum over images |fired & "
+           "concept| / sum over images |fired | concept|. The unit's label is its best concept; precision: "
+           "the share of the unit's fired pixels that lie in that concept; lift: precision / the concept's "
+           "pixel_share (1 = no preference); "
+           "fired_share: the share of all pixels where the unit fires")
+PURITY_DOC = ("purity of the unit's top-k images (largest activation over positions): the share of the most "
+              "common class among them; prior: that class's share of all N images searched; lift = purity / "
+              "prior (1 = no selectivity); ci95: exact (Clopper-Pearson) interval of the purity, "
+              "scipy.stats.binomtest(count, k).proportion_ci(method='exact')")
+RULE = ("a unit counts as trained higher only when the trained D's score beats the best of the random draws "
+        "(same architecture, same unit index, seeds --seed .. --seed + draws - 1)")
 OUTSIDE = 0.85   # grey for receptive-field pixels that fall outside the image
 CHUNK = 256
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -73,6 +122,20 @@ class Top:
     values: torch.Tensor
     images: torch.Tensor
     positions: torch.Tensor
+
+    def first(self, k: int) -> "Top":
+        """The K' <= K strongest (they are sorted)."""
+        return Top(self.values[:, :k], self.images[:, :k], self.positions[:, :k])
+
+
+@dataclass
+class Scan:
+    """One net's pass over the data (:func:`scan`): its top responses, each unit's quantile threshold (U,)
+    and, when they fit in memory, the units' activation maps (N, U, h, w) float32 on the CPU (else None)."""
+
+    top: Top
+    threshold: torch.Tensor
+    maps: torch.Tensor | None
 
 
 # ------------------------------------------------------------------------------------ receptive field
@@ -242,20 +305,439 @@ def search_top(nets: dict[str, nn.Module], layer: str, data: ImageSet, units: li
         ids = torch.arange(start, start + len(batch), device=device)[:, None].expand(-1, len(units))
         for key, D in nets.items():
             vals, arg, width = _responses(D, layer, x, idx, bf16)    # (B, U)
-            ids_ = ids
-            if key in best:
-                v0, i0, p0 = best[key]
-                vals, ids_, arg = torch.cat([v0, vals]), torch.cat([i0, ids]), torch.cat([p0, arg])
-            top = vals.topk(min(keep, len(vals)), dim=0)
-            best[key] = (top.values, ids_.gather(0, top.indices), arg.gather(0, top.indices))
+            best[key] = _merge_top(best.get(key), vals, ids, arg, keep)
         bar.update(len(batch))
     bar.close()
     out = {}
     for key, (v, i, p) in best.items():
         if bf16:
             v, i, p = _rescore(nets[key], layer, data, idx, k, chunk, v, i, p, device)
-        pos = torch.stack([p // width, p % width], dim=-1)       # (K, U, 2) as (y, x)
-        out[key] = Top(v.T.float().cpu(), i.T.cpu(), pos.transpose(0, 1).cpu())
+        out[key] = _as_top(v, i, p, width)
+    return out
+
+
+def _merge_top(best: tuple | None, vals: torch.Tensor, ids: torch.Tensor, arg: torch.Tensor, keep: int) -> tuple:
+    """The ``keep`` largest of the candidates so far (values, image ids, flat argmax; each (k', U)) and a
+    new chunk's (B, U)."""
+    if best is not None:
+        vals, ids, arg = torch.cat([best[0], vals]), torch.cat([best[1], ids]), torch.cat([best[2], arg])
+    top = vals.topk(min(keep, len(vals)), dim=0)
+    return top.values, ids.gather(0, top.indices), arg.gather(0, top.indices)
+
+
+def _as_top(v: torch.Tensor, i: torch.Tensor, p: torch.Tensor, width: int) -> Top:
+    pos = torch.stack([p // width, p % width], dim=-1)       # (K, U, 2) as (y, x)
+    return Top(v.T.float().cpu(), i.T.cpu(), pos.transpose(0, 1).cpu())
+
+
+def unit_maps(D: nn.Module, layer: str, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Activation maps (B, U, h, w) float32 of units ``idx`` of ``layer`` for images x in [-1, 1] (a (B, C)
+    output is (B, U, 1, 1)); D in eval mode without in-place ops, as in :func:`search_top`."""
+    with torch.inference_mode(), eval_no_inplace(D), retain(D, layer) as acts:
+        D(x)
+    a = next(iter(acts.values()))
+    a = a[:, :, None, None] if a.dim() == 2 else a
+    return a[:, idx].float()
+
+
+def tail_size(total: int, quantile: float) -> int:
+    """How many of the largest of ``total`` values fix their ``quantile`` (numpy's linear interpolation)."""
+    return min(total, math.ceil((1 - quantile) * total) + 2)
+
+
+def tail_quantile(tail: torch.Tensor, total: int, quantile: float) -> torch.Tensor:
+    """The ``quantile`` (linear interpolation, as numpy and torch.quantile) of ``total`` values per row,
+    from the :func:`tail_size` largest of them sorted descending, (U, m) -> (U,)."""
+    pos = quantile * (total - 1)
+    lo = math.floor(pos)
+    d = total - 1 - lo                         # descending index of the value at ascending index lo
+    upper = tail[:, d - 1] if d >= 1 else tail[:, d]
+    return tail[:, d] + (pos - lo) * (upper - tail[:, d])
+
+
+def scan(nets: dict[str, nn.Module], layer: str, data: ImageSet, units: list[int], k: int, n_images: int,
+         device: torch.device, *, quantile: float = QUANTILE, chunk: int = CHUNK, progress: bool = True,
+         keep_maps: bool | None = None) -> dict[str, Scan]:
+    """One float32 pass over the first ``n_images`` of ``data`` through every net: the top-``k`` responses
+    of each unit (as :func:`search_top`) and its ``quantile`` threshold over the raw activations at every
+    position of every image (exact: the largest :func:`tail_size` values per unit are kept).
+
+    Memory: one chunk of images, (k + chunk) x U candidates and the tail per net; the units' maps
+    (N, U, h, w) are kept for :func:`concept_iou` when ``keep_maps`` (None: when all nets' maps take at
+    most ``MAP_CACHE_BYTES``), else that pass runs the nets again.
+    """
+    idx = torch.as_tensor(units, device=device)
+    n = min(n_images, len(data))
+    best, tails, maps, total, width = {}, {}, {key: [] for key in nets}, 0, 1
+    bar = tqdm(total=n, desc="scan", unit="img", disable=not progress, dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30)
+    for start, batch in iter_chunks(data, chunk, n):
+        x = to_float(batch.to(device)).contiguous(memory_format=torch.channels_last)
+        ids = torch.arange(start, start + len(batch), device=device)[:, None].expand(-1, len(units))
+        for key, D in nets.items():
+            a = unit_maps(D, layer, x, idx)                          # (B, U, h, w)
+            if not total:
+                total, keep_maps, width = *_scan_budget(a, n, len(nets), quantile, keep_maps), a.shape[-1]
+            vals, arg = a.flatten(2).max(dim=2)
+            best[key] = _merge_top(best.get(key), vals, ids, arg, k)
+            flat = a.transpose(0, 1).reshape(len(units), -1)
+            flat = torch.cat([tails[key], flat], 1) if key in tails else flat
+            tails[key] = flat.topk(min(tail_size(total, quantile), flat.shape[1]), dim=1).values
+            if keep_maps:
+                maps[key].append(a.cpu())
+        bar.update(len(batch))
+    bar.close()
+    return {key: Scan(_as_top(*best[key], width), tail_quantile(tails[key], total, quantile).cpu(),
+                      torch.cat(maps[key]) if keep_maps else None) for key in nets}
+
+
+def _scan_budget(a: torch.Tensor, n: int, n_nets: int, quantile: float, keep_maps: bool | None):
+    """(values per unit over the data, whether to keep the maps) from the first chunk's maps (B, U, h, w);
+    refuses a tail that would not fit in memory."""
+    total = n * a.shape[2] * a.shape[3]
+    require_memory(4.0 * n_nets * a.shape[1] * 2 * tail_size(total, quantile),
+                   f"the quantile thresholds of {a.shape[1]} units over {total} positions")
+    if keep_maps is None:
+        keep_maps = 4.0 * n_nets * a.shape[1] * total <= MAP_CACHE_BYTES
+    return total, keep_maps
+
+
+# ---------------------------------------------------------------------------------------- concept masks
+
+@dataclass
+class Masks:
+    """Per-pixel concept masks for images of a data set, read a chunk at a time.
+
+    read: image indices (B,) int array -> (B, H, W) int64 masks at the model's image size, values >= 0.
+    names: {mask value: concept name} of the values that are concepts (None: every value that occurs, named
+    "class <v>"). images: indices of the images that have a mask (None: every image). spec, kind: where
+    the masks came from ("rooms", "folder", "boxes", "array"), for the JSON.
+    """
+
+    read: Callable[[np.ndarray], np.ndarray]
+    names: dict[int, str] | None
+    spec: str
+    kind: str
+    images: np.ndarray | None = None
+
+    def rows(self, n: int) -> np.ndarray:
+        """The indices, among the first ``n`` images, that have a mask."""
+        return np.arange(n) if self.images is None else self.images[self.images < n]
+
+
+def open_masks(masks, data: ImageSet, size: int) -> Masks | None:
+    """Concept masks for ``data``: None -> the rooms masks when the data is rooms, else none; False -> none;
+    a :class:`Masks`; an integer array (N, size, size) (one mask per image, every value a concept); a path:
+    a mask folder (one integer PNG per image: paired by name with an image folder, else in sorted order;
+    optional ``classes.txt`` names the values) or a ``ganlens.boxes/1`` file (.json) on the data's images,
+    whose sample ``seed`` is the image's index in the data (0-based; the latent block is not used)."""
+    if masks is False:
+        return None
+    if masks is None:
+        if isinstance(data, RoomsSet):
+            from .rooms import CLASSES
+            return Masks(lambda idx: _rooms_masks(data, idx), dict(enumerate(CLASSES)), data.spec, "rooms")
+        return None
+    if isinstance(masks, Masks):
+        return masks
+    if isinstance(masks, (np.ndarray, torch.Tensor)):
+        arr = np.asarray(masks)
+        if arr.shape != (len(data), size, size) or not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0:
+            raise GanlensError(f"masks: expected non-negative integers ({len(data)}, {size}, {size}), one per "
+                               f"image, got {arr.dtype} {arr.shape}")
+        return Masks(lambda idx: arr[idx].astype(np.int64), None, f"array {arr.shape}", "array")
+    path = Path(masks)
+    if path.suffix.lower() == ".json":
+        return _box_masks(path, data, size)
+    return _folder_masks(path, data, size)
+
+
+class RoomsKeepMasks(RoomsSet):
+    """A rooms set that keeps the masks rendered with each chunk of its first ``keep`` images, so that the
+    IoU pass after the scan renders no scene twice (uint8, size x size bytes per image)."""
+
+    def __init__(self, data: RoomsSet, keep: int):
+        super().__init__(data.n, data.size, data.seed, data.nc)
+        self.kept = np.zeros((min(keep, data.n), data.size, data.size), np.uint8)
+        self.have = np.zeros(len(self.kept), bool)
+
+    def chunk(self, start: int, stop: int) -> torch.Tensor:
+        from .rooms import make_rooms
+        images, masks = make_rooms(stop - start, size=self.size, seed=self.seed, start=start)
+        end = min(stop, len(self.kept))
+        if end > start:
+            self.kept[start:end], self.have[start:end] = masks[:end - start], True
+        return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+
+    def masks(self, start: int, stop: int) -> np.ndarray:
+        if stop <= len(self.kept) and self.have[start:stop].all():
+            return self.kept[start:stop]
+        return super().masks(start, stop)
+
+
+def _rooms_masks(data: RoomsSet, idx: np.ndarray) -> np.ndarray:
+    if len(idx) and idx[-1] - idx[0] == len(idx) - 1:    # a run of images: render them together
+        return data.masks(int(idx[0]), int(idx[-1]) + 1).astype(np.int64)
+    return np.concatenate([data.masks(int(i), int(i) + 1) for i in idx]).astype(np.int64)
+
+
+def _folder_masks(root: Path, data: ImageSet, size: int) -> Masks:
+    files = mask_files(root)
+    if isinstance(data, FolderSet):
+        images = image_files(data.root)
+        if len(images) != len(data):
+            raise GanlensError(f"--masks {root}: {len(images) - len(data)} image(s) of {data.spec} could not be "
+                               f"read, so masks cannot be paired with images by name")
+        files = _pair_by_name(root, files, data.root, images)
+    elif len(files) != len(data):
+        raise GanlensError(f"--masks {root}: {len(files)} masks for the {len(data)} images of {data.spec}; "
+                           f"masks pair with images in sorted order, one each")
+    return Masks(lambda idx: np.stack([read_mask(files[i], size) for i in idx]), mask_names(root), str(root),
+                 "folder")
+
+
+def _pair_by_name(root: Path, files: list[Path], image_root: Path, images: list[Path]) -> list[Path]:
+    """The mask of each image: same relative path without suffix, else the same file stem."""
+    rel = {p.relative_to(root).with_suffix("").as_posix(): p for p in files}
+    stems: dict[str, list[Path]] = {}
+    for p in files:
+        stems.setdefault(p.stem, []).append(p)
+    out, missing = [], []
+    for img in images:
+        key = img.relative_to(image_root).with_suffix("").as_posix()
+        found = rel.get(key) or (stems[img.stem][0] if len(stems.get(img.stem, [])) == 1 else None)
+        (out if found else missing).append(found or key)
+    if missing:
+        raise GanlensError(f"--masks {root}: no mask for {len(missing)} of {len(images)} images, e.g. "
+                           f"{missing[0]} (expected {missing[0]}.png)")
+    return out
+
+
+def _box_masks(path: Path, data: ImageSet, size: int) -> Masks:
+    from . import boxes
+    bf = boxes.read(path)
+    if (bf.width, bf.height) != (size, size):
+        raise GanlensError(f"--masks {path}: boxes are drawn on {bf.width}x{bf.height} images, the model sees "
+                           f"{size}x{size}")
+    seeds = [s.seed for s in bf.samples]
+    if None in seeds or max(seeds) >= len(data):
+        bad = next(i for i, s in enumerate(seeds) if s is None or s >= len(data))
+        raise GanlensError(f"--masks {path}: samples[{bad}]: on dataset images a sample names its image by "
+                           f"'seed' = the image's index in {data.spec} (0..{len(data) - 1})")
+    by_image = {s.seed: s.boxes for s in bf.samples}
+
+    def read(idx):   # value 0 inside the boxes (the concept), 1 outside (no concept)
+        return np.stack([1 - boxes.pixel_mask(by_image[int(i)], size, size) for i in idx]).astype(np.int64)
+    return Masks(read, {0: bf.label}, str(path), "boxes", np.array(sorted(by_image)))
+
+
+# ------------------------------------------------------------------------------------- semantic scores
+
+def fire(maps: torch.Tensor, threshold: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Where each unit fires: maps (B, U, h, w) upsampled to ``size`` (bilinear, align_corners=False; a
+    1x1 map is constant) and compared with its threshold (U,) -> (B, U, H, W) bool."""
+    if maps.shape[-2:] == (1, 1):
+        up = maps.expand(-1, -1, *size)
+    else:
+        up = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+    return up > threshold.to(up.device)[None, :, None, None]
+
+
+def _images(data: ImageSet, idx: np.ndarray) -> torch.Tensor:
+    if len(idx) and idx[-1] - idx[0] == len(idx) - 1:
+        return data.chunk(int(idx[0]), int(idx[-1]) + 1)
+    return torch.stack([data[int(i)] for i in idx])
+
+
+def _grow(t: torch.Tensor, width: int) -> torch.Tensor:
+    return t if t.shape[-1] >= width else F.pad(t, (0, width - t.shape[-1]))
+
+
+def concept_iou(nets: dict[str, nn.Module], layer: str, data: ImageSet, masks: Masks, units: list[int],
+                scans: dict[str, Scan], n: int, device: torch.device, chunk: int = CHUNK) -> dict:
+    """Intersections and unions of each unit's fired region with each mask value, summed over the images
+    among the first ``n`` that have a mask (streamed ``chunk`` images at a time).
+
+    Returns {"images": how many, "area": (V,) pixels of each value, net: {"inter": (U, V), "fired": (U,)}}
+    as int64 tensors, V = 1 + the largest mask value. The maps come from the scan when it kept them, else
+    the nets run again. Bilinear upsampling never exceeds a map's maximum, so only the images where some
+    unit's map exceeds its threshold are upsampled (a few percent of them at NetDissect's quantile).
+    """
+    idx_u = torch.as_tensor(units, device=device)
+    rows = masks.rows(n)
+    area = torch.zeros(0, dtype=torch.long)
+    acc = {key: {"inter": torch.zeros(len(units), 0, dtype=torch.long),
+                 "fired": torch.zeros(len(units), dtype=torch.long)} for key in nets}
+    for s in range(0, len(rows), chunk):
+        idx = rows[s:s + chunk]
+        m = torch.as_tensor(masks.read(idx), dtype=torch.long)
+        if m.shape[1:] != (data.size, data.size) or m.min() < 0:
+            raise GanlensError(f"masks {masks.spec}: expected values >= 0 at {data.size}x{data.size}, got "
+                               f"{tuple(m.shape[1:])} from {int(m.min())}")
+        width = max(area.shape[0], int(m.max()) + 1)
+        area = _grow(area, width) + torch.bincount(m.flatten(), minlength=width)
+        x = None
+        for key, D in nets.items():
+            if scans[key].maps is not None:
+                a = scans[key].maps[torch.as_tensor(idx)]
+            else:
+                x = to_float(_images(data, idx).to(device)) if x is None else x
+                a = unit_maps(D, layer, x, idx_u).cpu()
+            thr = scans[key].threshold
+            hot = (a.flatten(2).amax(2) > thr).any(1)           # images where some unit can fire
+            fired = fire(a[hot], thr, tuple(m.shape[1:]))       # (b, U, H, W)
+            inter = _count(m[hot], fired, width)                # (U, width)
+            acc[key]["inter"] = _grow(acc[key]["inter"], width) + inter
+            acc[key]["fired"] += inter.sum(1)                   # every pixel has one mask value
+    return {"images": len(rows), "area": area, **acc}
+
+
+def _count(m: torch.Tensor, fired: torch.Tensor, width: int, most: int = 64) -> torch.Tensor:
+    """Fired pixels per unit and mask value, (U, width) int64, for masks (b, H, W) and fired (b, U, H, W)
+    bool: a product with the one-hot masks when ``width`` <= ``most`` (exact: float32 sums of 0/1 below
+    2**24), else a bincount of (unit, value) codes."""
+    U = fired.shape[1]
+    if width <= most and m.numel() < 2 ** 24:
+        onehot = F.one_hot(m.flatten(), width).float()                      # (b*H*W, width)
+        return (fired.transpose(0, 1).reshape(U, -1).float() @ onehot).round().long()
+    code = m[:, None] + width * torch.arange(U)[None, :, None, None]
+    return torch.bincount(code[fired], minlength=width * U).view(U, width)
+
+
+def _iou_table(counts: dict, key: str, concepts: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
+    """IoU and precision (share of the fired pixels inside the concept), each (U, len(concepts)), of one
+    net (0 where the denominator is 0)."""
+    inter, fired, area = counts[key]["inter"], counts[key]["fired"], counts["area"]
+    vals = list(concepts)
+    i = torch.stack([inter[:, v] if v < inter.shape[1] else torch.zeros_like(fired) for v in vals], 1).double()
+    a = torch.tensor([float(area[v]) if v < len(area) else 0.0 for v in vals], dtype=torch.double)
+    union, f = fired.double()[:, None] + a[None, :] - i, fired.double()[:, None].expand_as(i)
+    return (torch.where(union > 0, i / union.clamp(min=1), torch.zeros_like(i)).numpy(),
+            torch.where(f > 0, i / f.clamp(min=1), torch.zeros_like(i)).numpy())
+
+
+def _concepts(masks: Masks, area: torch.Tensor) -> dict[int, str]:
+    """{value: name} of the concepts measured: named values (or every value) that occur in the masks."""
+    present = [v for v in range(len(area)) if area[v] > 0]
+    if masks.names is None:
+        return {v: f"class {v}" for v in present}
+    return {v: name for v, name in masks.names.items() if v in present}
+
+
+def purity(top: Top, labels: np.ndarray, n: int, k: int, classes: list[str] | None = None) -> list[dict]:
+    """Class purity of each unit's top-``k`` images (``top`` sorted, at least k per unit) among the first
+    ``n`` images with integer ``labels``: see ``PURITY_DOC``. One dict per unit."""
+    from scipy.stats import binomtest
+    lab = np.asarray(labels[:n])
+    prior = np.bincount(lab) / n
+    out = []
+    for row in top.images[:, :k].numpy():
+        counts = np.bincount(lab[row], minlength=len(prior))
+        c = int(np.argmax(counts))
+        ci = binomtest(int(counts[c]), k).proportion_ci(method="exact")
+        out.append({"class": classes[c] if classes and c < len(classes) else str(c),
+                    "purity": round(float(counts[c] / k), 6), "prior": round(float(prior[c]), 6),
+                    "lift": round(float(counts[c] / k / prior[c]), 6),
+                    "ci95": [round(float(ci.low), 6), round(float(ci.high), 6)]})
+    return out
+
+
+def compare(units: list[int], trained: list[float], draws: list[list[float]]) -> dict:
+    """Trained score per unit against every random draw's: "trained higher" only above the best draw."""
+    out = {"units": units, "trained": trained, "trained_mean": round(float(np.mean(trained)), 6),
+           "random": draws, "rule": RULE}
+    if draws:
+        best = [max(d[i] for d in draws) for i in range(len(units))]
+        higher = [bool(t > b) for t, b in zip(trained, best)]
+        out.update(random_means=[round(float(np.mean(d)), 6) for d in draws], best_random=best,
+                   trained_higher=higher, units_trained_higher=int(sum(higher)),
+                   trained_beats_every_draw=all(higher))
+    return out
+
+
+def _iou_summary(counts: dict, masks: Masks, keys: list[str], units: list[int], scans: dict, spatial: bool,
+                 seeds: list[int], quantile: float) -> dict:
+    concepts = _concepts(masks, counts["area"])
+    names, values = list(concepts.values()), list(concepts)
+    total = float(counts["area"].sum())
+    per_net = {}
+    for key in keys:
+        table, prec = _iou_table(counts, key, concepts) if names else (np.zeros((len(units), 0)),) * 2
+        best = table.argmax(1) if names else None
+        per_net[key] = [{"unit": u, "label": names[best[i]] if names else None,
+                         "iou": round(float(table[i, best[i]]), 6) if names else 0.0,
+                         "precision": round(float(prec[i, best[i]]), 6) if names else 0.0,
+                         "lift": (round(float(prec[i, best[i]]) * total / float(counts["area"][values[best[i]]]), 6)
+                                  if names else 0.0),
+                         "ious": {c: round(float(v), 6) for c, v in zip(names, table[i])},
+                         "threshold": round(float(scans[key].threshold[i]), 6),
+                         "fired_share": round(float(counts[key]["fired"][i]) / max(total, 1), 6)}
+                        for i, u in enumerate(units)]
+    trained = per_net[keys[0]]
+    return {"definition": IOU_DOC, "quantile": quantile, "detector_iou": DETECTOR_IOU, "spatial": spatial,
+            "spatial_note": None if spatial else NOT_SPATIAL,
+            "masks": {"source": masks.spec, "kind": masks.kind, "images": counts["images"], "concepts": names,
+                      "pixel_share": {c: round(float(counts["area"][v]) / max(total, 1), 6)
+                                      for v, c in concepts.items()}},
+            "trained": trained,
+            "random": [{"seed": s, "units": [{k: u[k] for k in ("unit", "label", "iou", "precision", "lift")}
+                                             for u in per_net[key]]}
+                       for s, key in zip(seeds, keys[1:])],
+            "detectors": {"trained": sum(u["iou"] > DETECTOR_IOU for u in trained),
+                          "random": [sum(u["iou"] > DETECTOR_IOU for u in per_net[k]) for k in keys[1:]]},
+            "comparison": compare(units, [u["iou"] for u in trained],
+                                  [[u["iou"] for u in per_net[k]] for k in keys[1:]])}
+
+
+def _purity_summary(scans: dict, keys: list[str], units: list[int], labels, n: int, k: int, seeds) -> dict:
+    lab, classes, source = labels
+    per_net = {key: purity(scans[key].top, lab, n, k, classes) for key in keys}
+    for key in keys:
+        for u, d in zip(units, per_net[key]):
+            d["unit"] = u
+    return {"definition": PURITY_DOC, "k": k, "labels": source, "classes": len(np.unique(lab[:n])),
+            "trained": per_net[keys[0]],
+            "random": [{"seed": s, "units": per_net[key]} for s, key in zip(seeds, keys[1:])],
+            "comparison": compare(units, [d["purity"] for d in per_net[keys[0]]],
+                                  [[d["purity"] for d in per_net[key]] for key in keys[1:]])}
+
+
+def _labels(labels, data: ImageSet):
+    """(integer labels (N,), class names or None, where they came from), or None."""
+    if labels is False or (labels is None and data.labels is None):
+        return None
+    if labels is None:
+        source = "image folder class sub-folders" if isinstance(data, FolderSet) else f"labels of {data.spec}"
+        return np.asarray(data.labels), data.classes, source
+    arr = np.asarray(labels)
+    if arr.shape != (len(data),) or not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0:
+        raise GanlensError(f"labels: expected one class id >= 0 per image ({len(data)},), got {arr.dtype} "
+                           f"{arr.shape}")
+    return arr.astype(np.int64), None, "labels argument"
+
+
+def purity_k(n: int, purity_top: int) -> int:
+    """Top-k images whose class purity is measured: min(purity_top, N/10), at least 1."""
+    return max(1, min(purity_top, n // 10))
+
+
+def semantic(nets: dict, layer: str, data: ImageSet, units: list[int], scans: dict[str, Scan], n: int,
+             device: torch.device, *, masks: Masks | None, labels, spatial: bool, seeds: list[int],
+             quantile: float, purity_top: int, chunk: int = CHUNK) -> dict:
+    """``filters.json["semantic"]``: IoU with concept masks and / or purity of class labels, trained vs
+    every random draw; "headline" names the score the figure and the summary line use (IoU first)."""
+    keys = list(nets)
+    out = {"headline": "iou" if masks else "purity" if labels else None,
+           "note": None if masks or labels else NO_SEMANTIC,
+           "random_draws": {"seeds": seeds, "init": "ganlens.gan.random_like (the DCGAN paper's initialisation)"},
+           "iou": None, "purity": None}
+    if masks is not None:
+        counts = concept_iou(nets, layer, data, masks, units, scans, n, device, chunk)
+        if counts["images"] == 0:
+            raise GanlensError(f"--masks {masks.spec}: none of the first {n} images has a mask")
+        out["iou"] = _iou_summary(counts, masks, keys, units, scans, spatial, seeds, quantile)
+    if labels is not None:
+        out["purity"] = _purity_summary(scans, keys, units, labels, n, purity_k(n, purity_top), seeds)
     return out
 
 
@@ -350,26 +832,53 @@ def mosaic(images: np.ndarray, maps: np.ndarray, gap: int = 1, pair_gap: int = 4
     return figures.tile(pairs, 2 * K, gap=pair_gap, col_gaps=([gap, pair_gap] * K)[:2 * K - 1])
 
 
+def panel_text(result: dict, net: str) -> tuple[str, list[str]]:
+    """(title, one label per unit) of a panel ("trained" or "random", the first random draw), from the
+    headline semantic score; without one the title says it was not measured."""
+    sem = result["semantic"]
+    head = sem["headline"]
+    who = "trained D" if net == "trained" else f"random D (seed {sem['random_draws']['seeds'][0]})"
+    units = result["units"]
+    if head is None:
+        return f"{who}: {NO_SEMANTIC}", [f"unit {u}" for u in units]
+    block = sem[head]
+    rows = block["trained"] if net == "trained" else block["random"][0]["units"]
+    if head == "iou":   # IoUs of a few hundredths are common (NetDissect's detector level is 0.04)
+        labels = [f"unit {u}\n{d['label']} {d['iou']:.3f}" for u, d in zip(units, rows)]
+        score, digits = "IoU", 3
+    else:
+        labels = [f"unit {u}\n{d['class']} {d['purity']:.2f}" for u, d in zip(units, rows)]
+        score, digits = f"top-{block['k']} purity", 2
+    cmp = block["comparison"]
+    if net == "trained":
+        title = f"{who}: mean {score} {cmp['trained_mean']:.{digits}f}"
+        if "best_random" in cmp:
+            title += (f"; above the best of {len(cmp['random'])} random draws for "
+                      f"{cmp['units_trained_higher']}/{len(units)} units")
+    else:
+        title = f"{who}: mean {score} {cmp['random_means'][0]:.{digits}f}"
+    return title, labels
+
+
 def plot(result: dict, arrays: dict):
-    """The paper's layout from saved results: trained D on the left, random D on the right (if present).
-    Returns the matplotlib Figure."""
+    """The paper's layout from saved results: trained D on top, the first random D below (if present),
+    titled and labelled with the semantic headline score. Returns the matplotlib Figure."""
     nets = [n for n in ("trained", "random") if f"{n}_images" in arrays]
     U, K, _, r, _ = arrays["trained_images"].shape
     sheets = [mosaic(arrays[f"{n}_images"], arrays[f"{n}_maps"]) for n in nets]
     h, w = sheets[0].shape[:2]
     aspect = h / (w * len(nets)) * 1.12 + 0.06
-    tv = result["trained_vs_random"]
     with figures.style():   # text sizes are read from rcParams when each text is made
         fig, axes = figures.figure("two" if len(nets) == 2 else "one", aspect=aspect, ncols=len(nets),
                                    squeeze=False)
         for ax, net, sheet in zip(axes[0], nets, sheets):
             figures.show_image(ax, sheet)
-            label = {"trained": "trained D", "random": "random D"}[net]
-            ax.set_title(f"{label} (mean {SCORE} {tv[f'{net}_mean']:.2f})", pad=3)
+            title, labels = panel_text(result, net)
+            ax.set_title(title, pad=3, fontsize=6.5, wrap=True)
             ax.set_yticks([u * (r + 4) + r / 2 for u in range(U)])
-            ax.set_yticklabels([f"unit {u}\n{s:.2f}" for u, s in zip(tv["units"], tv[net])], fontsize=6)
+            ax.set_yticklabels(labels, fontsize=6)
             ax.tick_params(axis="y", length=0, pad=2)
-        fig.subplots_adjust(wspace=0.12)
+        fig.subplots_adjust(wspace=0.22)
     return fig
 
 
@@ -381,19 +890,15 @@ def _summary(vis: dict, top: Top, units: list[int]) -> dict:
                        "activations": [round(float(a), 6) for a in vis["activations"][i]],
                        "positions": top.positions[i].tolist(),
                        "crop_boxes": vis["boxes"][i].tolist(),
-                       "scores": [round(float(s), 6) for s in vis["scores"][i]],
-                       "score": round(float(vis["scores"][i].mean()), 6)}
+                       "autocorrelations": [round(float(s), 6) for s in vis["scores"][i]],
+                       "autocorrelation": round(float(vis["scores"][i].mean()), 6)}
                       for i, u in enumerate(units)]}
 
 
-def _versus(results: dict, units: list[int]) -> dict:
-    per_net = {k: [u["score"] for u in results[k]["units"]] for k in results}
-    rnd = per_net.get("random")
-    return {"score": SCORE, "definition": SCORE_DOC, "units": units,
-            "trained": per_net["trained"], "trained_mean": round(float(np.mean(per_net["trained"])), 6),
-            "random": rnd, "random_mean": round(float(np.mean(rnd)), 6) if rnd is not None else None,
-            "units_trained_higher": (int(sum(t > r for t, r in zip(per_net["trained"], rnd)))
-                                     if rnd is not None else None)}
+def _descriptive(vis: dict, keys: list[str], units: list[int]) -> dict:
+    """The old headline, kept as a descriptive number: autocorrelation of the guided maps per net."""
+    per = [[round(float(s), 6) for s in vis[key]["scores"].mean(1)] for key in keys]
+    return {"autocorrelation": {"definition": SCORE_DOC, **compare(units, per[0], per[1:])}}
 
 
 @contextlib.contextmanager
@@ -414,68 +919,85 @@ def _open(gan, images) -> ImageSet:
     return for_model(gan, images, "images")
 
 
-def _at_least_1(**values) -> None:
-    require_at_least({name: (v, 1) for name, v in values.items()}, flags=True)
+def _checks(top, n_images, batch_size, random_draws, purity_top, quantile) -> None:
+    require_at_least({"top": (top, 1), "n_images": (n_images, 1), "batch_size": (batch_size, 1),
+                      "random_draws": (random_draws, 0), "purity_top": (purity_top, 1)}, flags=True)
+    if not isinstance(quantile, (int, float)) or not 0 < quantile < 1:
+        raise GanlensError(f"--quantile must be between 0 and 1 (exclusive), got {quantile!r}")
 
 
-def filters(gan, images, *, layer: str = "last", units=6, top: int = 4, n_images: int = 5000,
+def filters(gan, images, *, layer: str = "last", units=6, top: int = 4, n_images: int = 5000, masks=None,
+            labels=None, quantile: float = QUANTILE, purity_top: int = PURITY_TOP, random_draws: int = RANDOM_DRAWS,
             random_baseline: bool = True, seed: int = 0, batch_size: int = CHUNK, progress: bool = False) -> Result:
-    """Guided-backprop visualisation of D's units, trained vs a random D of the same architecture.
+    """What D's units respond to: semantic scores (IoU with concept masks, purity of class labels) trained
+    vs ``random_draws`` random Ds of the same architecture, and guided-backprop visualisations.
 
     gan: a :class:`ganlens.gan.GAN` with a D (any network taking (B, nc, H, W) images in [-1, 1]).
-    images: a data spec ("rooms", "rooms:n=N,seed=S", a folder, an .npz) or an opened
-    :class:`ganlens.data.ImageSet`; the first ``n_images`` are searched. layer: name, alias or module
-    path of a D layer. units: a count N (channels 0..N-1), or a list / comma string of channel indices.
-    top: images shown per unit. random_baseline: also a D from ``gan.random_D(seed)``.
-    Returns a Result of kind "filters" (JSON as ``filters.json``; arrays ``<net>_images`` / ``<net>_maps``
-    (U, K, nc, r, r); figure "filters").
+    images: a data spec ("rooms", "rooms:n=N,seed=S", a folder, an .npz), an opened
+    :class:`ganlens.data.ImageSet`, a uint8 tensor or (tensor, labels); the first ``n_images`` are searched.
+    layer: name, alias or module path of a D layer. units: a count N (channels 0..N-1), or a list / comma
+    string of channel indices. top: images shown per unit. masks: see :func:`open_masks` (None: the rooms
+    masks for rooms data; False: none). labels: integer class per image (None: the data's own labels;
+    False: none). quantile: NetDissect's top quantile. purity_top: k of the purity (at most N/10).
+    random_draws: random Ds (seeds ``seed`` .. ``seed + random_draws - 1``; 0 or random_baseline=False:
+    none); the figure shows the first.
+    Returns a Result of kind "filters" (JSON as ``filters.json``, headline in ``["semantic"]``; arrays
+    ``<net>_images`` / ``<net>_maps`` (U, K, nc, r, r); figure "filters").
     """
-    _at_least_1(top=top, n_images=n_images, batch_size=batch_size)
-    D = gan.require_D()
-    lay = gan.layer("D", layer)
+    _checks(top, n_images, batch_size, random_draws, purity_top, quantile)
+    D, lay = gan.require_D(), gan.layer("D", layer)
     unit_list = parse_units(units, lay.channels, lay.name)
     data = _open(gan, images)
     n = min(n_images, len(data))
     if top > n:
         raise GanlensError(f"--top {top}: more than the {n} image(s) searched in --data {data.spec}")
-    dev = gan.device
-    nets = {"trained": D, **({"random": gan.random_D(seed)} if random_baseline else {})}
+    if masks is None and type(data) is RoomsSet and n * data.size ** 2 <= MAP_CACHE_BYTES:
+        data = RoomsKeepMasks(data, n)      # the scan renders each scene once, masks included
+    mask_src, lab = open_masks(masks, data, gan.image_size), _labels(labels, data)
+    dev, seeds = gan.device, list(range(seed, seed + (random_draws if random_baseline else 0)))
+    nets = {"trained": D, **{f"random{i}": gan.random_D(s) for i, s in enumerate(seeds)}}
     field = receptive_field(D, lay.name, (gan.nc, gan.image_size, gan.image_size))
     with _channels_last(list(nets.values())):
         t0 = time.perf_counter()
-        tops = search_top(nets, lay.name, data, unit_list, top, n, dev, batch_size, progress)
-        search_s = time.perf_counter() - t0
-        vis = {key: visualise(net, lay.name, data, unit_list, tops[key], dev, field) for key, net in nets.items()}
-    results = {key: _summary(vis[key], tops[key], unit_list) for key in nets}
-    arrays = {f"{key}_{a}": vis[key][a] for key in nets for a in ("images", "maps")}
-    call = (f"ganlens.filters(gan, {data.spec!r}, layer={layer!r}, units={units!r}, top={top}, "
-            f"n_images={n_images}, random_baseline={random_baseline}, seed={seed})")
-    out = _record(gan, lay, layer, units, top, n, seed, random_baseline, dev, data, field)
-    out.update(units=unit_list, trained=results["trained"], random=results.get("random"),
-               trained_vs_random=_versus(results, unit_list), search_nets=len(nets),
-               provenance=provenance(gan, seed, call=call, device=str(dev)),
+        scans = scan(nets, lay.name, data, unit_list, max(top, purity_k(n, purity_top) if lab else 0), n, dev,
+                     quantile=quantile, chunk=batch_size, progress=progress)
+        scan_s = time.perf_counter() - t0
+        vis = {key: visualise(net, lay.name, data, unit_list, scans[key].top.first(top), dev, field)
+               for key, net in nets.items()}
+        sem = semantic(nets, lay.name, data, unit_list, scans, n, dev, masks=mask_src, labels=lab,
+                       spatial=lay.side > 1, seeds=seeds, quantile=quantile, purity_top=purity_top, chunk=batch_size)
+    shown = ["trained"] + (["random0"] if seeds else [])
+    arrays = {f"{net}_{a}": vis[key][a] for net, key in zip(("trained", "random"), shown) for a in ("images", "maps")}
+    call = (f"ganlens.filters(gan, {data.spec!r}, layer={layer!r}, units={units!r}, top={top}, n_images={n_images}, "
+            f"masks={mask_src.spec if mask_src else masks!r}, quantile={quantile}, random_draws={len(seeds)}, "
+            f"seed={seed})")
+    out = _record(gan, lay, layer, units, top, n, seed, seeds, dev, data, field, quantile)
+    out.update(units=unit_list, semantic=sem, descriptive=_descriptive(vis, list(nets), unit_list),
+               trained=_summary(vis["trained"], scans["trained"].top.first(top), unit_list),
+               random=_summary(vis["random0"], scans["random0"].top.first(top), unit_list) if seeds else None,
+               search_nets=len(nets), provenance=provenance(gan, seed, call=call, device=str(dev)),
                # when/how fast, not results: kept under "timing" so that comparisons of runs can ignore it
-               timing={"search_seconds": round(search_s, 3),   # each image through every net
-                       "search_images_per_second": round(n / search_s, 1)})
+               timing={"search_seconds": round(scan_s, 3), "search_images_per_second": round(n / scan_s, 1),
+                       "total_seconds": round(time.perf_counter() - t0, 3)})
     return Result("filters", out, arrays, plots={"filters": plot})
 
 
-def _record(gan, lay, layer_flag, units, top, n, seed, random_baseline, dev, data, field) -> dict:
+def _record(gan, lay, layer_flag, units, top, n, seed, seeds, dev, data, field, quantile) -> dict:
     """The settings and definitions part of filters.json."""
     origin, units_flag = gan.origin(), units_text(units)
     return {
         "settings": {"checkpoint": origin["checkpoint"], "checkpoint_sha256": gan.sha256, "source": gan.source,
                      "config": origin["config"], "data": data.spec, "layer": lay.name, "layer_flag": layer_flag,
                      "units_flag": units_flag, "top": top, "n_images_searched": n, "seed": seed,
-                     "random_baseline": random_baseline, "device": str(dev),
-                     "search_precision": ("bf16 screen, exact float32 re-rank of the top max(4K, K+8)"
-                                          if _screen_bf16(dev) else "float32")},
+                     "random_baseline": bool(seeds), "random_draws": len(seeds), "quantile": quantile,
+                     "device": str(dev), "search_precision": "float32"},
         "unit_choice": ("first N channel indices, as in the paper" if "," not in units_flag
                         else "unit indices given by --units"),
         "response": ("largest activation of the unit over spatial positions (the layer's output: after "
                      "the normalisation and activation that follow its conv/linear)"),
-        "random_init": ("the DCGAN paper's initialisation (ganlens.gan.random_like) seeded by --seed; "
-                        "BatchNorm at its initial running statistics (mean 0, var 1), eval mode"),
+        "random_init": ("the DCGAN paper's initialisation (ganlens.gan.random_like), one D per seed --seed .. "
+                        "--seed + draws - 1; BatchNorm at its initial running statistics (mean 0, var 1), eval "
+                        "mode; \"random\" and the figure show the first"),
         "layer_shape": {"channels": lay.channels, "side": lay.side},
         "receptive_field": dict(zip(("start", "size", "stride"), field)),
     }
@@ -484,11 +1006,17 @@ def _record(gan, lay, layer_flag, units, top, n, seed, random_baseline, dev, dat
 # ------------------------------------------------------------------------------------------- command
 
 def parser() -> cli.Parser:
-    p = cli.Parser(PROG, "Guided-backprop visualisation of discriminator units, trained vs random "
-                         "(Radford et al. 2016, Fig. 5).", EXAMPLES)
+    p = cli.Parser(PROG, "What discriminator units respond to: Network-Dissection IoU with concept masks or "
+                         "class purity, trained vs random Ds, with guided-backprop maps (Radford et al. 2016, "
+                         "Fig. 5).", EXAMPLES)
     p.add_common(out_default="ganlens-out/filters")
     p.add_argument("--data", default="rooms", metavar="PATH|rooms",
-                   help="images to search: rooms, rooms:n=N,seed=S, a folder, .npz or LSUN lmdb (default: rooms)")
+                   help="images to search: rooms, rooms:n=N,seed=S, a folder (class sub-folders give labels), "
+                        ".npz (optional labels) or LSUN lmdb (default: rooms)")
+    p.add_argument("--masks", default=None, metavar="DIR|BOXES.json|none",
+                   help="concept masks of the --data images: a folder with one integer PNG per image (same "
+                        "names or order; optional classes.txt names the values) or a ganlens.boxes/1 file whose "
+                        "seeds are image indices; none: no masks (default: the rooms masks for rooms data)")
     p.add_argument("--layer", default="last",
                    help="D layer: a name or module path from --layer list, or last (default: last)")
     p.add_argument("--units", default="6", metavar="N|A,B,C",
@@ -497,8 +1025,14 @@ def parser() -> cli.Parser:
     p.add_argument("--top", type=cli.at_least(1), default=4, metavar="K", help="images shown per unit (default: 4)")
     p.add_argument("--n-images", type=cli.at_least(1), default=5000, metavar="N",
                    help="search the first N images of --data (default: 5000)")
+    p.add_argument("--quantile", type=cli.number(0, 1, open_low=True, open_high=True), default=QUANTILE,
+                   help=f"a unit fires above this quantile of its activations (default: {QUANTILE}, NetDissect)")
+    p.add_argument("--purity-top", type=cli.at_least(1), default=PURITY_TOP, metavar="K",
+                   help=f"class purity of each unit's top K images, at most N/10 (default: {PURITY_TOP})")
+    p.add_argument("--random-draws", type=cli.at_least(0), default=RANDOM_DRAWS, metavar="R",
+                   help=f"random Ds of the same architecture to compare with (default: {RANDOM_DRAWS})")
     p.add_argument("--random-baseline", action=argparse.BooleanOptionalAction, default=True,
-                   help="also show a randomly initialised D of the same architecture (default: on)")
+                   help="compare with random Ds at all (default: on; --no-random-baseline = --random-draws 0)")
     p.add_argument("--batch-size", type=cli.at_least(1), default=CHUNK,
                    help=f"images per search batch (default: {CHUNK})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -509,9 +1043,30 @@ def from_args(args, gan) -> Result:
     """The analysis the command's flags ask for (``ganlens.paper`` calls this too)."""
     gan.require_D()
     cli.layer(gan, "D", args.layer)  # the flag's own error, or --layer list
+    masks = False if args.masks == "none" else args.masks
     return filters(gan, args.data, layer=args.layer, units=args.units, top=args.top, n_images=args.n_images,
+                   masks=masks, quantile=args.quantile, purity_top=args.purity_top, random_draws=args.random_draws,
                    random_baseline=args.random_baseline, seed=args.seed, batch_size=args.batch_size,
                    progress=not args.no_progress)
+
+
+def summary_line(result: dict) -> str:
+    """The command's one line: the headline semantic score, trained vs the best random draw."""
+    sem = result["semantic"]
+    if sem["headline"] is None:
+        ac = result["descriptive"]["autocorrelation"]
+        return f"{NO_SEMANTIC} (descriptive autocorrelation: trained {ac['trained_mean']:.3f})"
+    block = sem[sem["headline"]]
+    cmp = block["comparison"]
+    if sem["headline"] == "iou":
+        msg = "IoU " + ", ".join(f"{d['unit']}:{d['label']} {d['iou']:.3f}" for d in block["trained"])
+    else:
+        msg = f"top-{block['k']} purity " + ", ".join(f"{d['unit']}:{d['class']} {d['purity']:.2f}"
+                                                     for d in block["trained"])
+    if "best_random" in cmp:
+        msg += (f"; above the best of {len(cmp['random'])} random Ds for {cmp['units_trained_higher']}/"
+                f"{len(cmp['units'])} units (random means {', '.join(f'{m:.3f}' for m in cmp['random_means'])})")
+    return msg
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -519,12 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
     dev, gan = cli.start(args)  # checks --out before the work, then device, seed, checkpoint / --model
     r = from_args(args, gan)
     r.save(args.out)
-    tv = r["trained_vs_random"]
-    msg = f"trained {SCORE} {tv['trained_mean']:.3f}"
-    if tv["random"] is not None:
-        msg += (f", random {tv['random_mean']:.3f} (trained higher for {tv['units_trained_higher']}/"
-                f"{len(tv['units'])} units)")
-    print(f"{msg}; wrote {Path(args.out) / 'filters.pdf'}", file=sys.stderr)
+    print(f"{summary_line(r.to_dict())}; wrote {Path(args.out) / 'filters.pdf'}", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,8 @@
 """ganlens.guided and ganlens.filters: guided backprop through LeakyReLU (also in place, also on a net in
-train mode), receptive fields of any network, the top-k search, the analysis on every test architecture
-(Python API and --model), and the command."""
+train mode), receptive fields of any network, the top-k search, the semantic scores with planted truths
+(a hand-built unit that fires exactly on a planted square: IoU 1, random Ds near 0; a unit wired to a
+class: purity 1, random Ds about the prior), masks from folders and box files, the analysis on every test
+architecture (Python API and --model), and the command."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ import pytest
 import torch
 from captum.attr import NeuronGuidedBackprop
 from torch import nn
+from torch.nn import functional as F
 
 import ganlens
 from ganlens import checkpoints, cli
 from ganlens.data import TensorSet, load_all, open_images, to_float
-from ganlens.filters import PROG, main, receptive_field, search_top
+from ganlens.filters import (NO_SEMANTIC, PROG, Masks, main, panel_text, receptive_field, scan, search_top,
+                             tail_quantile, tail_size)
 from ganlens.guided import guided_backprop, plain_gradient
 from ganlens.hooks import count_hooks, retain
 from ganlens.models import DCGANConfig, Discriminator, Generator
@@ -167,6 +171,30 @@ def test_in_place_rectifiers_and_train_mode_are_restored_exactly():
     assert _modes(D) == before and count_hooks(D) == 0
 
 
+def test_guided_backprop_on_a_model_left_in_train_mode_gives_the_eval_maps(make_pair):
+    # ganlens's own D with BatchNorm at non-trivial running statistics, left in train mode by the caller:
+    # the maps are the eval-mode maps, the statistics are not updated, and train mode is restored.
+    _, _, D = make_pair(image_size=64, ndf=8)
+    x = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(8)) * 2 - 1
+    units, pos = [0, 3, 5, 7], [[0, 0], [1, 2], [3, 3], [2, 1]]
+    ref = guided_backprop(D.eval(), "last", x, units, pos)
+    D.train()
+    stats = copy.deepcopy(D.state_dict())
+    g = guided_backprop(D, "last", x, units, pos)
+    assert torch.equal(g, ref)
+    assert all(torch.equal(v, D.state_dict()[k]) for k, v in stats.items())   # running mean/var, batch count
+    assert all(m.training for m in D.modules())
+    # Control: in train mode (batch statistics) the same activations have other gradients, and a forward
+    # pass updates the statistics: the test above would see either.
+    xr = x.clone().requires_grad_()
+    with retain(D, "last", detach=False) as acts:
+        D(xr)
+    a = acts["block4"]
+    a[torch.arange(4), torch.tensor(units), torch.tensor(pos)[:, 0], torch.tensor(pos)[:, 1]].sum().backward()
+    assert not torch.allclose(xr.grad, plain_gradient(D, "last", x, units, pos), atol=1e-4)
+    assert not torch.equal(D.state_dict()["block2.1.running_mean"], stats["block2.1.running_mean"])
+
+
 def test_search_reads_a_module_path_before_an_in_place_activation_overwrites_it():
     gan = sn_gan()           # D: spectral-norm conv "4", then LeakyReLU(0.1, inplace=True) "5"
     with torch.no_grad():
@@ -290,7 +318,10 @@ def test_cli_with_model(fn, tmp_path, capsys):
     assert res["units"] == [1, 0] and res["settings"]["source"] == f"--model {ARCHS}:{fn}"
     assert res["settings"]["checkpoint"] == "in-memory" and res["settings"]["layer"] == gan.layers("D").aliases["last"]
     assert len(res["random"]["units"][0]["image_indices"]) == 3
-    assert capsys.readouterr().err.count("\n") == 1
+    pur = res["semantic"]["purity"]    # the .npz has labels: purity is the headline
+    assert res["semantic"]["headline"] == "purity" and pur["k"] == 2 and len(pur["random"]) == 5
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "top-2 purity" in err and "random Ds" in err
     assert cli.run(main, ["--model", f"{ARCHS}:{fn}", "--layer", "list"], PROG) == 0
     listed = capsys.readouterr().out
     assert "last" in listed and gan.layers("D").aliases["last"] in listed
@@ -312,16 +343,33 @@ def test_cli_end_to_end(tiny_ckpt, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["filters.json", "filters.npz", "filters.pdf", "filters.png"]
     res = json.loads((out / "filters.json").read_text())
     assert res["units"] == [0, 7, 12] and res["settings"]["layer"] == "block4"
-    tv = res["trained_vs_random"]
-    assert set(tv) >= {"trained", "random", "trained_mean", "random_mean", "units", "score"}
-    assert len(tv["trained"]) == len(tv["random"]) == 3
-    assert tv["trained_mean"] == pytest.approx(np.mean(tv["trained"]), abs=1e-5)
+    sem = res["semantic"]   # rooms data: the rooms masks, five random draws by default
+    assert sem["headline"] == "iou" and sem["note"] is None and sem["purity"] is None
+    assert sem["random_draws"]["seeds"] == [0, 1, 2, 3, 4]
+    iou = sem["iou"]
+    assert iou["quantile"] == 0.995 and iou["masks"]["kind"] == "rooms" and iou["masks"]["images"] == 24
+    assert iou["masks"]["concepts"][0] == "wall" and len(iou["random"]) == 5
+    cmp = iou["comparison"]
+    assert cmp["units"] == [0, 7, 12] and len(cmp["random"]) == 5 and all(len(d) == 3 for d in cmp["random"])
+    assert cmp["best_random"] == [max(d[i] for d in cmp["random"]) for i in range(3)]
+    assert cmp["trained_higher"] == [t > b for t, b in zip(cmp["trained"], cmp["best_random"])]
+    assert cmp["units_trained_higher"] == sum(cmp["trained_higher"])
+    ac = res["descriptive"]["autocorrelation"]   # the old headline, now descriptive
+    assert len(ac["trained"]) == 3 and len(ac["random"]) == 5
+    assert ac["trained_mean"] == pytest.approx(np.mean(ac["trained"]), abs=1e-5)
+    assert "trained_vs_random" not in res
     for net in ("trained", "random"):
         for u in res[net]["units"]:
             assert len(u["image_indices"]) == 2 and all(0 <= i < 24 for i in u["image_indices"])
             assert u["activations"][0] >= u["activations"][1]
     arrays = np.load(out / "filters.npz")
     assert arrays["trained_maps"].shape == (3, 2, 3, 46, 46)
+    out2 = tmp_path / "g"
+    assert main(["--checkpoint", str(tiny_ckpt[0]), "--data", "rooms:n=24", "--n-images", "24", "--top", "2",
+                 "--units", "3", "--masks", "none", "--random-draws", "2", "--out", str(out2), "--no-progress"]) == 0
+    res2 = json.loads((out2 / "filters.json").read_text())
+    assert res2["semantic"]["headline"] is None and res2["semantic"]["random_draws"]["seeds"] == [0, 1]
+    assert len(res2["descriptive"]["autocorrelation"]["random"]) == 2
     # The same call from Python gives the same numbers (a result is the JSON the command writes).
     r = ganlens.filters(ganlens.load(tiny_ckpt[0]), "rooms:n=24", units="0,7,12", top=2, n_images=24)
     drop = ("provenance", "timing")
@@ -338,7 +386,9 @@ def test_cli_foreign_discriminator_only_grey_32(tmp_path):
     assert main(["--checkpoint", str(ckpt), "--data", str(npz), "--n-images", "12", "--top", "3", "--units", "2",
                  "--no-random-baseline", "--out", str(out), "--no-progress"]) == 0
     res = json.loads((out / "filters.json").read_text())
-    assert res["random"] is None and res["trained_vs_random"]["random"] is None
+    assert res["random"] is None and res["descriptive"]["autocorrelation"]["random"] == []
+    assert res["semantic"]["headline"] is None and res["semantic"]["note"] == NO_SEMANTIC
+    assert res["settings"]["random_draws"] == 0
     assert res["receptive_field"] == {"start": -7, "size": 22, "stride": 8}
     assert np.load(out / "filters.npz")["trained_maps"].shape == (2, 3, 1, 22, 22)
 
@@ -378,3 +428,265 @@ def test_library_errors(kw, message):
     gan = ALL["paper"]()
     with pytest.raises(ganlens.GanlensError, match=message.replace("(", r"\(")):
         ganlens.filters(gan, "rooms:n=4", **kw)
+
+
+# ------------------------------------------------------------------------------ semantic scores
+
+def grey_square_D() -> nn.Sequential:
+    """A hand-built D whose unit 0 of layer "act3" is > 0 exactly on flat mid-grey regions of at least
+    3x3 pixels (the planted squares) and 0 elsewhere: act1 splits each colour into |x| halves, "flat"
+    fires where the 3x3 sum of |x| is below 0.5 (the square eroded by one pixel; random pixels sum ~13),
+    "grow" dilates that back by one pixel: erosion then dilation of a square is the square."""
+    D = nn.Sequential(OrderedDict(
+        split=nn.Conv2d(3, 6, 1), act1=nn.ReLU(), flat=nn.Conv2d(6, 4, 3, padding=1), act2=nn.ReLU(),
+        grow=nn.Conv2d(4, 4, 3, padding=1), act3=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(),
+        head=nn.Linear(4, 1)))
+    with torch.no_grad():
+        for p in D.parameters():
+            p.zero_()
+        for c in range(3):
+            D.split.weight[c, c] = 1.0
+            D.split.weight[3 + c, c] = -1.0
+        D.flat.weight[0] = -1.0
+        D.flat.bias[0] = 0.5
+        D.grow.weight[0, 0] = 1.0
+    return D.eval()
+
+
+def planted_squares(n: int, with_square, size: int = 32, side: int = 6, seed: int = 0, decoys: bool = False):
+    """(uint8 images (n, 3, size, size) of uniform noise, masks (n, size, size): 1 on a mid-grey square of
+    ``side`` px planted at a random place in the images i with ``with_square(i)``, 0 elsewhere). With
+    ``decoys``, the other images hold as many grey pixels as ``side`` x ``side`` 2x2 blocks that never
+    touch (one per 4x4 cell): the same amount of grey, but no flat 3x3 region."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
+    masks = np.zeros((n, size, size), np.int64)
+    for i in range(n):
+        if with_square(i):
+            y, x = torch.randint(0, size - side + 1, (2,), generator=g).tolist()
+            images[i, :, y:y + side, x:x + side] = 128
+            masks[i, y:y + side, x:x + side] = 1
+        elif decoys:
+            for cell in torch.randperm((size // 4) ** 2, generator=g)[:side * side // 4].tolist():
+                y, x = 4 * (cell // (size // 4)) + torch.randint(0, 2, (2,), generator=g)
+                images[i, :, y:y + 2, x:x + 2] = 128
+    return images, masks
+
+
+def test_planted_square_unit_gets_iou_1_and_random_ds_near_0():
+    # 10 of 80 images hold a 6x6 square: 0.44% of all positions, under the top 0.5% that NetDissect's
+    # default quantile lets fire, so the threshold is 0 and the unit fires exactly on the squares.
+    images, masks = planted_squares(80, lambda i: i % 8 == 3)
+    gan = ganlens.wrap(D=grey_square_D(), nz=None, image_shape=(3, 32, 32))
+    named = Masks(lambda idx: masks[idx], {0: "background", 1: "square"}, "planted", "array")
+    r = ganlens.filters(gan, images, layer="act3", units=[0, 1], top=3, n_images=80, masks=named, batch_size=16)
+    iou = r["semantic"]["iou"]
+    assert r["semantic"]["headline"] == "iou" and iou["spatial"] is True
+    t = iou["trained"][0]
+    assert t["label"] == "square" and t["iou"] == 1.0 and t["precision"] == 1.0 and t["threshold"] == 0.0
+    assert t["lift"] == pytest.approx(80 * 1024 / (10 * 36), abs=1e-5)   # 1 / the squares' share of pixels
+    assert iou["trained"][1]["iou"] == 0.0          # unit 1 is 0 everywhere: it fires nowhere
+    draws = [d["units"][0] for d in iou["random"]]
+    assert len(draws) == 5 and all(d["iou"] < 0.05 for d in draws), draws
+    cmp = iou["comparison"]
+    assert cmp["trained_higher"] == [True, False] and cmp["best_random"][0] < 0.05
+    # The top images shown are the ones with a square.
+    assert all(i % 8 == 3 for i in r["trained"]["units"][0]["image_indices"])
+    # The old headline does not see it: the planted unit's guided maps are flat (autocorrelation 0).
+    assert r["descriptive"]["autocorrelation"]["units_trained_higher"] == 0
+
+
+def test_unit_wired_to_a_class_has_purity_1_and_random_ds_about_the_prior():
+    # Class 1 of three (prior 1/3) holds the grey squares: its images are the unit's top-k. The other
+    # classes hold as much grey in small blocks, so a random D has nothing to tell the classes apart by.
+    images, _ = planted_squares(300, lambda i: i % 3 == 1, seed=1, decoys=True)
+    labels = np.arange(300) % 3
+    gan = ganlens.wrap(D=grey_square_D(), nz=None, image_shape=(3, 32, 32))
+    r = ganlens.filters(gan, (images, labels), layer="act3", units=[0], top=2, n_images=300)
+    sem = r["semantic"]
+    assert sem["headline"] == "purity" and sem["iou"] is None   # no masks for a tensor of images
+    pur = sem["purity"]
+    assert pur["k"] == 30 and pur["labels"].startswith("labels of")
+    t = pur["trained"][0]
+    assert t["class"] == "1" and t["purity"] == 1.0 and t["prior"] == pytest.approx(1 / 3, abs=1e-6)
+    assert t["lift"] == pytest.approx(3.0, abs=1e-5) and t["ci95"][0] > 0.88
+    rnd = [d["units"][0]["purity"] for d in pur["random"]]
+    # A class-blind top-30 has a majority share of 0.42 on average (the largest of three shares of 1/3).
+    assert len(rnd) == 5 and all(p < 0.6 for p in rnd) and np.mean(rnd) < 0.55, rnd
+    assert pur["comparison"]["trained_higher"] == [True]
+
+
+def test_iou_matches_brute_force_on_every_architecture_with_chunks_and_without_kept_maps():
+    from ganlens.filters import concept_iou, open_masks
+    for arch, make in sorted(ALL.items()):
+        gan = make()
+        S, units, q = gan.image_size, [0, 2], 0.9
+        g = torch.Generator().manual_seed(3)
+        images = torch.randint(0, 256, (21, gan.nc, S, S), generator=g, dtype=torch.uint8)
+        masks = torch.randint(0, 3, (21, 1, 4, 4), generator=g)
+        masks = F.interpolate(masks.float(), size=(S, S), mode="nearest")[:, 0].long().numpy()   # blocky concepts
+        layer = gan.layers("D").aliases["last"]
+        nets = {"trained": gan.D, "random0": gan.random_D(0)}
+        data = TensorSet(images, "t")
+        for keep in (True, False):
+            scans = scan(nets, layer, data, units, 2, 21, torch.device("cpu"), quantile=q, chunk=5, progress=False,
+                         keep_maps=keep)
+            assert (scans["trained"].maps is not None) == keep
+            counts = concept_iou(nets, layer, data, open_masks(masks, data, S), units, scans, 21, torch.device("cpu"),
+                                 chunk=4)
+            for key, net in nets.items():
+                with torch.no_grad(), retain(net, layer) as acts:
+                    net(to_float(images))
+                a = acts[layer]
+                a = (a[:, :, None, None] if a.dim() == 2 else a)[:, units]
+                T = np.quantile(a.transpose(0, 1).reshape(2, -1).double().numpy(), q, axis=1)
+                assert np.allclose(scans[key].threshold.numpy(), T, rtol=1e-6, atol=1e-7), arch
+                up = a.expand(-1, -1, S, S) if a.shape[-1] == 1 else F.interpolate(a, size=(S, S), mode="bilinear")
+                fired = up > scans[key].threshold[None, :, None, None]
+                m = torch.as_tensor(masks)
+                for u in range(2):
+                    inter = [int((fired[:, u] & (m == c)).sum()) for c in range(3)]
+                    assert counts[key]["inter"][u].tolist() == inter, (arch, key, u)
+                    assert int(counts[key]["fired"][u]) == int(fired[:, u].sum())
+        assert counts["area"].tolist() == np.bincount(masks.ravel()).tolist()
+
+
+def test_a_unit_without_a_spatial_map_scores_whole_images():
+    # The MLP's Linear units are 1x1 maps: constant once upsampled, so a unit fires on whole images and its
+    # IoU is the overlap of those images' area with the concept: sum of the concept's pixels in the images it
+    # fires on / (fired images x pixels + the concept's pixels in the others).
+    gan = ALL["mlp"]()
+    images = torch.randint(0, 256, (40, 1, 28, 28), generator=torch.Generator().manual_seed(4), dtype=torch.uint8)
+    masks = np.zeros((40, 28, 28), np.int64)
+    masks[::2, :10] = 1
+    r = ganlens.filters(gan, images, units=[0], top=2, n_images=40, masks=masks, quantile=0.9, random_draws=2)
+    iou = r["semantic"]["iou"]
+    assert iou["spatial"] is False and iou["masks"]["concepts"] == ["class 0", "class 1"]
+    assert "fires on whole images" in iou["spatial_note"]
+    layer = gan.layers("D").aliases["last"]
+    with torch.no_grad(), retain(gan.D, layer) as acts:
+        gan.D(to_float(images))
+    a = acts[layer][:, 0]
+    on = a > torch.quantile(a, 0.9)
+    assert int(on.sum()) == 4                      # the top 10% of images
+    area = torch.as_tensor(masks == 1).sum((1, 2))
+    expect = float(area[on].sum()) / (int(on.sum()) * 28 * 28 + float(area[~on].sum()))
+    assert iou["trained"][0]["ious"]["class 1"] == pytest.approx(expect, abs=1e-6)
+
+
+def test_tail_quantile_is_torch_quantile():
+    g = torch.Generator().manual_seed(5)
+    for total in (1, 2, 7, 200, 1001):
+        x = torch.randn(3, total, generator=g)
+        x[1, : total // 2] = 0.0        # ties
+        for q in (0.5, 0.9, 0.995, 0.999):
+            tail = x.topk(tail_size(total, q), dim=1).values
+            ref = np.quantile(x.double().numpy(), q, axis=1)   # (torch.quantile takes q as float32)
+            assert np.allclose(tail_quantile(tail, total, q).numpy(), ref, rtol=1e-6, atol=1e-7)
+
+
+def test_scan_top_agrees_with_search_top():
+    D = tiny_D()
+    images = torch.randint(0, 256, (30, 3, 64, 64), generator=torch.Generator().manual_seed(6), dtype=torch.uint8)
+    data = TensorSet(images, "r")
+    ref = search_top({"D": D}, "block3", data, [1, 4], 3, 30, torch.device("cpu"), chunk=7, progress=False,
+                     bf16=False)["D"]
+    top = scan({"D": D}, "block3", data, [1, 4], 3, 30, torch.device("cpu"), chunk=7, progress=False)["D"].top
+    assert torch.equal(top.images, ref.images) and torch.equal(top.positions, ref.positions)
+    assert torch.allclose(top.values, ref.values)
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def test_mask_folder_and_box_file_give_the_planted_iou(tmp_path):
+    # The same planted squares given as (a) a folder of images in class sub-folders with a mask folder paired
+    # by name (classes.txt names the values), (b) an .npz with masks in sorted order, (c) a box file whose
+    # seeds are image indices.
+    images, masks = planted_squares(40, lambda i: i % 8 == 3, seed=2)
+    for i in range(40):   # mask files in another order than the images' sorted names would give
+        _write_png(tmp_path / "data" / f"c{i % 2}" / f"img{i:02d}.png", images[i].permute(1, 2, 0).numpy())
+        _write_png(tmp_path / "masks" / f"c{i % 2}" / f"img{i:02d}.png", masks[i].astype(np.uint8) * 3)
+    (tmp_path / "masks" / "classes.txt").write_text("background\n-\n\nsquare\n")
+    gan = ganlens.wrap(D=grey_square_D(), nz=None, image_shape=(3, 32, 32))
+    r = ganlens.filters(gan, str(tmp_path / "data"), layer="act3", units=[0], top=2, n_images=40,
+                        masks=str(tmp_path / "masks"), random_draws=1)
+    sem = r["semantic"]
+    assert sem["iou"]["masks"]["kind"] == "folder" and sem["iou"]["masks"]["concepts"] == ["background", "square"]
+    assert sem["iou"]["trained"][0]["label"] == "square" and sem["iou"]["trained"][0]["iou"] == 1.0
+    assert sem["purity"]["labels"] == "image folder class sub-folders"   # the sub-folders are classes too
+    # Box file: seeds name images of the data; only those images count. Image 3's square is boxed, image 11's
+    # is not (an empty sample), the other squares' images are not in the file.
+    samples = []
+    for s in list(range(0, 40, 2)) + [3, 11]:
+        ys, xs = np.nonzero(masks[s])
+        samples.append({"seed": s, "boxes": [[int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]]
+                        if len(ys) and s != 11 else []})
+    box = {"format": "ganlens.boxes/1", "label": "square", "image_size": [32, 32],
+           "latent": {"dim": 1, "distribution": "normal"}, "samples": samples}
+    (tmp_path / "boxes.json").write_text(json.dumps(box))
+    r = ganlens.filters(gan, images, layer="act3", units=[0], top=2, n_images=40, masks=str(tmp_path / "boxes.json"),
+                        random_draws=1)
+    iou = r["semantic"]["iou"]
+    assert iou["masks"]["kind"] == "boxes" and iou["masks"]["images"] == 22 and iou["masks"]["concepts"] == ["square"]
+    # Among the annotated images the unit fires on two squares, one of them boxed: IoU 36 / 72.
+    assert iou["trained"][0]["iou"] == pytest.approx(0.5, abs=1e-6)
+    assert iou["trained"][0]["precision"] == pytest.approx(0.5, abs=1e-6)
+
+
+@pytest.mark.parametrize("masks, message", [
+    ("{few}", "3 masks for the 40 images"),
+    ("{bad_seed}", "samples[0]: on dataset images a sample names its image by 'seed'"),
+    ("{rgb}", "a mask must be a single-channel integer PNG"),
+    ("{missing}", "no such folder"),
+])
+def test_bad_masks_are_one_line_errors(tmp_path, masks, message):
+    images, _ = planted_squares(40, lambda i: False)
+    for i in range(3):
+        _write_png(tmp_path / "few" / f"{i}.png", np.zeros((32, 32), np.uint8))
+    box = {"format": "ganlens.boxes/1", "label": "x", "image_size": [32, 32], "latent": {"dim": 1, "distribution":
+           "normal"}, "samples": [{"seed": 40, "boxes": [[0, 0, 2, 2]]}]}
+    (tmp_path / "bad_seed.json").write_text(json.dumps(box))
+    for i in range(40):
+        _write_png(tmp_path / "rgb" / f"{i:02d}.png", np.zeros((32, 32, 3), np.uint8))
+    spec = masks.format(few=tmp_path / "few", bad_seed=tmp_path / "bad_seed.json", rgb=tmp_path / "rgb",
+                        missing=tmp_path / "nope")
+    gan = ganlens.wrap(D=grey_square_D(), nz=None, image_shape=(3, 32, 32))
+    with pytest.raises(ganlens.GanlensError) as e:
+        ganlens.filters(gan, images, layer="act3", units=[0], top=2, masks=spec, random_draws=0)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_without_masks_or_labels_the_figure_says_so():
+    gan = ALL["sn"]()
+    images = torch.randint(0, 256, (12, 3, 32, 32), generator=torch.Generator().manual_seed(7), dtype=torch.uint8)
+    r = ganlens.filters(gan, images, units=2, top=2, random_draws=2)
+    j = r.to_dict()
+    assert j["semantic"]["headline"] is None and j["semantic"]["note"] == NO_SEMANTIC
+    assert panel_text(j, "trained")[0] == f"trained D: {NO_SEMANTIC}"
+    fig = r.figure()
+    assert [ax.get_title() for ax in fig.axes] == [f"trained D: {NO_SEMANTIC}", f"random D (seed 0): {NO_SEMANTIC}"]
+
+
+def test_both_ways_of_counting_fired_pixels_per_mask_value_agree():
+    from ganlens.filters import _count
+    g = torch.Generator().manual_seed(9)
+    for values in (3, 300):         # one-hot product (few values), bincount of codes (many)
+        m = torch.randint(0, values, (5, 16, 16), generator=g)
+        fired = torch.rand(5, 4, 16, 16, generator=g) > 0.7
+        expect = torch.stack([torch.bincount(m[fired[:, u]], minlength=values + 2) for u in range(4)])
+        assert torch.equal(_count(m, fired, values + 2), expect)
+
+
+def test_rooms_masks_kept_from_the_scan_are_the_rendered_ones():
+    from ganlens.data import RoomsSet
+    from ganlens.filters import RoomsKeepMasks
+    rooms = RoomsSet(n=30, size=32, seed=4)
+    kept = RoomsKeepMasks(rooms, 20)
+    assert torch.equal(kept.chunk(0, 12), rooms.chunk(0, 12)) and torch.equal(kept.chunk(12, 30), rooms.chunk(12, 30))
+    assert np.array_equal(kept.masks(3, 20), rooms.masks(3, 20))
+    assert np.array_equal(kept.masks(15, 30), rooms.masks(15, 30))    # past the kept ones: rendered again
+    assert kept.spec == rooms.spec
