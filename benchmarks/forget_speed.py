@@ -7,8 +7,10 @@ the phases the analysis times itself (``r["seconds"]``), and two references meas
 that a run on a loaded or different machine can be read as a ratio: the start-up of a fresh
 ``python -c "import ganlens.forget, sklearn.linear_model, matplotlib.pyplot"`` (what the command pays
 before its work) and one plain ``G(z)`` pass over ``--n-eval`` latents (the unit the experiment is made
-of; it needs ``(3 + control draws) * n_eval + dose levels * dose_n * (1 + draws)`` such images, plus the
-detector). Start-up + best (analysis + save) is the whole command's time.
+of; it needs ``(2 + 2 * control draws) * n_eval`` images for the chosen and the other rule, plus
+``dose levels * dose_n * (1 + draws)``, plus the cross-validated choice of k: ``candidates * (1 + draws)``
+images of each annotated sample with boxes, plus the detector). Start-up + best (analysis + save) is the
+whole command's time.
 
     python benchmarks/forget_speed.py [--boxes annotations/windows.json] [--repeats 3] [-- forget flags]
 """
@@ -55,7 +57,7 @@ def main() -> None:
     ap.add_argument("extra", nargs="*", help="flags of python -m ganlens.forget (after --), e.g. --n-eval 1000")
     args = ap.parse_args()
     flags = forget.parser().parse_args(["--boxes", args.boxes, *args.extra])   # the command's own parsing
-    settings = {k: getattr(flags, k) for k in ("layer", "negatives_per_image", "C", "top_k", "n", "n_eval",
+    settings = {k: getattr(flags, k) for k in ("layer", "negatives_per_image", "C", "select", "top_k", "n", "n_eval",
                                                "dose_n", "fill", "control_draws", "folds", "seed")}
 
     start = startup()

@@ -29,6 +29,21 @@ A sample is given by ``z`` or by ``seed`` (-> :func:`ganlens.latent_from_seed`);
 present. :mod:`ganlens.boxes` defines and validates the format (``image_size`` is [width, height]); this
 module checks ``--boxes`` files and COCO conversions with it.
 
+Blind rating page (``--rate FORGET``)
+    Where no detector knows the object, a person judges whether ``python -m ganlens.forget`` removed it,
+    without knowing which images were edited. ``--rate`` takes a forget output folder (or its
+    ``forget.json``; ``forget.npz`` must sit beside it) and the same model, and writes a page of ``3 * --n``
+    images: the first ``--n`` (default 40) evaluation latents of that run (seeds ``1_000_000_000 + i``,
+    those its detector judged), each as generated (before), with the run's maps dropped (after), and with
+    its first random control set dropped (control), with the run's fill. The images are shuffled with a
+    secret random order (``secrets``, not the run's seed); the page holds only the images, the question
+    "Is there a <label>?" and a random page id, never a condition or a seed. Which image is which lives
+    only in the **key**, ``<page>.key.json`` next to the page: keep it away from the rater. The rater
+    answers Y / N per image (kept in the browser, surviving a reload) and downloads
+    ``<page>.ratings.json`` (``ganlens.ratings/1``: the page id and one answer per image, true / false /
+    null). ``python -m ganlens.forget --ratings FILE [FILE ...] --key <page>.key.json`` scores every
+    rater's file and writes the rates into the forget.json (:func:`ganlens.forget.score_ratings`).
+
 COCO import (``--from-coco FILE --out boxes.json``)
     Boxes drawn in another tool (CVAT, Label Studio, makesense.ai ...) and exported as COCO JSON are
     converted to ``ganlens.boxes/1``. **Each COCO image names its sample by its file name**: the seed is
@@ -52,7 +67,9 @@ import hashlib
 import html
 import json
 import math
+import os
 import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -69,6 +86,7 @@ PROG = "python -m ganlens.annotate"
 FORMAT = boxes.FORMAT
 TEMPLATE = Path(__file__).with_name("annotate.html")
 DEFAULT_N = 150
+DEFAULT_RATE_N = 40  # latents on a rating page: 3 images each (before, after, control)
 PAGE_PIXELS = 512   # --scale auto: the one-at-a-time view is about this many screen pixels wide
 GRID_PIXELS = 128   # grid thumbnails are about this wide (integer scale as well)
 EXAMPLES = f"""  {PROG} --label window --n 150 --out annotations/windows.html
@@ -76,6 +94,7 @@ EXAMPLES = f"""  {PROG} --label window --n 150 --out annotations/windows.html
   {PROG} --model my_gan.py:build --checkpoint G.pth --label glasses --n 100 --out glasses.html
   {PROG} --boxes annotations/windows.json --n 200 --out annotations/windows.html   # review, continue
   {PROG} --from-coco cvat_export.json --label window --out annotations/windows.json
+  {PROG} --rate ganlens-out/forget --n 40        # blind rating page + its key, in the forget folder
 """
 
 
@@ -88,14 +107,15 @@ def parser() -> cli.Parser:
                         "weights for your networks, default none)")
     p.add_argument("--model", metavar="FILE.py:FUNC", help=cli.MODEL_HELP)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--out", required=True, metavar="FILE",
-                   help="the HTML page to write (with --from-coco: the box JSON file); written atomically")
+    p.add_argument("--out", metavar="FILE",
+                   help="the HTML page to write (with --from-coco: the box JSON file; with --rate: default "
+                        "FORGET/rate.html); written atomically")
     p.add_argument("--label", help="what the boxes mark, e.g. window (default: the --boxes file's label; "
                                    "with --from-coco: the only COCO category)")
     p.add_argument("--n", type=cli.at_least(1), metavar="N",
                    help=f"number of samples, seeds --first-seed .. --first-seed+N-1 (default: {DEFAULT_N}; "
-                        f"with --boxes: only the file's samples)")
-    p.add_argument("--first-seed", type=cli.seed_value, default=0, metavar="SEED",
+                        f"with --boxes: only the file's samples; with --rate: latents, {DEFAULT_RATE_N})")
+    p.add_argument("--first-seed", type=cli.seed_value, metavar="SEED",
                    help="seed of the first sample (default: 0)")
     p.add_argument("--boxes", metavar="FILE", help="preload a ganlens.boxes/1 file to review or continue; its "
                                                   "samples come first, then --n seeds it does not hold")
@@ -104,6 +124,9 @@ def parser() -> cli.Parser:
                         f"(default: about {PAGE_PIXELS} pixels wide)")
     p.add_argument("--from-coco", metavar="FILE",
                    help="convert a COCO JSON file to ganlens.boxes/1 (written to --out) instead of writing a page")
+    p.add_argument("--rate", metavar="FORGET",
+                   help="write a blind rating page for a python -m ganlens.forget result (its --out folder or "
+                        "forget.json) and its key (<page>.key.json, next to the page) instead of a box page")
     return p
 
 
@@ -218,10 +241,111 @@ def build_page(label: str, image_size: int, nc: int, latent: dict, checkpoint_sh
     key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
     data["key"] = key
     data["images"] = [png_base64(im) for im in images]
+    return _fill_template("boxes", f"{label} - ganlens annotate", data)
+
+
+MODES = ("boxes", "rate")
+
+
+def _fill_template(mode: str, title: str, data: dict) -> str:
+    """annotate.html with only the part of ``mode`` (the box annotator or the rating page), its title and
+    data filled in."""
     page = TEMPLATE.read_text(encoding="utf-8")
-    values = {"TITLE": html.escape(f"{label} - ganlens annotate", quote=True), "DATA": _script_json(data)}
+    for other in MODES:
+        block = re.compile(rf"<!--mode:{other}-->\n?(.*?)<!--/mode:{other}-->\n?", re.S)
+        page = block.sub((lambda m: m[1]) if other == mode else "", page)
+    values = {"TITLE": html.escape(title, quote=True), "DATA": _script_json(data)}
     # one pass: a label that contains "{{DATA}}" is text, never a second placeholder
     return re.sub(r"\{\{(TITLE|DATA)\}\}", lambda m: values[m[1]], page)
+
+
+# ---------------------------------------------------------------------------------------- rating page
+
+def forget_result(path) -> tuple[Path, dict, dict]:
+    """A ``python -m ganlens.forget`` result to rate: its folder or forget.json -> (forget.json path, its
+    data, the arrays of forget.npz beside it that the rating page needs)."""
+    path = Path(path)
+    j_path = path / "forget.json" if path.is_dir() else path
+    if not j_path.is_file():
+        raise GanlensError(f"--rate {path}: no forget.json there (give a python -m ganlens.forget --out folder)")
+    j = _read_json(j_path)
+    if not isinstance(j, dict) or not {"settings", "dropped_maps", "control", "label"} <= set(j):
+        raise GanlensError(f"--rate {j_path}: not a python -m ganlens.forget result")
+    npz = j_path.with_suffix(".npz")
+    if not npz.is_file():
+        raise GanlensError(f"--rate {j_path}: {npz.name} is missing beside it (the rating page needs its seeds)")
+    with np.load(npz, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in ("eval_seeds", "fill") if k in z.files}
+    if "eval_seeds" not in arrays or (j["settings"].get("fill") == "mean" and "fill" not in arrays):
+        raise GanlensError(f"--rate {j_path}: written by an older ganlens (no evaluation seeds or fill values in "
+                           f"{npz.name}); run python -m ganlens.forget again")
+    return j_path, j, arrays
+
+
+def rating_page(gan, forget_json: str | Path, n: int = DEFAULT_RATE_N, scale: int | None = None) -> tuple[str, dict]:
+    """The blind rating page for a forget result, and its key: (HTML, key dict).
+
+    gan: the :class:`ganlens.GAN` the forget result was made with (checked by sha256 and layer shape).
+    The page shows ``3 * n`` images of the first ``n`` evaluation latents (before, after, control) in a
+    secret random order; the key lists, per shown image, its condition and seed (module docstring).
+    """
+    from .data import to_uint8
+    from .forget import CONDITIONS, KEY_FORMAT, RATINGS_FORMAT, generate
+    j_path, j, arrays = forget_result(forget_json)
+    s = j["settings"]
+    if s.get("checkpoint_sha256") and gan.sha256 and s["checkpoint_sha256"] != gan.sha256:
+        raise GanlensError(f"--rate {j_path}: made with checkpoint sha256 {s['checkpoint_sha256'][:12]}..., not "
+                           f"this model's {gan.sha256[:12]}...; pass the same --checkpoint / --model")
+    lay = gan.layer("G", s["layer"])
+    if lay.channels != len(j["probe"]["weights"]):
+        raise GanlensError(f"--rate {j_path}: layer {lay.name} of this model has {lay.channels} maps, the result "
+                           f"{len(j['probe']['weights'])}; pass the same --checkpoint / --model")
+    seeds = [int(v) for v in arrays["eval_seeds"][:n]]
+    if len(seeds) < n:
+        raise GanlensError(f"--n {n}: the forget run has only {len(seeds)} evaluation latents")
+    z = gan.latents(seeds)
+    fill = torch.from_numpy(arrays["fill"]) if "fill" in arrays else None
+    drops = {"before": [], "after": j["dropped_maps"], "control": j["control"]["maps"][0]}
+    made = {c: to_uint8(generate(gan, lay.name, z, drops[c], fill)).permute(0, 2, 3, 1).numpy() for c in CONDITIONS}
+    items = [(c, i) for c in CONDITIONS for i in range(n)]
+    secrets.SystemRandom().shuffle(items)                 # not the run's seed: nothing can replay the order
+    page_id = secrets.token_hex(8)
+    label = j["label"]
+    question = f"Is there a {label}?"
+    size = gan.image_size
+    data = {"mode": "rate", "format": RATINGS_FORMAT, "page": page_id, "label": label, "question": question,
+            "image_size": [size, size], "nc": gan.nc, "scale": scale or max(1, PAGE_PIXELS // size),
+            "source": f"{gan.path.name if gan.path is not None else gan.name} ({gan.source})",
+            "images": [png_base64(made[c][i]) for c, i in items]}
+    key = {"format": KEY_FORMAT, "page": page_id, "label": label, "question": question, "forget_json": str(j_path),
+           "checkpoint_sha256": gan.sha256, "layer": lay.name, "fill": s.get("fill"),
+           "dropped_maps": j["dropped_maps"], "control_maps": drops["control"],
+           "conditions": {"before": "the generator unchanged",
+                          "after": f"the {len(j['dropped_maps'])} maps forget dropped ({s.get('fill')} fill)",
+                          "control": f"{len(drops['control'])} random maps (forget's first control set)"},
+           "order": "secrets.SystemRandom().shuffle (not reproducible from any seed)",
+           "items": [{"image": k, "condition": c, "seed": seeds[i]} for k, (c, i) in enumerate(items)]}
+    return _fill_template("rate", f"{question} - ganlens rating", data), key
+
+
+def write_rating_page(args) -> str:
+    """--rate: the rating page at --out (default FORGET/rate.html) and its key next to it."""
+    for flag in ("boxes", "from_coco", "label", "first_seed"):
+        if getattr(args, flag) is not None:
+            raise GanlensError(f"--{flag.replace('_', '-')} does not apply to --rate")
+    j_path = forget_result(args.rate)[0]
+    out = Path(args.out) if args.out else j_path.parent / "rate.html"
+    cli.check_file_out(out)
+    key_path = out.with_name(out.stem + ".key.json")
+    model = cli.load_model(args, cli.device(args.device))
+    model.require_G()
+    page, key = rating_page(model, j_path, args.n or DEFAULT_RATE_N, args.scale)
+    key["forget_json"] = os.path.relpath(j_path.resolve(), key_path.resolve().parent)
+    from .results import dumps
+    atomic_write(key_path, dumps(key))
+    atomic_write(out, page)
+    return (f"{out}: {len(key['items'])} images to rate blind; key (keep it from the rater): {key_path}; then "
+            f"python -m ganlens.forget --ratings <downloaded .ratings.json> --key {key_path}")
 
 
 # ---------------------------------------------------------------------------------------------- COCO
@@ -386,9 +510,9 @@ scale_value.__name__ = "int"
 
 def from_coco(args) -> str:
     """--from-coco: convert the COCO file into a box file at --out; returns the line to print."""
-    for flag in ("boxes", "n", "scale"):
+    for flag in ("boxes", "n", "scale", "first_seed"):
         if getattr(args, flag) is not None:
-            raise GanlensError(f"--{flag} does not apply to --from-coco")
+            raise GanlensError(f"--{flag.replace('_', '-')} does not apply to --from-coco")
     coco = _read_json(Path(args.from_coco))
     model = cli.load_model(args, torch.device("cpu"))
     model.require_nz()
@@ -407,7 +531,7 @@ def write_page(args) -> str:
     model.require_G()
     preload = read_preload(args.boxes, model, args.label) if args.boxes else None
     label = args.label if args.label is not None else preload["label"]
-    samples = plan_samples(model, preload, args.n, args.first_seed)
+    samples = plan_samples(model, preload, args.n, args.first_seed or 0)
     if not samples:
         raise GanlensError(f"{args.boxes}: holds no samples; add some with --n")
     images = render(model, torch.tensor([s["z"] for s in samples], dtype=torch.float32))
@@ -425,8 +549,13 @@ def write_page(args) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.rate is not None:
+        print(write_rating_page(args), file=sys.stderr)
+        return 0
     if args.label is not None and not args.label.strip():
         raise GanlensError("--label must not be empty")
+    if args.out is None:
+        raise GanlensError("--out FILE is required (the page to write; with --from-coco the box file)")
     cli.check_file_out(args.out)  # before the work: a mistyped --out fails now
     print(from_coco(args) if args.from_coco else write_page(args), file=sys.stderr)
     return 0

@@ -341,3 +341,72 @@ def test_preloaded_boxes_and_evil_label_in_the_browser(browser, page, tmp_path):
         assert errors == []  # no alert dialog, no script error
     finally:
         ctx.close()
+
+
+# ---------------------------------------------------------------------------------------------- rating page
+
+@pytest.fixture
+def rating(tmp_path):
+    """(page path, key) of a blind rating page (3 latents: 9 images) for a forget run of the paper's G."""
+    from archs import paper_gan
+    import ganlens
+    gan = paper_gan()
+    bf = boxes.BoxFile(label=EVIL, width=32, height=32, latent_dim=16, distribution="normal",
+                       samples=[boxes.Sample(seed=s, z=None, boxes=[(2, 2, 14, 12)] if s % 2 else []) for s in range(8)])
+    ganlens.forget(gan, bf, n=2, n_eval=6, dose_n=3, control_draws=2, folds=2).save(tmp_path / "forget")
+    html, key = annotate.rating_page(gan, tmp_path / "forget", n=3)
+    (tmp_path / "forget" / "rate.html").write_text(html)
+    return tmp_path / "forget" / "rate.html", key
+
+
+def test_rating_page_hides_which_image_is_which(rating):
+    path, key = rating
+    html = path.read_text()
+    data = page_data(html)
+    assert set(data) == {"mode", "format", "page", "label", "question", "image_size", "nc", "scale", "source", "images"}
+    assert data["question"] == f"Is there a {EVIL}?" and EVIL not in html and html.count("</script>") == 2
+    assert not re.search(r"before|after|control|1000000", html.split("<script>", 1)[0].split("ganlens-data", 1)[1])
+    assert 'id="btn-yes"' in html and 'id="box-list"' not in html and "ganlensAnnotate" not in html  # rating part only
+    assert len(data["images"]) == 9 and data["page"] == key["page"]
+
+
+def test_rate_blind_in_the_browser_reload_change_download(browser, rating, tmp_path):
+    from ganlens import forget
+    path, key = rating
+    plan = [it["condition"] != "after" for it in key["items"]]     # a rater who never sees it after the edit
+    ctx = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 720})
+    p = ctx.new_page()
+    errors = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    try:
+        p.goto(path.as_uri())
+        p.wait_for_function("window.ganlensRate && window.ganlensRate.ready")
+        assert p.locator("#question").inner_text() == f"Is there a {EVIL}?"      # text, never markup
+        for k in range(5):                                      # five answers by key, each moves on
+            assert f"image {k + 1} / 9" in p.locator("#counter").inner_text()
+            p.keyboard.press("y" if plan[k] else "n")
+        assert "5 of 9 answered" in p.locator("#counter").inner_text()
+        p.reload()                                              # the answers survive a reload
+        p.wait_for_function("window.ganlensRate && window.ganlensRate.ready")
+        assert "Restored" in p.locator("#status").inner_text() and "image 6 / 9" in p.locator("#counter").inner_text()
+        for k in range(5, 9):                                   # the rest by the buttons
+            p.click("#btn-yes" if plan[k] else "#btn-no")
+        assert "Every image is answered" in p.locator("#status").inner_text()
+        p.keyboard.press("Home")                                # go back and change the first answer
+        p.keyboard.press("n" if plan[0] else "y")
+        plan[0] = not plan[0]
+        p.keyboard.press("Home")
+        assert p.locator("#answer").inner_text() == "your answer: " + ("yes" if plan[0] else "no")
+        with p.expect_download() as d:
+            p.click("#btn-download")
+        assert d.value.suggested_filename == "rate.ratings.json"
+        got = json.loads(Path(d.value.path()).read_text())
+        p.screenshot(path=tmp_path / "rate.png")
+        assert errors == []
+    finally:
+        ctx.close()
+    assert got["format"] == "ganlens.ratings/1" and got["page"] == key["page"] and got["answers"] == plan
+    r = forget.score_ratings(got, key)
+    assert r["n_rated"] == 9 and r["rates"]["after"]["yes"] == int(plan[0] and key["items"][0]["condition"] == "after")
+    assert r["rates"]["before"]["n"] == r["rates"]["after"]["n"] == r["rates"]["control"]["n"] == 3

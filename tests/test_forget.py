@@ -1,8 +1,11 @@
 """ganlens.forget: the layer cut through the hook helper, box cells -> probe data, the probe on a known
-answer, the Python API on GANs ganlens did not build (the paper's Linear + 5x5 G, a spectral-norm GAN, a G
-ending in a 1x1 transposed conv, a layer whose side does not divide the image), the MLP G's clear refusal,
-the command end to end (ganlens, foreign and --model generators, with and without a detector) and every
-bad input."""
+answer, the map selection on planted truths (a generator where a few maps draw the object in the box and many
+weakly positive maps draw everything else: the default targets the object, the paper's rule and random maps do
+not; boxes unrelated to the object: nothing targets), exact binomial intervals, the judge's independence, the
+figure's samples, blind human ratings (scored on planted answers, and the command end to end), the Python
+API on GANs ganlens did not build (the paper's Linear + 5x5 G, a spectral-norm GAN, a G ending in a 1x1
+transposed conv, a layer whose side does not divide the image), the MLP G's clear refusal, the command end
+to end (ganlens, foreign and --model generators, with and without a detector) and every bad input."""
 
 from __future__ import annotations
 
@@ -52,6 +55,17 @@ def test_generate_drops_exactly_the_chosen_maps_and_leaves_no_hook(make_pair):
     torch.testing.assert_close(forget.generate(gan, "block3", z, drop), want, rtol=0, atol=1e-5)
     torch.testing.assert_close(forget.generate(gan, "second-highest", z, drop, fill), want_fill, rtol=0, atol=1e-5)
     torch.testing.assert_close(forget.generate(gan, "block3", z), G(z).detach(), rtol=0, atol=1e-5)
+    assert count_hooks(G) == 0
+
+
+def test_generate_each_is_generate_for_each_set(make_pair):
+    config, G, D = make_pair(image_size=64, nz=NZ)
+    gan = ganlens.wrap(G, D, nz=NZ, config=config)
+    z, fill = torch.randn(3, NZ), torch.linspace(-1, 1, 16)
+    drops = [[], [1, 3], [0, 5, 7, 9]]
+    for f in (None, fill):
+        for got, d in zip(forget.generate_each(gan, "block3", z, drops, f), drops):
+            torch.testing.assert_close(got, forget.generate(gan, "block3", z, d, f), rtol=0, atol=1e-5)
     assert count_hooks(G) == 0
 
 
@@ -114,6 +128,237 @@ def test_dose_levels():
     assert forget.dose_levels(64, 60) == [0, 15, 30, 60]
     assert forget.dose_levels(8, 1) == [0, 1, 2]
     assert forget.dose_levels(8, 8) == [0, 2, 4, 8]
+    assert forget.dose_levels(64, 11, also=[30, 64]) == [0, 3, 6, 11, 16, 30]   # the other rules' k, below 64
+
+
+def test_candidate_ks():
+    assert forget.candidate_ks(30) == [1, 2, 3, 4, 6, 8, 11, 16, 23, 30]       # the paper's k is the largest
+    assert forget.candidate_ks(68) == [1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 68]
+    assert forget.candidate_ks(3) == [1, 2, 3] and forget.candidate_ks(1) == [1] and forget.candidate_ks(0) == [1]
+
+
+def test_binom_ci_is_the_exact_clopper_pearson_interval():
+    from scipy.stats import beta
+    for k, n in ((0, 10), (3, 10), (345, 500), (10, 10)):
+        lo, hi = forget.binom_ci(k, n)
+        want_lo = 0.0 if k == 0 else beta.ppf(0.025, k, n - k + 1)
+        want_hi = 1.0 if k == n else beta.ppf(0.975, k + 1, n - k)
+        assert lo == pytest.approx(want_lo, abs=1e-9) and hi == pytest.approx(want_hi, abs=1e-9)
+    assert forget.binom_ci(0, 0) is None
+
+
+# --- map selection on planted truths -----------------------------------------------------------------------
+
+PLANT_OBJ, PLANT_BG, PLANT_C = 3, 18, 24
+PLANT_BOX = (8, 8, 20, 20)          # pixels; cells 2..4 of the 8x8 layer, 4 pixels per cell
+
+
+def planted_object_gan() -> ganlens.GAN:
+    """The face generator of issue 13 in miniature (32x32, layer "0" has 24 maps of 8x8).
+
+    z0 > 1/3 draws a red square in PLANT_BOX: object map c (c < 3) draws row 2 + c of its cells (and, when
+    z_{1+c} > 1, faintly everything else). 18 background maps paint the whole image from z_4.. and are a
+    little higher in the box when z0 > 0, so a probe gives them small positive weights; the other 3 maps
+    draw random textures. Dropping the 3 object maps removes the square; dropping every positive weight
+    also repaints the rest.
+    """
+    g = torch.Generator().manual_seed(0)
+    up = nn.ConvTranspose2d(NZ, PLANT_C, 8)           # z -> (24, 8, 8)
+    out = nn.ConvTranspose2d(PLANT_C, 3, 4, 4)        # each cell paints a 4x4 block of the 32x32 image
+    with torch.no_grad():
+        for t in (up.weight, up.bias, out.weight, out.bias):
+            t.zero_()
+        box = torch.zeros(8, 8)
+        box[2:5, 2:5] = 1
+        for c in range(PLANT_OBJ):
+            row = torch.zeros(8, 8)
+            row[2 + c, 2:5] = 1
+            up.weight[0, c], up.weight[1 + c, c], up.bias[c] = 3 * row, 1 - row, -1
+            out.weight[c, 0], out.weight[c, 1], out.weight[c, 2] = 0.6, -0.4, -0.4
+        for c in range(PLANT_OBJ, PLANT_OBJ + PLANT_BG):
+            up.weight[4 + (c - PLANT_OBJ) % (NZ - 4), c] = 0.5 + torch.rand(8, 8, generator=g)
+            up.weight[0, c], up.bias[c] = 0.3 * box, 1.5
+            out.weight[c] = 0.2 * torch.randn(3, 1, 1, generator=g)
+        for c in range(PLANT_OBJ + PLANT_BG, PLANT_C):
+            up.weight[:, c] = 0.3 * torch.randn(NZ, 8, 8, generator=g)
+            out.weight[c] = 0.2 * torch.randn(3, 4, 4, generator=g)
+    return ganlens.wrap(nn.Sequential(up, nn.ReLU(), out, nn.Tanh()), nz=NZ, name="planted-object")
+
+
+def planted_boxes(gan, n: int = 60, unrelated: bool = False) -> boxes.BoxFile:
+    """A box around the square on every sample that has one; ``unrelated``: boxes anywhere, on any sample."""
+    z, rng = gan.latents(range(n)), np.random.default_rng(0)
+    samples = []
+    for s in range(n):
+        box, has = PLANT_BOX, 3 * float(z[s, 0]) - 1 > 0
+        if unrelated:
+            x, y = (int(v) for v in rng.integers(0, 20, 2))
+            box, has = (x, y, x + 12, y + 12), bool(rng.random() < 0.4)
+        samples.append(boxes.Sample(seed=s, z=None, boxes=[box] if has else []))
+    return boxes.BoxFile(label="square", width=32, height=32, latent_dim=NZ, distribution="normal", samples=samples)
+
+
+PLANTED = dict(layer="0", n=4, n_eval=8, dose_n=4, control_draws=3, folds=5)
+
+
+def test_planted_object_the_default_targets_it_the_paper_rule_and_random_maps_do_not():
+    gan = planted_object_gan()
+    r = ganlens.forget(gan, planted_boxes(gan), **PLANTED)
+    sel, loc, paper = r["selection"], r["localisation"], r["other_rules"]["paper"]
+    assert sel["rule"] == "cv" and set(r["dropped_maps"]) <= {0, 1, 2} and r["n_dropped"] >= 2
+    assert sel["cv_scores"]["validated"] and sel["cv_scores"]["folds"] == 5 and "random maps" in sel["why"]
+    # The paper's rule takes the 3 object maps and a dozen weakly positive background maps with them.
+    assert {0, 1, 2} <= set(paper["maps"]) and paper["k"] >= 10
+    assert loc["selected"]["ratio"] > 2.5                                # the default changes the square
+    assert paper["localisation"]["ratio"] < 1.5                          # the paper's rule, everything
+    assert paper["localisation"]["outside"] > 2 * loc["selected"]["outside"]
+    assert loc["control_ratio_mean"] < 1.5 and paper["localisation"]["control_ratio_mean"] < 1.5  # random maps
+    # Held out, the object-specific change peaks at the 3 object maps, and more maps only lower it.
+    cv = sel["cv_scores"]
+    ks = sel["candidates"]
+    assert ks[int(np.argmax(cv["score_mean"]))] in (2, 3, 4) and cv["score_mean"][-1] < 0.5 * max(cv["score_mean"])
+    # --select paper is the old behaviour, with the cross-validated choice reported beside it.
+    old = ganlens.forget(gan, planted_boxes(gan), select="paper", **PLANTED)
+    assert old["dropped_maps"] == paper["maps"] and old["other_rules"]["cv"]["maps"] == r["dropped_maps"]
+    assert old["selection"]["rule"] == "paper" and old["selection"]["candidates"] == ks
+
+
+def test_boxes_unrelated_to_the_object_target_nothing():
+    """The low case: boxes placed at random. Held-out, no k changes the boxes more than random maps do,
+    and the chosen maps change the boxes no more than the rest of the image."""
+    gan = planted_object_gan()
+    r = ganlens.forget(gan, planted_boxes(gan, unrelated=True), **PLANTED)
+    cv = r["selection"]["cv_scores"]
+    assert max(cv["score_mean"]) < 0.005 and min(cv["score_mean"]) > -0.02
+    assert 0.8 < r["localisation"]["selected"]["ratio"] < 1.3
+    assert r["probe"]["cv"]["auc_mean"] < 0.65
+
+
+# --- judge, figure samples, blind ratings ---------------------------------------------------------------
+
+def test_the_judge_is_never_called_independent_of_boxes_it_drew():
+    shipped = boxes.read(Path(__file__).parents[1] / "annotations" / "windows.json")
+    j = forget.judge_record(shipped, judge=("detector", 1))
+    assert j["independent_of_boxes"] is False and j["kind"] == "rooms detector"
+    assert "same detector" in j["why"] and "not an independent check" in j["why"]
+    shipped.note = "drawn by hand in CVAT by two people"
+    assert forget.judge_record(shipped, judge=("detector", 1))["independent_of_boxes"] is None
+    assert forget.judge_record(shipped, judge=None)["kind"] is None
+
+
+def test_figure_samples_show_the_object():
+    bf = boxes.BoxFile(label="x", width=32, height=32, latent_dim=NZ, distribution="normal",
+                       samples=[boxes.Sample(seed=s, z=None, boxes=[(0, 0, 4, 4)] if s in (1, 4, 7) else [])
+                                for s in range(9)])
+    seeds = [forget.FRESH_SEED + i for i in range(10)]
+    present = np.array([0, 0, 1, 0, 0, 1, 0, 0, 0, 1], bool)
+    got = forget.figure_samples(bf, present, seeds, 4)
+    assert [(s["source"], s["index"]) for s in got["samples"]] == [("annotated", 1), ("annotated", 4),
+                                                                    ("fresh", 2), ("fresh", 5)]
+    got = forget.figure_samples(bf, np.zeros(10, bool), seeds, 5)        # no fresh positive: all annotated first
+    assert [(s["source"], s["index"]) for s in got["samples"]] == [("annotated", 1), ("annotated", 4),
+                                                                    ("annotated", 7), ("fresh", 0), ("fresh", 1)]
+    got = forget.figure_samples(bf, None, seeds, 2)                       # no detector: annotated only
+    assert [s["index"] for s in got["samples"]] == [1, 4] and "no detector" in got["why"]
+
+
+def rating_key(n: int = 30) -> dict:
+    items = [{"image": k, "condition": c, "seed": forget.FRESH_SEED + i}
+             for k, (c, i) in enumerate((c, i) for c in forget.CONDITIONS for i in range(n))]
+    return {"format": forget.KEY_FORMAT, "page": "abc", "items": items}
+
+
+def ratings_for(key: dict, answer) -> dict:
+    return {"format": forget.RATINGS_FORMAT, "page": key["page"],
+            "answers": [answer(it["condition"], it["seed"] - forget.FRESH_SEED) for it in key["items"]]}
+
+
+def test_score_ratings_on_planted_answers():
+    key = rating_key(30)
+    # high: the rater sees the object on 27 of 30 before, 4 after, 26 with random maps dropped
+    plan = {"before": set(range(27)), "after": {0, 1, 2, 29}, "control": set(range(26))}
+    r = forget.score_ratings(ratings_for(key, lambda c, i: i in plan[c]), key)
+    for c, yes in (("before", 27), ("after", 4), ("control", 26)):
+        assert r["rates"][c] == {"yes": yes, "n": 30, "rate": yes / 30, "ci95": forget.binom_ci(yes, 30)}
+    a = r["mcnemar_before_vs_after"]
+    assert (a["lost"], a["gained"], a["n_pairs"]) == (24, 1, 30) and a["p_value"] < 1e-5
+    c = r["mcnemar_before_vs_control"]
+    assert (c["lost"], c["gained"]) == (1, 0) and c["p_value"] == 1.0
+    # low: the same answers whatever was dropped; unanswered images are left out
+    r = forget.score_ratings(ratings_for(key, lambda c, i: None if i >= 20 else i % 2 == 0), key)
+    assert r["n_rated"] == 60 and all(r["rates"][c]["n"] == 20 and r["rates"][c]["rate"] == 0.5 for c in forget.CONDITIONS)
+    assert r["mcnemar_before_vs_after"]["p_value"] == 1.0 and r["mcnemar_before_vs_after"]["n_pairs"] == 20
+    # agreement with the detector's verdicts on the same latents
+    judge = {"seeds": np.array([forget.FRESH_SEED + i for i in range(30)]),
+             **{cond: np.arange(30) % 2 == 0 for cond in forget.CONDITIONS}}
+    r = forget.score_ratings(ratings_for(key, lambda c, i: i % 2 == 0), key, judge=judge)
+    assert r["agreement_with_detector"]["agree"] == 1.0 and r["agreement_with_detector"]["n"] == 90
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"page": "other"}, "rates page 'other', but the key is of page 'abc'"),
+    ({"format": "x"}, "not a ratings file"),
+    ({"answers": [True]}, "must hold 9 values"),
+    ({"answers": [None] * 9}, "no image was rated"),
+    ({"answers": ["yes"] * 9}, "each true, false or null"),
+])
+def test_score_ratings_refuses_bad_files(change, needle):
+    key = rating_key(3)
+    with pytest.raises(GanlensError, match=needle.replace("(", r"\(")):
+        forget.score_ratings({**ratings_for(key, lambda c, i: True), **change}, key)
+
+
+def test_rating_page_and_ratings_command_end_to_end(tmp_path, capsys):
+    """forget -> annotate --rate (page + key) -> a rater's file -> forget --ratings writes the rates."""
+    from ganlens import annotate
+    from ganlens.data import to_uint8
+    gan = ALL["paper"]()
+    bf = small_boxes(gan)
+    out = tmp_path / "forget"
+    ganlens.forget(gan, bf, **SMALL).save(out)
+    spec = f"{ARCHS}:paper_gan"
+    argv = ["--model", spec, "--rate", out, "--n", "5", "--device", "cpu"]
+    assert cli.run(annotate.main, [str(a) for a in argv], annotate.PROG) == 0
+    assert "keep it from the rater" in capsys.readouterr().err
+    html = (out / "rate.html").read_text()
+    key = json.loads((out / "rate.key.json").read_text())
+    data = json.loads(html.split('id="ganlens-data">', 1)[1].split("</script>", 1)[0])
+    assert len(data["images"]) == len(key["items"]) == 15 and data["page"] == key["page"]
+    assert not {"seed", "items", "condition", "dropped_maps"} & set(data) and "Drag on the image" not in html
+    assert sorted(it["condition"] for it in key["items"]) == sorted(forget.CONDITIONS * 5)
+    # the images are the run's edits of its evaluation latents
+    j = json.loads((out / "forget.json").read_text())
+    fill = torch.from_numpy(np.load(out / "forget.npz")["fill"])
+    drop = {"before": [], "after": j["dropped_maps"], "control": j["control"]["maps"][0]}
+    import base64
+    import cv2
+    for k in (0, 7, 14):
+        it = key["items"][k]
+        want = to_uint8(forget.generate(gan, j["settings"]["layer"], gan.latents([it["seed"]]), drop[it["condition"]],
+                                        fill))[0].permute(1, 2, 0).numpy()
+        png = cv2.imdecode(np.frombuffer(base64.b64decode(data["images"][k]), np.uint8), cv2.IMREAD_COLOR)
+        np.testing.assert_array_equal(cv2.cvtColor(png, cv2.COLOR_BGR2RGB), want)
+    rated = tmp_path / "rate.ratings.json"
+    rated.write_text(json.dumps(ratings_for(key, lambda c, i: c != "after")))
+    assert run(["--ratings", rated, "--key", out / "rate.key.json"]) == 0
+    assert "before 1.00 [0.48, 1.00], after 0.00 [0.00, 0.52]" in capsys.readouterr().err
+    h = json.loads((out / "forget.json").read_text())["human_ratings"]
+    assert h["raters"][0]["rates"]["after"]["yes"] == 0 and h["raters"][0]["mcnemar_before_vs_after"]["lost"] == 5
+    assert run(["--ratings", rated]) == 2 and "needs --key" in capsys.readouterr().err
+    assert run(["--ratings", rated, "--key", out / "nope.json"]) == 2 and "no such rating key" in capsys.readouterr().err
+    assert run(["--out", out]) == 2 and "--boxes FILE.json is required" in capsys.readouterr().err
+    # the rating page refuses what it cannot rate honestly
+    def rate_fails(extra, needle, model=spec):
+        code = cli.run(annotate.main, [str(a) for a in ["--model", model, "--device", "cpu"] + extra], annotate.PROG)
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and err.count("\n") == 1, err
+    rate_fails(["--rate", out, "--label", "door"], "--label does not apply to --rate")
+    rate_fails(["--rate", out, "--n", "7"], "--n 7: the forget run has only 6 evaluation latents")
+    rate_fails(["--rate", tmp_path], "no forget.json there")
+    rate_fails(["--rate", out], "layer 6 of this model has 8 maps, the result 16", model=f"{ARCHS}:sn_gan")
+    with np.load(out / "forget.npz") as z:                      # a result of an older ganlens
+        np.savez(out / "forget.npz", **{k: z[k] for k in z.files if k != "eval_seeds"})
+    rate_fails(["--rate", out / "forget.json"], "written by an older ganlens")
 
 
 # --- the Python API on any GAN -----------------------------------------------------------------------------
@@ -150,11 +395,15 @@ def check_result(r, tmp_path, gan, bf):
     assert isinstance(fig, matplotlib.figure.Figure)
     plt.close(fig)
     arrays = np.load(tmp_path / "out" / "forget.npz")
-    # The figure's top row is G on the fresh latents, the bottom row the same latents with the maps dropped.
-    z = gan.latents(forget.fresh_seeds(bf, SMALL["n"]))
+    # Without a detector the figure shows annotated samples with boxes (here 3 of the 5), in file order.
+    shown = r["figure_samples"]["samples"]
+    want = [i for i, s in enumerate(bf.samples) if s.boxes][:SMALL["n"]]
+    assert [(s["source"], s["index"]) for s in shown] == [("annotated", i) for i in want]
+    assert r["judge"] == {"kind": None, "independent_of_boxes": None, "why": r["judge"]["why"]}
     with torch.no_grad():
-        np.testing.assert_allclose(arrays["before"], gan.G(gan.g_input(z)).numpy(), atol=1e-5)
+        np.testing.assert_allclose(arrays["before"], gan.G(gan.g_input(bf.latents()[want])).numpy(), atol=1e-5)
     assert arrays["annotated"].shape == (len(bf.samples), gan.nc, gan.image_size, gan.image_size)
+    assert arrays["eval_seeds"].tolist() == forget.fresh_seeds(bf, SMALL["n_eval"])
     assert count_hooks(gan.G) == 0
 
 
@@ -175,7 +424,8 @@ def test_python_api_with_a_top_k_and_zero_fill_on_the_top_layer(tmp_path):
     gan = ALL["paper"]()
     bf = small_boxes(gan)
     r = forget.forget(gan, bf, layer="top", top_k=2, fill="zero", **SMALL)
-    assert r["n_dropped"] == 2 and r["selection"] == "top-k by weight" and r["settings"]["layer"] == "9"
+    assert r["n_dropped"] == 2 and r["selection"]["rule"] == "top-k" and r["settings"]["layer"] == "9"
+    assert set(r["other_rules"]) == {"cv", "paper"}                 # both rules reported beside a hand-set k
     # Zero fill: the dropped maps are zero at every position of the top layer (8 maps of 16x16).
     with torch.no_grad(), ablate(gan.G, "9", r["dropped_maps"]), retain(gan.G, "9") as acts:
         gan.G(gan.latents([0]))
@@ -314,20 +564,38 @@ def test_cli_end_to_end_with_detector(tmp_path, tiny64, capsys):
     r = json.loads((out / "forget.json").read_text())
     assert r["n_dropped"] == len(r["dropped_maps"]) >= 1
     w = np.array(r["probe"]["weights"])
-    assert len(w) == 16 and sorted(r["dropped_maps"]) == sorted(np.flatnonzero(w > 0).tolist())
+    order = np.argsort(-w, kind="stable").tolist()
+    sel = r["selection"]
+    assert sel["rule"] == "cv" and sel["k"] == r["n_dropped"] and r["dropped_maps"] == order[:sel["k"]]
+    assert sel["candidates"] == forget.candidate_ks(int((w > 0).sum())) and sel["k"] in sel["candidates"]
+    assert sel["cv_scores"]["folds"] == 3 and len(sel["cv_scores"]["score_mean"]) == len(sel["candidates"])
+    paper = r["other_rules"]["paper"]                              # the paper's rule, reported beside it
+    assert sorted(paper["maps"]) == sorted(np.flatnonzero(w > 0).tolist())
+    assert 0 <= paper["removal"]["after"] <= 1 and paper["localisation"]["ratio"] is not None
     rem = r["removal"]
     for key in ("before", "after", "control_after"):
         assert 0 <= rem[key] <= 1
     assert rem["n_latents"] == 24 and len(rem["control_after_draws"]) == 2
+    # exact binomial intervals on the judged latents, and the verdicts themselves in forget.npz
+    arrays = np.load(out / "forget.npz")
+    assert rem["before_ci95"] == forget.binom_ci(int(arrays["judge_before"].sum()), 24)
+    assert rem["after_ci95"] == forget.binom_ci(int(arrays["judge_after"].sum()), 24)
+    assert arrays["judge_before"].mean() == rem["before"] and arrays["judge_control"].mean() == rem["control_after_draws"][0]
+    assert rem["control_after_draws_ci95"][0] == forget.binom_ci(int(arrays["judge_control"].sum()), 24)
+    assert r["judge"]["kind"] == "rooms detector" and r["judge"]["independent_of_boxes"] is None  # no note: unknown
     assert all(len(c) == r["n_dropped"] for c in r["control"]["maps"])
-    assert r["dose"]["levels"] == forget.dose_levels(16, r["n_dropped"])
+    assert r["dose"]["levels"] == forget.dose_levels(16, r["n_dropped"], [paper["k"]])
     assert r["dose"]["weight_order"][0] == rem["before"] or r["dose"]["n_latents"] < 24
     assert r["probe"]["cv"]["folds"] == 3 and r["probe"]["n_positive"] > 0
     assert r["settings"]["layer"] == "block3" and r["layer_shape"] == {"channels": 16, "side": 16, "cell_pixels": 4}
-    # The figure's top row is G on the fresh latents, the bottom row the same latents with the maps dropped.
-    arrays = np.load(out / "forget.npz")
+    # The figure: annotated samples with boxes (about half), then fresh latents the detector finds a window in.
+    shown = r["figure_samples"]["samples"]
+    assert [s["source"] for s in shown[:2]] == ["annotated", "annotated"] and shown[0]["index"] == 0
+    fresh = [s for s in shown if s["source"] == "fresh"]
+    assert all(s["detector_found"] for s in fresh[:r["figure_samples"]["n_fresh_found"]])
     m = checkpoints.load(tiny64)
-    z = m.latents([forget.FRESH_SEED + i for i in range(4)])
+    z_all = torch.cat([m.latents(range(12)), m.latents(forget.fresh_seeds(forget.read_boxes(str(bf), m), 24))])
+    z = z_all[[s["index"] if s["source"] == "annotated" else 12 + s["index"] for s in shown]]
     with torch.no_grad():
         np.testing.assert_allclose(arrays["before"], m.G(z).numpy(), atol=1e-5)
         with retain(m.G, "block3") as acts:
@@ -352,7 +620,7 @@ def test_cli_foreign_generator_other_label_has_no_detector_part(tmp_path, capsys
     assert run(["--boxes", bf, "--checkpoint", ckpt, "--out", out, "--top-k", "3"] + FAST) == 0
     r = json.loads((out / "forget.json").read_text())
     assert "removal" not in r and r["detector"]["available"] is False
-    assert r["label"] == "glasses" and r["n_dropped"] == 3 and r["selection"] == "top-k by weight"
+    assert r["label"] == "glasses" and r["n_dropped"] == 3 and r["selection"]["rule"] == "top-k"
     assert r["dose"]["metric"] == "localisation"
     assert r["localisation"]["selected"]["inside"] > 0
     assert (out / "forget.png").exists() and (out / "annotations.png").exists()
