@@ -84,7 +84,7 @@ import torch.nn.functional as F
 
 from . import cli, figures, hooks
 from .data import to_uint8
-from .errors import GanlensError, require_at_least
+from .errors import GanlensError, NotApplicable, require_at_least
 from .generate import images
 from .results import Result, analysis_module, finite_or_none, provenance
 
@@ -180,7 +180,7 @@ def as_segmentation(segmenter, gan) -> Segmentation:
     if segmenter is None:
         seg = rooms_segmentation(gan)
         if seg is None:
-            raise GanlensError(
+            raise NotApplicable(
                 f"no segmenter for {gan.where} ({gan.nc}x{gan.image_size}x{gan.image_size}; the shipped one knows "
                 f"only rooms models, 3x64x64 trained on rooms): give one with segmenter=(fn, class_names) in "
                 f"Python or --segmenter FILE.py:FUNC returning (fn, class_names)")

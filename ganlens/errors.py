@@ -9,6 +9,11 @@ class GanlensError(Exception):
     """
 
 
+class NotApplicable(GanlensError):
+    """The analysis needs something this model does not have (a segmenter, a discriminator): a command
+    still fails with this one line, but ``analyses/run_all.py`` marks the figure "skipped", not "failed"."""
+
+
 def require_at_least(checks: dict, *, flags: bool = False) -> None:
     """The one range check for integer settings of the library functions (argparse's twin for flags is
     ``cli.at_least``). ``checks``: {name: (value, lowest allowed)}; a value that is None is not checked.

@@ -265,15 +265,44 @@ def _weight(m: nn.Module) -> torch.Tensor | None:
     return w if isinstance(w, torch.Tensor) else None
 
 
+SN_ITERATIONS = 50  # power iterations that re-estimate a re-initialised weight's spectral norm
+
+
+def _reset_spectral_norm(m: nn.Module, gen: torch.Generator | None = None) -> None:
+    """After a spectral-norm weight was re-drawn, its stored singular vectors (u, v) belong to the old weight
+    and would leave the new one far from norm 1 in eval mode (no power iteration runs there): draw fresh
+    ones and run power iterations, in either torch format (parametrizations or the old hook)."""
+    from torch.nn.utils import parametrize
+    if parametrize.is_parametrized(m, "weight"):
+        for p in m.parametrizations.weight:
+            if hasattr(p, "_power_method") and hasattr(p, "_u"):
+                w = p._reshape_weight_to_matrix(m.parametrizations.weight.original)
+                p._u.copy_(torch.nn.functional.normalize(torch.randn_like(p._u), dim=0, eps=p.eps))
+                p._v.copy_(torch.nn.functional.normalize(torch.randn_like(p._v), dim=0, eps=p.eps))
+                p._power_method(w, SN_ITERATIONS)
+        return
+    for hook in m._forward_pre_hooks.values():
+        if type(hook).__name__ == "SpectralNorm" and hasattr(m, hook.name + "_u"):
+            w = hook.reshape_weight_to_matrix(getattr(m, hook.name + "_orig"))
+            u, v = getattr(m, hook.name + "_u"), getattr(m, hook.name + "_v")
+            u.copy_(torch.nn.functional.normalize(torch.randn_like(u), dim=0, eps=hook.eps))
+            for _ in range(SN_ITERATIONS):
+                v.copy_(torch.nn.functional.normalize(w.t() @ u, dim=0, eps=hook.eps))
+                u.copy_(torch.nn.functional.normalize(w @ v, dim=0, eps=hook.eps))
+            setattr(m, hook.name, hook.compute_weight(m, do_power_iteration=False))
+
+
 def paper_init(net: nn.Module) -> None:
     """The DCGAN paper's initialisation on any network: conv and linear weights ~ N(0, 0.02), biases 0;
-    normalisation layers: scale ~ N(1, 0.02), shift 0, running statistics reset (mean 0, variance 1)."""
+    normalisation layers: scale ~ N(1, 0.02), shift 0, running statistics reset (mean 0, variance 1);
+    spectral-norm layers get singular vectors of their new weight (so they have norm 1, as in training)."""
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, _layers.POINT_MODULES):
                 w = _weight(m)
                 if w is not None:
                     w.normal_(0.0, 0.02)
+                    _reset_spectral_norm(m)
                 if getattr(m, "bias", None) is not None:
                     m.bias.zero_()
             elif isinstance(m, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
@@ -283,6 +312,20 @@ def paper_init(net: nn.Module) -> None:
                     m.bias.zero_()
                 if hasattr(m, "reset_running_stats") and getattr(m, "track_running_stats", False):
                     m.reset_running_stats()
+
+
+def _deepcopy(net: nn.Module) -> nn.Module:
+    """copy.deepcopy that also works after a forward pass of the old spectral_norm, whose hook leaves the
+    computed ``weight`` (a non-leaf tensor) as a plain attribute: it is detached for the copy, then put back."""
+    computed = [(m, h.name, getattr(m, h.name)) for m in net.modules() for h in m._forward_pre_hooks.values()
+                if type(h).__name__ == "SpectralNorm" and isinstance(getattr(m, h.name, None), torch.Tensor)]
+    try:
+        for m, name, t in computed:
+            setattr(m, name, t.detach())
+        return copy.deepcopy(net)
+    finally:
+        for m, name, t in computed:
+            setattr(m, name, t)
 
 
 def random_like(net: nn.Module, seed: int) -> nn.Module:
@@ -298,7 +341,7 @@ def random_like(net: nn.Module, seed: int) -> nn.Module:
         if isinstance(net, (Generator, Discriminator)):
             fresh = type(net)(net.config)
         else:
-            fresh = copy.deepcopy(net)
+            fresh = _deepcopy(net)
             paper_init(fresh)
     fresh = fresh.to(_layers._device(net)).eval().requires_grad_(False)
     if net in _layers._EXAMPLES:

@@ -5,19 +5,28 @@ Radford et al. measure how good D's features are by training a regularised linea
 does the same on any labelled image set:
 
     r = ganlens.probe(gan, "rooms:n=2000,seed=1")          # or an .npz / folder with labels, or an ImageSet
-    r["accuracy"], r["random_accuracy"], r.figure(), r.save("out/probe")
+    r["accuracy"], r["random_accuracy"], r["trained_beats_random"], r.figure(), r.save("out/probe")
 
 * **Features.** Every hidden layer of D (``gan.layers("D").hidden``: each conv/linear output after the
   modules that follow it, e.g. its LeakyReLU; ``layers=`` picks a subset) is max-pooled to a 4x4 grid
   (``pool``; a smaller map to its own size, so a Linear layer (B, C) gives C numbers), flattened, and the
   layers are concatenated: for a 64x64 DCGAN D with ndf=64 that is (64 + 128 + 256 + 512) x 16 = 15,360
   numbers per image. Features are stored as float16 (fresh or from the cache alike, so both give the
-  same numbers), then standardised on the training split.
+  same numbers; float32 for a network whose features exceed float16's range, named in
+  ``features.float32_networks``), then standardised on the training split.
 * **Classifier.** scikit-learn ``LinearSVC`` (squared hinge loss, L2 penalty, one-vs-rest), with C
   picked from ``C`` by accuracy on a validation split (ties: the smaller C, i.e. more regularisation),
-  refitted on train + validation, and scored once on the test split. Splits are stratified and seeded.
-* **Baseline.** The same features from ``gan.random_D(seed)``: a D of the same architecture with the
-  paper's initialisation (N(0, 0.02) weights; BatchNorm at its initial running statistics).
+  refitted on train + validation, and scored once on the test split (scikit-learn ``Pipeline`` in a
+  ``GridSearchCV`` with a ``PredefinedSplit``).
+* **Spread.** All of that is repeated on ``splits`` stratified (train, val, test) splits with seeds
+  ``seed``, ``seed + 1``, ... (each its own choice of C): ``accuracy`` is the mean test accuracy over the
+  splits (it used to be the one split of seed ``seed``, now ``r["trained"]["splits"][0]["accuracy"]``),
+  ``accuracy_spread`` its mean, std, min and max; ``C`` is the C chosen on most splits.
+* **Baseline.** The same features and splits from ``random_draws`` random Ds, ``gan.random_D(seed + i)``:
+  Ds of the same architecture with the paper's initialisation (N(0, 0.02) weights; BatchNorm at its
+  initial running statistics). Every draw is reported (``r["random"]["draws"]``). The claim
+  ``trained_beats_random`` holds only when the trained D's mean over the splits is above the mean of every
+  random draw (the best one); ``comparison`` also gives, per draw, the paired differences over the splits.
 * **Data.** ``rooms`` specs get labels from the exact rooms masks (``task="has-window"``: any window
   pixel; ``"windows"``: number of windows, counted as 4-connected components of the window mask of
   at least MIN_WINDOW_PIXELS pixels, 3 or more pooled as "3+"). The command's default,
@@ -58,6 +67,7 @@ from .results import Result, analysis_module, atomic_write, provenance
 PROG = "python -m ganlens.probe"
 EXAMPLES = f"""  {PROG}                                      # shipped model, has-window on 2000 unseen rooms
   {PROG} --data rooms:n=4000,seed=1 --task windows
+  {PROG} --splits 10 --random-draws 10             # a tighter spread; one C grid per split and D
   {PROG} --checkpoint netD_epoch_24.pth --data ~/cifar10_png/ --limit 10000 --device cuda
   {PROG} --data labelled.npz --layers block3,block4 --C 0.001,0.01,0.1 --cache /scratch/ganlens-cache
   {PROG} --model my_gan.py:build --data digits.npz --layers list   # your own networks: their layers
@@ -71,6 +81,8 @@ C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 MIN_WINDOW_PIXELS = 8      # at 64x64; a smaller piece is a sliver left by an occluder, not a window
 CACHE_VERSION = 1          # bump when the feature definition changes
 MAX_ITER = 2000
+SPLITS = 5                 # stratified train/val/test splits (seeds --seed, --seed + 1, ...)
+RANDOM_DRAWS = 5           # random Ds (seeds --seed, --seed + 1, ...)
 CHUNK = 256
 
 
@@ -196,7 +208,9 @@ def _batches(data: ImageSet, task: str | None, n: int, chunk: int):
 
 def extract(nets: dict[str, tuple[nn.Module, list[str]]], data: ImageSet, task: str | None, n: int,
             device, pool: int = POOL, chunk: int = CHUNK, progress: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """One pass over the first n images -> ({net key: float16 features (n, F)}, int64 labels (n,))."""
+    """One pass over the first n images -> ({net key: features (n, F)}, int64 labels (n,)). Features are
+    float16, or float32 for a network with a value beyond float16's range (65504; e.g. a random copy of
+    a spectral-norm D), which is not clipped."""
     from .guided import eval_no_inplace
     out = {k: [] for k in nets}
     labels = []
@@ -207,11 +221,19 @@ def extract(nets: dict[str, tuple[nn.Module, list[str]]], data: ImageSet, task: 
         with torch.inference_mode():
             for k, (D, layers) in nets.items():
                 with eval_no_inplace(D):
-                    out[k].append(d_features(D, x, layers, pool).to(torch.float16).cpu().numpy())
+                    f = d_features(D, x, layers, pool)
+                out[k].append(_compact(f.cpu().numpy()))
         labels.append(np.asarray(lab, np.int64))
         bar.update(len(batch))
     bar.close()
-    return {k: np.concatenate(v) for k, v in out.items()}, np.concatenate(labels)
+    return {k: np.concatenate(v) for k, v in out.items()}, np.concatenate(labels)   # float16 + float32 -> float32
+
+
+def _compact(f: np.ndarray) -> np.ndarray:
+    """float32 features -> float16 where every finite value fits, else float32 as they are."""
+    with np.errstate(over="ignore"):
+        half = f.astype(np.float16)
+    return half if np.isfinite(half).all() or not np.isfinite(f).all() else f
 
 
 # ----------------------------------------------------------------------------------------------- cache
@@ -240,7 +262,7 @@ def cache_read(path: Path, n: int, dim: int) -> tuple[np.ndarray, np.ndarray] | 
     try:
         with np.load(path, allow_pickle=False) as z:
             x, y = z["features"], z["labels"]
-        if x.shape == (n, dim) and x.dtype == np.float16 and y.shape == (n,) and y.dtype == np.int64:
+        if x.shape == (n, dim) and x.dtype in (np.float16, np.float32) and y.shape == (n,) and y.dtype == np.int64:
             return x, y
     except (OSError, ValueError, KeyError, EOFError) as e:
         print(f"warning: cache {path}: unreadable ({type(e).__name__}); recomputing", file=sys.stderr)
@@ -301,71 +323,152 @@ def fit_probe(X: np.ndarray, y: np.ndarray, parts: tuple[np.ndarray, np.ndarray,
               Cs=C_GRID, seed: int = 0, n_classes: int | None = None) -> dict:
     """Choose C on the validation split, refit on train + val, score on test.
 
-    X (N, F) any float dtype; y (N,) int. Returns {"accuracy", "C", "val_accuracy" {C: acc},
-    "train_accuracy", "per_class" [test recall per class], "confusion" [[true][pred]], "converged"}.
+    scikit-learn: a ``Pipeline`` (``StandardScaler``, ``LinearSVC``) in a ``GridSearchCV`` over ``Cs`` whose
+    one fold is the validation split (``PredefinedSplit``); ties go to the smaller C (the first in the
+    sorted grid); the best pipeline is refitted on train + val. X (N, F) any float dtype; y (N,) int.
+    Returns {"accuracy", "C", "val_accuracy" {C: acc}, "train_accuracy", "per_class" [test recall per
+    class], "confusion" [[true][pred]], "converged"}.
     """
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import GridSearchCV, PredefinedSplit
+    from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
     tr, va, te = parts
     K = n_classes or int(y.max()) + 1
-    X = X.astype(np.float32, copy=False)
-    converged = True
-
-    def fit(idx, C):
-        nonlocal converged
-        scaler = StandardScaler().fit(X[idx])
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always", ConvergenceWarning)
-            clf = _svm(C, seed).fit(scaler.transform(X[idx]), y[idx])
-        converged &= not any(issubclass(x.category, ConvergenceWarning) for x in w)
-        return lambda rows: clf.predict(scaler.transform(X[rows]))
-
-    val_acc = {}
-    for C in Cs:
-        val_acc[C] = float((fit(tr, C)(va) == y[va]).mean())
-    best = max(Cs, key=lambda c: (val_acc[c], -c))
+    Cs = sorted(Cs)
     trva = np.sort(np.concatenate([tr, va]))
-    predict = fit(trva, best)
-    pred = predict(te)
+    fold = np.where(np.isin(trva, va), 0, -1)            # -1: always train; 0: the validation fold
+    X = X.astype(np.float32, copy=False)
+    pipe = Pipeline([("scale", StandardScaler()), ("svm", _svm(Cs[0], seed))])
+    search = GridSearchCV(pipe, {"svm__C": Cs}, scoring="accuracy", cv=PredefinedSplit(fold), refit=True,
+                          error_score="raise")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always", ConvergenceWarning)
+        search.fit(X[trva], y[trva])
+    converged = not any(issubclass(x.category, ConvergenceWarning) for x in w)
+    best = float(search.best_params_["svm__C"])
+    pred = search.predict(X[te])
     conf = np.zeros((K, K), np.int64)
     np.add.at(conf, (y[te], pred), 1)
     per_class = [float(conf[k, k] / conf[k].sum()) if conf[k].sum() else None for k in range(K)]
     return {"accuracy": float((pred == y[te]).mean()), "C": best,
-            "val_accuracy": {f"{c:g}": a for c, a in val_acc.items()},
-            "train_accuracy": float((predict(trva) == y[trva]).mean()),
+            "val_accuracy": {f"{c:g}": float(a) for c, a in zip(Cs, search.cv_results_["mean_test_score"])},
+            "train_accuracy": float((search.predict(X[trva]) == y[trva]).mean()),
             "per_class": per_class, "confusion": conf.tolist(), "converged": bool(converged)}
+
+
+def split_seeds(seed: int, splits: int) -> list[int]:
+    """The seeds of the ``splits`` stratified (train, val, test) splits: seed, seed + 1, ... (the first is
+    the single split of earlier versions)."""
+    return [seed + k for k in range(splits)]
+
+
+def spread(values) -> dict:
+    """{"mean", "std" (population, ddof=0), "min", "max", "n"} of a list of accuracies."""
+    v = np.asarray(values, float)
+    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max()),
+            "n": int(len(v))}
+
+
+def _modal_C(fits: list[dict]) -> float:
+    """The C chosen on most splits (ties: the smaller C)."""
+    cs = [f["C"] for f in fits]
+    return min(set(cs), key=lambda c: (-cs.count(c), c))
+
+
+def fit_all(feats: dict[str, np.ndarray], y: np.ndarray, parts: list[tuple], Cs, seeds: list[int],
+            n_classes: int, progress: bool = False) -> dict[str, list[dict]]:
+    """:func:`fit_probe` of every network's features (N, F) on every split (``parts[k]``, SVM seed
+    ``seeds[k]``) -> {network: [one result per split]}. One process: liblinear's random generator is
+    global, so threads would make the numbers depend on timing."""
+    bar = tqdm(total=len(feats) * len(parts), desc="SVM (network x split)", disable=not progress,
+               dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
+    out = {}
+    for k, x in feats.items():
+        out[k], x = [], x.astype(np.float32, copy=False)   # once per network, not once per split
+        for p, s in zip(parts, seeds):
+            out[k].append(fit_probe(x, y, p, Cs, s, n_classes))
+            bar.update(1)
+    bar.close()
+    return out
+
+
+def summarise(fits: list[dict], classes: list[str], seed: int | None = None) -> dict:
+    """One network's :func:`fit_probe` results over the splits -> {"seed" (of the random D; None for the
+    trained one), "accuracy" (mean over splits), "spread", "C" (the modal C), "per_class" {class: mean test
+    recall}, "splits" [the results, per_class keyed by class name]}."""
+    for f in fits:
+        f["per_class"] = dict(zip(classes, f["per_class"]))
+    per_class = {}
+    for c in classes:
+        got = [f["per_class"][c] for f in fits if f["per_class"][c] is not None]
+        per_class[c] = float(np.mean(got)) if got else None
+    s = spread([f["accuracy"] for f in fits])
+    return {"seed": seed, "accuracy": s["mean"], "spread": s, "C": _modal_C(fits), "per_class": per_class,
+            "splits": fits}
+
+
+def compare_random(trained: dict, draws: list[dict]) -> dict:
+    """The claim "trained D beats random Ds", and the paired comparison on each split.
+
+    Rule: the trained D beats random Ds only when its mean test accuracy over the splits is above the
+    mean of every random draw (i.e. above the best draw). Beside it, per draw, the paired differences
+    (trained - random on the same split) and on how many splits the trained D was higher.
+    """
+    t = np.array([f["accuracy"] for f in trained["splits"]])
+    best = max(draws, key=lambda d: d["accuracy"])
+    paired = []
+    for d in draws:
+        diff = t - np.array([f["accuracy"] for f in d["splits"]])
+        paired.append({"seed": d["seed"], "mean_difference": float(diff.mean()), "splits_higher": int((diff > 0).sum()),
+                       "splits_tied": int((diff == 0).sum()), "splits": int(len(diff))})
+    every = np.array([[f["accuracy"] for f in d["splits"]] for d in draws]).max(0)
+    return {"rule": "trained D higher only if its mean test accuracy over the splits is above the mean of every "
+                    "random draw (the best draw)",
+            "trained_beats_random": bool(trained["accuracy"] > best["accuracy"]),
+            "trained_mean": trained["accuracy"], "best_random_seed": best["seed"],
+            "best_random_mean": best["accuracy"], "margin_over_best": float(trained["accuracy"] - best["accuracy"]),
+            "draws_beaten": int(sum(trained["accuracy"] > d["accuracy"] for d in draws)), "draws": len(draws),
+            "splits_above_every_draw": int((t > every).sum()), "paired": paired}
 
 
 # ---------------------------------------------------------------------------------------------- figure
 
 def plot_probe(result: dict, arrays: dict | None = None):
-    """One-column figure from probe.json: test accuracy (all, per class) for trained vs random D, and
-    validation accuracy against C (chosen C marked). Returns the matplotlib Figure."""
-    classes = result["data"]["classes"]
-    tr, rd = result["trained"], result["random"]
-    labels = ["all"] + classes
-    x = np.arange(len(labels))
-    w = 0.38
-    vals_t, vals_r = ([r["accuracy"]] + [np.nan if r["per_class"][c] is None else r["per_class"][c] for c in classes]
-                      for r in (tr, rd))
-    long = max(map(len, labels)) > 4
+    """One-column figure from probe.json. Left: test accuracy on each split (dots) and its mean +- std
+    (bar) for the trained D and every random draw, majority class dashed. Right: validation accuracy
+    against C, mean over the splits (circle: the C chosen most often). Returns the matplotlib Figure."""
+    tr, draws = result["trained"], result["random"]["draws"]
+    nets = [("trained", tr, "#1f5fbf")] + [(f"r{d['seed']}", d, "#888888") for d in draws]
     with figures.style():
         fig, (a, b) = figures.figure("one", aspect=0.58, ncols=2, gridspec_kw={"width_ratios": [1.6, 1]})
-        a.bar(x - w / 2, vals_t, w, label="trained D", color="#1f5fbf")
-        a.bar(x + w / 2, vals_r, w, label="random D", color="#bbbbbb")
-        a.axhline(result["chance"]["majority"], color="black", lw=0.7, ls="--", label="majority class")
-        a.set_xticks(x, labels, rotation=30 if long else 0, ha="right" if long else "center")
-        a.set_ylim(0, 1)
+        for i, (name, res, color) in enumerate(nets):
+            acc = [f["accuracy"] for f in res["splits"]]
+            jitter = np.linspace(-0.18, 0.18, len(acc)) if len(acc) > 1 else np.zeros(1)
+            a.plot(i + jitter, acc, "o", ms=2, color=color, alpha=0.7, mew=0)
+            a.errorbar([i], [res["spread"]["mean"]], yerr=[res["spread"]["std"]], fmt="_", ms=9, mew=1.2,
+                       color=color, ecolor=color, elinewidth=0.8, capsize=2)
+        a.axhline(result["chance"]["majority"], color="black", lw=0.7, ls="--")
+        a.set_xticks(range(len(nets)), [n for n, _, _ in nets], rotation=30 if len(nets) > 4 else 0,
+                     ha="right" if len(nets) > 4 else "center")
+        lo = min(result["chance"]["majority"], min(f["accuracy"] for _, r, _ in nets for f in r["splits"]))
+        a.set_ylim(max(0.0, lo - 0.05), 1.0)
         a.set_ylabel("test accuracy")
-        for key, res, color in (("trained D", tr, "#1f5fbf"), ("random D", rd, "#888888")):
-            cs = [float(c) for c in res["val_accuracy"]]
-            b.plot(cs, list(res["val_accuracy"].values()), "o-", ms=2.5, lw=1, color=color, label=key)
-            b.plot([res["C"]], [res["val_accuracy"][f"{res['C']:g}"]], "o", ms=5, mfc="none", color=color)
+        for name, res, color in reversed(nets):
+            cs = [float(c) for c in res["splits"][0]["val_accuracy"]]
+            val = np.mean([[f["val_accuracy"][f"{c:g}"] for c in cs] for f in res["splits"]], axis=0)
+            b.plot(cs, val, "-", lw=1 if name == "trained" else 0.6, color=color)
+            b.plot([res["C"]], [val[cs.index(res["C"])]], "o", ms=4, mfc="none", color=color, mew=0.8)
         b.set_xscale("log")
+        b.minorticks_off()
+        b.set_xticks(cs, [f"{c:g}" for c in cs], rotation=45, ha="right")   # plain numbers: no mathtext here
         b.set_xlabel("C")
         b.set_ylabel("val. accuracy")
-        handles, names = a.get_legend_handles_labels()
-        fig.legend(handles, names, loc="upper center", ncol=3, frameon=False, fontsize=6, bbox_to_anchor=(0.5, 1.02))
+        from matplotlib.lines import Line2D
+        handles = [Line2D([], [], color="#1f5fbf", marker="o", ms=3, lw=0, label="trained D"),
+                   Line2D([], [], color="#888888", marker="o", ms=3, lw=0, label=f"random D ({len(draws)} seeds)"),
+                   Line2D([], [], color="black", lw=0.7, ls="--", label="majority class")]
+        fig.legend(handles=handles, loc="upper center", ncol=3, frameon=False, fontsize=6, bbox_to_anchor=(0.5, 1.02))
         fig.tight_layout(pad=0.3, w_pad=0.8, rect=(0, 0, 1, 0.9))
     return fig
 
@@ -384,8 +487,9 @@ def parse_C(C) -> list[float]:
     return cs
 
 
-def _check(pool, limit, val_fraction, test_fraction, batch_size) -> None:
-    require_at_least({"pool": (pool, 1), "batch_size": (batch_size, 1), "limit": (limit, 1)}, flags=True)
+def _check(pool, limit, val_fraction, test_fraction, batch_size, splits, random_draws) -> None:
+    require_at_least({"pool": (pool, 1), "batch_size": (batch_size, 1), "limit": (limit, 1), "splits": (splits, 1),
+                      "random_draws": (random_draws, 1)}, flags=True)
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 0.9):
         raise GanlensError(f"--val-fraction {val_fraction} and --test-fraction {test_fraction}: each must "
                            f"be in (0, 1) and together below 0.9")
@@ -419,52 +523,66 @@ def _classes(task, data, labels, n) -> tuple[list[str], np.ndarray]:
 
 
 def probe(gan, data, *, task: str | None = None, layers: str | list[str] = "all", pool: int = POOL, C=C_GRID,
-          val_fraction: float = 0.2, test_fraction: float = 0.2, limit: int | None = None, seed: int = 0,
+          val_fraction: float = 0.2, test_fraction: float = 0.2, splits: int = SPLITS,
+          random_draws: int = RANDOM_DRAWS, limit: int | None = None, seed: int = 0,
           cache: str | Path | bool | None = None, batch_size: int = CHUNK, progress: bool = False) -> Result:
-    """Linear L2-SVM probe on D's features, against the same probe on a random D of the same architecture.
+    """Linear L2-SVM probe on D's features over several splits, against the same probe on several random
+    Ds of the same architecture.
 
     gan: a :class:`ganlens.gan.GAN` with a D. data: a labelled data spec (``rooms:n=N,seed=S``, a folder
     with one sub-folder per class, an .npz with ``labels``) or an opened :class:`ganlens.data.ImageSet`.
     task: the label of rooms data (``has-window`` (default) or ``windows``). layers: ``"all"`` hidden D
     layers or names / aliases / module paths. pool: max-pool each layer to pool x pool. C: the SVM's C
-    values to choose from. limit: use the first N images. cache: a feature-cache folder, True for the
-    default one, None for no cache. Returns a Result of kind "probe" (figure "probe").
+    values to choose from. splits: stratified train/val/test splits (seeds ``seed``, ``seed + 1``, ...),
+    each with its own choice of C. random_draws: random Ds ``gan.random_D(seed + i)``. limit: use the first
+    N images. cache: a feature-cache folder, True for the default one, None for no cache. Returns a Result
+    of kind "probe" (figure "probe"): ``accuracy`` is the trained D's mean test accuracy over the splits,
+    ``random_accuracy`` the mean over the random draws, ``comparison`` the rule and its verdict.
     """
     Cs = parse_C(C)
-    _check(pool, limit, val_fraction, test_fraction, batch_size)
+    _check(pool, limit, val_fraction, test_fraction, batch_size, splits, random_draws)
     D = gan.require_D()
     names = resolve_layers(gan, layers)
     data, task = _labelled(gan, data, task)
     n = len(data) if limit is None else min(limit, len(data))
     dims = feature_dim(gan, names, pool)
-    nets = {"trained": D, "random": gan.random_D(seed)}
+    rand = {f"random-{seed + i}": seed + i for i in range(random_draws)}
+    nets = {"trained": D, **{k: gan.random_D(s) for k, s in rand.items()}}
     folder, t0 = cache_dir(cache), time.perf_counter()
     feats, labels, cached = _features(nets, names, sum(dims.values()), data, task, n, pool, folder, gan.device,
                                       batch_size, progress)
     t_feat = time.perf_counter() - t0
+    wide = sorted(k for k, x in feats.items() if x.dtype == np.float32)
     classes, counts = _classes(task, data, labels, n)
-    parts = split(labels, val_fraction, test_fraction, seed)
+    seeds = split_seeds(seed, splits)
+    parts = [split(labels, val_fraction, test_fraction, s) for s in seeds]
     t0 = time.perf_counter()
-    res = {k: fit_probe(feats[k], labels, parts, Cs, seed, len(classes)) for k in ("trained", "random")}
-    for r in res.values():
-        r["per_class"] = dict(zip(classes, r["per_class"]))
-    test_counts = np.bincount(labels[parts[2]], minlength=len(classes))
+    fits = fit_all(feats, labels, parts, Cs, seeds, len(classes), progress)
+    trained = summarise(fits["trained"], classes)
+    draws = [summarise(fits[k], classes, seed=s) for k, s in rand.items()]
+    comparison = compare_random(trained, draws)
+    test_counts = np.bincount(labels[parts[0][2]], minlength=len(classes))
     call = (f"ganlens.probe(gan, {data.spec!r}, task={task!r}, layers={layers!r}, pool={pool}, C={Cs}, "
-            f"val_fraction={val_fraction}, test_fraction={test_fraction}, limit={limit}, seed={seed})")
+            f"val_fraction={val_fraction}, test_fraction={test_fraction}, splits={splits}, "
+            f"random_draws={random_draws}, limit={limit}, seed={seed})")
     out = {
-        "accuracy": res["trained"]["accuracy"], "C": res["trained"]["C"], "feature_dim": sum(dims.values()),
-        "per_class": res["trained"]["per_class"], "random_accuracy": res["random"]["accuracy"],
-        "trained": res["trained"], "random": res["random"],
+        "accuracy": trained["accuracy"], "accuracy_spread": trained["spread"], "C": trained["C"],
+        "feature_dim": sum(dims.values()), "per_class": trained["per_class"],
+        "random_accuracy": float(np.mean([d["accuracy"] for d in draws])),
+        "random_best": comparison["best_random_mean"], "trained_beats_random": comparison["trained_beats_random"],
+        "comparison": comparison, "trained": trained,
+        "random": {"draws": draws, "seeds": list(rand.values()), "accuracy": spread([d["accuracy"] for d in draws])},
         "chance": {"majority": float(test_counts.max() / test_counts.sum()), "uniform": 1 / len(classes)},
         "data": {"spec": data.spec, "images": n, "task": task, "labels": TASKS.get(task, "from --data"),
                  "classes": classes, "class_counts": counts.tolist()},
-        "split": {"train": len(parts[0]), "val": len(parts[1]), "test": len(parts[2]), "seed": seed,
-                  "stratified": True},
+        "split": {"train": len(parts[0][0]), "val": len(parts[0][1]), "test": len(parts[0][2]), "seed": seed,
+                  "seeds": seeds, "count": splits, "stratified": True},
         "timing": {"features_seconds": round(t_feat, 3), "svm_seconds": round(time.perf_counter() - t0, 3)},
         "provenance": provenance(gan, seed, call=call, device=str(gan.device), feature_cache={
             "folder": None if folder is None else str(folder), "read": cached}),
     }
     out.update(_setup(gan, names, pool, dims, Cs))
+    out["features"]["float32_networks"] = wide
     return Result("probe", out, plots={"probe": plot_probe})
 
 
@@ -475,14 +593,16 @@ def _setup(gan, names, pool, dims, Cs) -> dict:
         "checkpoint": {"path": origin["checkpoint"], "sha256": gan.sha256, "source": gan.source,
                        "config": origin["config"], "trained_on": gan.provenance.get("data")},
         "features": {"layers": names, "pool": pool, "dim": sum(dims.values()), "per_layer_dim": dims,
-                     "dtype": "float16",
+                     "dtype": "float16 (float32 for the networks in float32_networks: beyond float16's range)",
                      "definition": "each layer's output (after the modules that follow its conv/linear, e.g. "
                                    "its LeakyReLU) max-pooled to pool x pool (a smaller map: to its own size), "
                                    "flattened, concatenated; standardised on the training split"},
-        "svm": {"model": "sklearn LinearSVC, squared hinge, L2 penalty, one-vs-rest", "C_grid": Cs,
-                "selection": "best validation accuracy (ties: smaller C); refit on train + val",
-                "max_iter": MAX_ITER},
-        "random_baseline": "same features from a D with the paper's N(0, 0.02) initialisation, torch seed = --seed",
+        "svm": {"model": "sklearn Pipeline(StandardScaler, LinearSVC: squared hinge, L2 penalty, one-vs-rest)",
+                "C_grid": Cs, "max_iter": MAX_ITER,
+                "selection": "per split: GridSearchCV over C with the validation split as its one fold (best "
+                             "validation accuracy, ties: smaller C); refit on train + val; scored once on test"},
+        "random_baseline": "the same features and splits from random Ds with the paper's N(0, 0.02) "
+                           "initialisation, torch seeds --seed, --seed + 1, ... (--random-draws of them)",
     }
 
 
@@ -508,6 +628,11 @@ def parser() -> cli.Parser:
                    help="validation share (default: 0.2)")
     p.add_argument("--test-fraction", type=cli.number(0, 1, open_low=True, open_high=True), default=0.2,
                    help="test share (default: 0.2)")
+    p.add_argument("--splits", type=cli.at_least(1), default=SPLITS,
+                   help=f"stratified train/val/test splits, seeds --seed, --seed + 1, ...; each chooses its own C "
+                        f"(default: {SPLITS})")
+    p.add_argument("--random-draws", type=cli.at_least(1), default=RANDOM_DRAWS,
+                   help=f"random Ds of the same architecture, seeds --seed, --seed + 1, ... (default: {RANDOM_DRAWS})")
     p.add_argument("--batch-size", type=cli.at_least(1), default=CHUNK,
                    help=f"images per feature batch (default: {CHUNK})")
     p.add_argument("--cache", metavar="DIR", help="feature cache folder (default: $GANLENS_CACHE or ~/.cache/ganlens)")
@@ -520,7 +645,8 @@ def from_args(args, gan) -> Result:
     if args.layers.strip() == "list":
         cli.layer(gan, "D", "list", "--layers")  # prints the layer table and ends the command
     return probe(gan, args.data, task=args.task, layers=args.layers, pool=args.pool, C=args.C,
-                 val_fraction=args.val_fraction, test_fraction=args.test_fraction, limit=args.limit, seed=args.seed,
+                 val_fraction=args.val_fraction, test_fraction=args.test_fraction, splits=args.splits,
+                 random_draws=args.random_draws, limit=args.limit, seed=args.seed,
                  cache=None if args.no_cache else (args.cache or True), batch_size=args.batch_size, progress=True)
 
 
@@ -530,12 +656,15 @@ def main(argv: list[str] | None = None) -> int:
     dev, gan = cli.start(args)  # checks --out before the work, then device, seed, checkpoint / --model
     r = from_args(args, gan)
     r.save(args.out)
-    read = r["provenance"]["feature_cache"]["read"]
-    cached = f"; features of the {' and '.join(read)} D from the cache" if read else ""
-    print(f"probe: test accuracy {r['accuracy']:.3f} (C={r['C']:g}) with trained D vs {r['random_accuracy']:.3f} "
-          f"with random D; majority class {r['chance']['majority']:.3f}; {r['feature_dim']} features, "
-          f"{r['data']['images']} images ({r['data']['task'] or r['data']['spec']}){cached}; wrote {args.out} in "
-          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    read, c = r["provenance"]["feature_cache"]["read"], r["comparison"]
+    cached = f"; features of {len(read)} of {1 + c['draws']} Ds from the cache" if read else ""
+    verdict = "higher than" if c["trained_beats_random"] else "NOT higher than"
+    k, d = r["split"]["count"], c["draws"]
+    print(f"probe: test accuracy {r['accuracy']:.3f} +- {r['accuracy_spread']['std']:.3f} over {k} split"
+          f"{'s' * (k > 1)} (C={r['C']:g}) with trained D, {verdict} each of {d} random D{'s' * (d > 1)} (best "
+          f"{c['best_random_mean']:.3f}, mean {r['random_accuracy']:.3f}); majority class {r['chance']['majority']:.3f}; "
+          f"{r['feature_dim']} features, {r['data']['images']} images ({r['data']['task'] or r['data']['spec']})"
+          f"{cached}; wrote {args.out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 
 

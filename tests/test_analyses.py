@@ -26,6 +26,8 @@ TINY = {
     "fig6_forget": "--n-eval 12 --dose-n 6 --n 4 --control-draws 2 --folds 2 --negatives-per-image 4",
     "fig7_arith": "--expr 'A - B + C' --A 1 --B 2 --C 3 --turn B:A --turn-seeds 4 --turn-steps 3 --measure none",
     "table1_probe": "--data rooms:n=50,seed=1 --C 0.01,0.1 --layers last",
+    "fig_dissect": (f"--segmenter {Path(__file__).parent / 'test_dissect.py'}:toy_segmenter --n 30 --n-eval 12 "
+                    f"--dose-n 6 --show 2 --control-draws 2 --remove bright --insert bright --region-class other"),
 }
 
 
@@ -66,7 +68,7 @@ def test_manifest_lists_every_output_and_each_file_exists(tiny):
     ckpt, _, out, code, err = tiny
     assert code == 0, err
     m = json.loads((out / "manifest.json").read_text())
-    assert m["format"] == paper.FORMAT and list(m["figures"]) == list(paper.FIGURES)
+    assert m["format"] == paper.FORMAT and sorted(m["figures"]) == sorted(paper.FIGURES)
     assert m["checkpoint"]["sha256"] == checkpoints.file_sha256(ckpt)
     assert {"ganlens", "torch"} <= set(m["versions"])
     listed = set()
@@ -129,10 +131,12 @@ def test_snippets_reference_existing_files_and_state_the_settings(tiny):
     for name in snippets:
         tex = (out / name).read_text()
         for path in re.findall(r"\\includegraphics\[[^]]*\]\{([^}]*)\}", tex):
-            assert Path(path).is_file(), (name, path)   # --out was absolute: paths are too
+            # relative to a LaTeX main file next to the output folder (--tex-prefix's default)
+            assert not Path(path).is_absolute() and (out.parent / path).is_file(), (name, path)
         assert tex.count("{") == tex.count("}") and "\\caption{" in tex and "\\label{" in tex
         caption = tex.split("\\caption{", 1)[1].split("\\label{", 1)[0]
-        assert re.search(r"(?<!\\)[_%&#]", caption) is None, name   # LaTeX specials escaped in captions
+        text = re.sub(r"\$[^$]*\$", "", caption)                   # math ($C_T < -3$) may use _ as LaTeX does
+        assert re.search(r"(?<!\\)[_%&#]", text) is None, name      # LaTeX specials escaped in captions
     walk = json.loads((out / "fig4_walk/walk.json").read_text())
     tex = (out / "fig4_walk.tex").read_text()
     s = walk["settings"]
@@ -238,9 +242,63 @@ def test_paper_runs_on_a_model_built_in_python(tmp_path):
     archs = Path(__file__).parent / "archs.py"
     out = tmp_path / "paper"
     code = paper.main(["--model", f"{archs}:paper_gan", "--out", str(out), "--only", "fig6_forget", "fig7_arith",
+                       "fig_dissect",
                        "--args", 'fig7_arith=--expr "A - B + C" --A 1,2 --B 3 --C 4 --measure none --turn-steps 3'])
     assert code == 0
     m = json.loads((out / "manifest.json").read_text())
     assert m["figures"]["fig6_forget"]["status"] == "skipped"
+    assert m["figures"]["fig_dissect"]["status"] == "skipped" and "no segmenter" in m["figures"]["fig_dissect"]["reason"]
     assert m["figures"]["fig7_arith"]["status"] == "ok" and "--model" in m["figures"]["fig7_arith"]["command"]
     assert "in-memory model \\texttt{paper32}" in (out / "fig7_arith.tex").read_text()
+
+
+# ------------------------------------------------------------------------------------- the LaTeX paper
+
+def _paper(template: str, folder: str, snippets: list[str]) -> str:
+    """analyses/paper_template.tex with its snippet list replaced by exactly ``snippets`` (no IfFileExists:
+    a missing file is an error)."""
+    head, rest = template.split("% BEGIN SNIPPETS", 1)
+    tail = rest.split("% END SNIPPETS", 1)[1]
+    return head + "".join(f"\\input{{{folder}/{name}}}\n" for name in snippets) + tail
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None,
+                    reason="pdflatex not installed (CI installs Debian's texlive-latex-base; "
+                           "apt-get install --no-install-recommends texlive-latex-base)")
+def test_a_two_column_paper_with_every_snippet_compiles_without_overfull_boxes(tiny, tmp_path):
+    """The paper run_all's snippets go into: 10 pt, two 3.25 in columns (ganlens.figures' sizes). Every
+    snippet of the run is \\input; pdflatex must succeed with no overfull box (Table 1 was 84-89 pt too wide)."""
+    _, _, out, _, _ = tiny
+    m = json.loads((out / "manifest.json").read_text())
+    snippets = [t for e in m["figures"].values() if e["status"] == "ok" for t in e["tex"]]
+    assert "table1_probe.tex" in snippets and len(snippets) >= 8
+    template = (ROOT / "analyses/paper_template.tex").read_text()
+    assert set(snippets) <= set(re.findall(r"\\input\{paper/([^}]*)\}", template))   # the template lists them all
+    # The paper sits next to a copy of the output folder elsewhere: only relative paths can work.
+    shutil.copytree(out, tmp_path / "paper")
+    (tmp_path / "main.tex").write_text(_paper(template, "paper", snippets))
+    res = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    log = (tmp_path / "main.log").read_text(errors="replace")
+    assert res.returncode == 0, log[-3000:]
+    bad = [line for line in log.splitlines() if line.startswith(("Overfull \\hbox", "Overfull \\vbox"))
+           or "Float too large" in line]
+    assert not bad, bad
+    assert (tmp_path / "main.pdf").read_bytes().startswith(b"%PDF")
+    assert "LaTeX Warning: File" not in log and "not found" not in log
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+def test_the_latex_check_can_fail(tmp_path):
+    """The same compile step flags an overfull box: the old Table 1 layout (four wide columns, normal size)."""
+    (tmp_path / "paper").mkdir()
+    (tmp_path / "paper/table1_probe.tex").write_text(
+        "\\begin{table}[t]\\centering\\caption{Old layout.}\n\\begin{tabular}{lrrr}\\hline\n"
+        "features & test accuracy & $C$ & feature dim. \\\\\\hline\n"
+        "D of \\texttt{rooms64.pt} & 92.5\\% & 0.001 & 7{,}680 \\\\\n"
+        "random D (same architecture) & 87.0\\% & 0.0001 & 7{,}680 \\\\\\hline\n\\end{tabular}\\end{table}\n")
+    template = (ROOT / "analyses/paper_template.tex").read_text()
+    (tmp_path / "main.tex").write_text(_paper(template, "paper", ["table1_probe.tex"]))
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"], cwd=tmp_path,
+                   capture_output=True, text=True, timeout=300)
+    assert re.search(r"Overfull \\hbox \((8\d|9\d)\.\d+pt too wide\)", (tmp_path / "main.log").read_text())

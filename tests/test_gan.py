@@ -284,3 +284,18 @@ def test_probing_pass_leaves_modes_and_batchnorm_statistics_alone():
     assert [m.training for m in D.modules()] == modes
     assert all(torch.equal(before[k], v) for k, v in D.state_dict().items())
     assert gan.G.training is False                               # wrap puts the networks it is given in eval mode
+
+
+@pytest.mark.parametrize("fmt", ["new", "old"])
+def test_random_copies_of_spectral_norm_layers_have_norm_one(fmt):
+    from torch.nn.utils import spectral_norm as old_sn
+    from torch.nn.utils.parametrizations import spectral_norm as new_sn
+    sn = new_sn if fmt == "new" else old_sn
+    torch.manual_seed(0)
+    D = nn.Sequential(sn(nn.Conv2d(3, 16, 4, 2, 1)), nn.LeakyReLU(0.2), sn(nn.Conv2d(16, 1, 4, 1, 0)), nn.Flatten())
+    D(torch.randn(2, 3, 8, 8))                     # train-mode steps settle u, v for the trained weights
+    D.eval()
+    R = ganlens.random_like(D, 1)
+    for m in (R[0], R[2]):
+        w = m.weight.detach().reshape(m.weight.shape[0], -1)
+        assert abs(torch.linalg.matrix_norm(w, ord=2).item() - 1) < 0.02, fmt

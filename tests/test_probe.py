@@ -100,6 +100,14 @@ def test_rooms_labels():
     assert probe.rooms_labels(m, "windows").tolist() == [0, 2, 0]
 
 
+def test_features_beyond_float16_stay_float32():
+    """A random copy of a spectral-norm D can reach 1e5 (its stored singular vectors no longer fit the new
+    weights); float16 would make that inf and the SVM fail, so such features stay float32, exactly."""
+    small, big = np.array([[1.5, -2.0]], np.float32), np.array([[1.5, 1.8e5]], np.float32)
+    assert probe._compact(small).dtype == np.float16 and probe._compact(big).dtype == np.float32
+    assert np.array_equal(probe._compact(big), big)
+
+
 def test_cache_roundtrip_and_damage(tmp_path, capsys):
     p = probe.cache_path(tmp_path, {"a": 1})
     assert p != probe.cache_path(tmp_path, {"a": 2})
@@ -134,7 +142,9 @@ def test_probe_on_every_architecture(arch, tmp_path):
     hidden = [layer.name for layer in gan.layers("D").hidden]
     assert j["features"]["layers"] == hidden
     assert j["feature_dim"] == sum(c * min(4, h) * min(4, w) for c, h, w in (gan.layer("D", n).shape for n in hidden))
-    assert j["accuracy"] >= 0.9 and j["split"] == {"train": 30, "val": 10, "test": 10, "seed": 0, "stratified": True}
+    assert j["accuracy"] >= 0.9 and j["split"] == {"train": 30, "val": 10, "test": 10, "seed": 0, "seeds": [0, 1, 2, 3, 4],
+                                                   "count": 5, "stratified": True}
+    assert len(j["trained"]["splits"]) == 5 and [d["seed"] for d in j["random"]["draws"]] == [0, 1, 2, 3, 4]
     assert j["checkpoint"]["path"] == "in-memory" and j["checkpoint"]["sha256"] is None
     assert j["provenance"]["feature_cache"] == {"folder": None, "read": []}
     assert isinstance(r.figure(), matplotlib.figure.Figure)
@@ -150,16 +160,17 @@ def test_in_memory_model_is_cached_by_its_state(tmp_path):
     cache = tmp_path / "cache"
     first = ganlens.probe(gan, data, C=(0.1,), cache=cache)
     again = ganlens.probe(gan, data, C=(0.1,), cache=cache)
-    assert first["provenance"]["feature_cache"]["read"] == [] and len(list(cache.iterdir())) == 2
-    assert again["provenance"]["feature_cache"]["read"] == ["random", "trained"]
+    nets = ["random-0", "random-1", "random-2", "random-3", "random-4", "trained"]
+    assert first["provenance"]["feature_cache"]["read"] == [] and len(list(cache.iterdir())) == 6
+    assert again["provenance"]["feature_cache"]["read"] == nets
     drop = ("provenance", "timing")
     assert {k: v for k, v in again.to_dict().items() if k not in drop} == \
         {k: v for k, v in first.to_dict().items() if k not in drop}
     with torch.no_grad():
         gan.D[1].weight[0, 0] += 0.5   # new weights: the trained D's features are computed again
     changed = ganlens.probe(gan, data, C=(0.1,), cache=cache)
-    assert changed["provenance"]["feature_cache"]["read"] == ["random"]   # the random D is the same
-    assert len(list(cache.iterdir())) == 3
+    assert changed["provenance"]["feature_cache"]["read"] == nets[:-1]   # the random Ds are the same
+    assert len(list(cache.iterdir())) == 7
 
 
 @pytest.mark.parametrize("fn", ["paper_gan", "onebyone_gan"])
@@ -191,7 +202,7 @@ def test_cli_end_to_end_npz_and_cache(tiny_checkpoint, tmp_path, capsys):
     assert r["accuracy"] == 1.0 and r["feature_dim"] == (8 + 16 + 32) * 16
     assert set(r["per_class"]) == {"0", "1"} and r["C"] in (0.01, 1.0)
     assert {"accuracy", "random_accuracy", "trained", "random", "chance", "features", "split"} <= set(r)
-    assert len(list(cache.glob("probe-features-*.npz"))) == 2
+    assert len(list(cache.glob("probe-features-*.npz"))) == 6
     code, err = run(argv, capsys)
     assert code == 0 and "from the cache" in err
     again = json.loads((out / "probe.json").read_text())
@@ -220,6 +231,8 @@ def test_cli_rooms_task(tiny_checkpoint, tmp_path, capsys):
     (["--data", "NPZ", "--pool", "0"], "--pool must be at least 1, got 0"),
     (["--data", "NPZ", "--val-fraction", "0.5", "--test-fraction", "0.45"], "together below 0.9"),
     (["--data", "rooms:n=8,seed=1"], "needs at least 5 per class"),
+    (["--data", "NPZ", "--splits", "0"], "--splits must be at least 1, got 0"),
+    (["--data", "NPZ", "--random-draws", "0"], "--random-draws must be at least 1, got 0"),
 ])
 def test_cli_errors_are_one_line_and_write_nothing(tiny_checkpoint, tmp_path, capsys, extra, says):
     npz, nolabels = _npz(tmp_path / "d.npz"), _npz(tmp_path / "n.npz", labels=False)
@@ -241,3 +254,86 @@ def test_library_rejects_bad_settings():
         ganlens.probe(gan, "rooms:n=20", C=[-1])
     with pytest.raises(ganlens.GanlensError, match="--limit must be at least 1, got 0"):
         ganlens.probe(gan, "rooms:n=20", limit=0)
+
+
+# ------------------------------------------------------------------- spread over splits, random draws
+
+A, B = (3, 5), (20, 17)   # two pixels of a 28x28 image
+
+
+def _pixel_pair(path, n=100, seed=0):
+    """Noise images whose label is only in two pixels: label 1 -> A white, B black; label 0 -> the reverse."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+    images[:, A[0], A[1]] = np.where(y == 1, 255, 0)
+    images[:, B[0], B[1]] = np.where(y == 1, 0, 255)
+    np.savez(path, images=images, labels=y)
+    return path
+
+
+def _planted_mlp():
+    """The MLP of tests/archs.py whose hidden unit 0 reads pixel A minus pixel B: one feature that
+    separates the labels of :func:`_pixel_pair` by a wide margin; a random D has no such unit."""
+    gan = mlp_gan()
+    with torch.no_grad():
+        w = gan.D[1].weight
+        w[0] = 0
+        w[0, A[0] * 28 + A[1]], w[0, B[0] * 28 + B[1]] = 5.0, -5.0
+        gan.D[1].bias[0] = 0
+    return gan
+
+
+def test_planted_unit_beats_every_random_draw_on_every_split(tmp_path):
+    data = str(_pixel_pair(tmp_path / "pp.npz"))
+    r = ganlens.probe(_planted_mlp(), data, C=(0.01, 1.0)).to_dict()
+    assert r["split"]["count"] == 5 and len(r["trained"]["splits"]) == 5
+    assert r["accuracy"] == r["trained"]["accuracy"] == r["accuracy_spread"]["mean"] == 1.0
+    assert r["accuracy_spread"]["std"] == 0.0
+    draws = r["random"]["draws"]
+    assert [d["seed"] for d in draws] == r["random"]["seeds"] == [0, 1, 2, 3, 4]    # every draw reported
+    assert all(len(d["splits"]) == 5 for d in draws)
+    # a random D sees the two pixels among 782 noisy ones: 0.61 to 0.82 over the five draws (one draw alone
+    # could make the trained D look 0.18 or 0.39 better)
+    assert r["random_best"] == max(d["accuracy"] for d in draws) <= 0.9
+    c = r["comparison"]
+    assert r["trained_beats_random"] is c["trained_beats_random"] is True
+    assert c["draws_beaten"] == 5 and c["splits_above_every_draw"] == 5
+    assert all(p["splits_higher"] == 5 and p["mean_difference"] >= 0.1 for p in c["paired"])
+    assert c["margin_over_best"] == r["accuracy"] - r["random_best"] >= 0.1
+
+
+def test_a_random_trained_D_does_not_beat_random(tmp_path):
+    """The "trained" D is random draw 0 itself: equal on every split, so not higher than the best draw."""
+    gan = mlp_gan()
+    same = ganlens.wrap(gan.G, gan.random_D(0), nz=gan.nz)
+    r = ganlens.probe(same, str(_pixel_pair(tmp_path / "pp.npz")), C=(0.01, 1.0)).to_dict()
+    c = r["comparison"]
+    assert r["trained"]["splits"] == r["random"]["draws"][0]["splits"]
+    assert r["trained_beats_random"] is False and c["margin_over_best"] <= 0
+    assert c["paired"][0] == {"seed": 0, "mean_difference": 0.0, "splits_higher": 0, "splits_tied": 5, "splits": 5}
+
+
+def test_a_dead_D_is_below_every_random_draw(tmp_path):
+    """All D weights zero: constant features, the SVM can only guess; random Ds see dark vs bright."""
+    gan = mlp_gan()
+    with torch.no_grad():
+        for p in gan.D.parameters():
+            p.zero_()
+    r = ganlens.probe(gan, str(_npz(tmp_path / "d.npz", 50, size=28, nc=1)), C=(0.01, 1.0)).to_dict()
+    assert r["accuracy"] <= 0.6 and all(d["accuracy"] >= 0.9 for d in r["random"]["draws"])
+    assert r["trained_beats_random"] is False and r["comparison"]["draws_beaten"] == 0
+
+
+def test_spread_and_first_split_compatibility(tmp_path):
+    gan = mlp_gan()
+    data = str(_npz(tmp_path / "d.npz", 50, size=28, nc=1))
+    one = ganlens.probe(gan, data, C=(0.01, 1.0), splits=1, random_draws=1).to_dict()
+    many = ganlens.probe(gan, data, C=(0.01, 1.0), splits=3, random_draws=2).to_dict()
+    # accuracy is now the mean over the splits; the old single-split number is the first split's
+    assert many["trained"]["splits"][0] == one["trained"]["splits"][0] and one["accuracy"] == one["trained"]["splits"][0]["accuracy"]
+    assert many["random"]["draws"][0]["splits"][0] == one["random"]["draws"][0]["splits"][0]
+    acc = [f["accuracy"] for f in many["trained"]["splits"]]
+    assert many["accuracy_spread"] == {"mean": np.mean(acc), "std": np.std(acc), "min": min(acc), "max": max(acc), "n": 3}
+    assert many["split"]["seeds"] == [0, 1, 2] and many["random"]["seeds"] == [0, 1]
+    assert probe.spread([0.5, 1.0]) == {"mean": 0.75, "std": 0.25, "min": 0.5, "max": 1.0, "n": 2}
