@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NZ = 16
 TINY = {
     "fig4_walk": "--rows 1 --points 3 --steps 2 --samples 8 --holdout 8 --cells 1",
-    "fig5_filters": "--data rooms:n=16 --n-images 16 --top 2 --units 2",
+    "fig5_filters": "--data rooms:n=16 --n-images 16 --top 2 --units 2 --random-draws 2",
     "fig6_forget": "--n-eval 12 --dose-n 6 --n 4 --control-draws 2 --folds 2 --negatives-per-image 4",
     "fig7_arith": "--expr 'A - B + C' --A 1 --B 2 --C 3 --turn B:A --turn-seeds 4 --turn-steps 3 --measure none",
-    "table1_probe": "--data rooms:n=50,seed=1 --C 0.01,0.1 --layers last",
+    "table1_probe": "--data rooms:n=50,seed=1 --C 0.01,0.1 --layers last --splits 2 --random-draws 2",
     "fig_dissect": (f"--segmenter {Path(__file__).parent / 'test_dissect.py'}:toy_segmenter --n 30 --n-eval 12 "
                     f"--dose-n 6 --show 2 --control-draws 2 --remove bright --insert bright --region-class other"),
 }

@@ -53,13 +53,14 @@ def test_every_command_runs_on_a_foreign_architecture(tmp_path, arch):
     assert run("walk", model + ["--rows", "1", "--points", "3", "--steps", "2", "--out", out / "walk"]) == 0
     check_json(out / "walk" / "walk.json", arch)
     assert run("filters", model + ["--data", data, "--units", "3", "--top", "2", "--n-images", "40",
-                                   "--no-progress", "--out", out / "filters"]) == 0
+                                   "--random-draws", "2", "--no-progress", "--out", out / "filters"]) == 0
     f = check_json(out / "filters" / "filters.json", arch)
     assert len(f["trained"]["units"]) == 3
     assert run("arith", model + ["--expr", "A - B + C", "--A", "1,2", "--B", "3,4", "--C", "5,6",
                                  "--out", out / "arith"]) == 0
     check_json(out / "arith" / "arith.json", arch)
-    assert run("probe", model + ["--data", data, "--C", "0.01,1", "--no-cache", "--out", out / "probe"]) == 0
+    assert run("probe", model + ["--data", data, "--C", "0.01,1", "--splits", "2", "--random-draws", "2",
+                                 "--no-cache", "--out", out / "probe"]) == 0
     p = check_json(out / "probe" / "probe.json", arch)
     assert 0 <= p["accuracy"] <= 1
     if arch != "mlp":  # boxes need a spatial G layer; the MLP's error is tested below

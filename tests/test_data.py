@@ -231,7 +231,7 @@ def test_npz_bad_arrays(tmp_path, arrays, match):
 
 def test_npz_bad_files(tmp_path):
     (tmp_path / "text.npz").write_text("hello")
-    with pytest.raises(GanlensError, match="not a readable .npz"):
+    with pytest.raises(GanlensError, match="not an .npz file"):
         open_images(str(tmp_path / "text.npz"), 8)
     with open(tmp_path / "single.npz", "wb") as f:  # np.save under an .npz name
         np.save(f, np.zeros((2, 8, 8), np.uint8))
