@@ -1,7 +1,9 @@
-"""Speed of the top-k search of ``python -m ganlens.filters`` (images per second, one net).
+"""Speed of the passes of ``python -m ganlens.filters`` over the data (images per second, one net).
 
-Reports, for a 64x64 D with ndf=64 (the paper's width) and with the shipped model's size, the search
-speed of :func:`ganlens.filters.search_top` over in-memory images, next to a reference run in the same
+Reports, for a 64x64 D with ndf=64 (the paper's width) and with the shipped model's size, the speed of
+:func:`ganlens.filters.scan` (what the command runs: float32 top-k plus each unit's quantile threshold, for
+the semantic scores) and of the top-k-only :func:`ganlens.filters.search_top` (bf16 screen) over in-memory
+images, next to a reference run in the same
 process: a bare ``D(x)`` forward over the same batches (so the ratio is the search's own overhead, and
 holds on a machine shared with other jobs), plus the end-to-end speed on rendered ``rooms`` data.
 Peak memory is reported for two search sizes to show that it does not grow with N.
@@ -21,7 +23,7 @@ import ganlens
 from ganlens import cli
 from ganlens.checkpoints import DEFAULT_CHECKPOINT
 from ganlens.data import TensorSet, open_images, to_float
-from ganlens.filters import CHUNK, _screen_bf16, search_top
+from ganlens.filters import CHUNK, _screen_bf16, scan, search_top
 from ganlens.models import DCGANConfig, Discriminator
 
 PILOT_NDF = 32  # width of the run that trains the shipped model, used while rooms64.pt does not exist yet
@@ -38,6 +40,12 @@ def bare_forward(D, images, dev, chunk=CHUNK) -> float:
 def search(D, data, n, dev, bf16=None) -> float:
     t = time.perf_counter()
     search_top({"D": D}, "last", data, list(range(6)), 4, n, dev, progress=False, bf16=bf16)
+    return n / (time.perf_counter() - t)
+
+
+def scan_speed(D, data, n, dev) -> float:
+    t = time.perf_counter()
+    scan({"D": D}, "last", data, list(range(6)), 4, n, dev, progress=False)
     return n / (time.perf_counter() - t)
 
 
@@ -66,8 +74,9 @@ def main() -> None:
         got = search(D, data, args.n, dev)
         f32 = search(D, data, args.n, dev, bf16=False)
         ref = (ref + bare_forward(D, images, dev)) / 2
-        print(f"{name:48s} search {got:6.1f} img/s (float32 only: {f32:6.1f}) | bare float32 D forward "
-              f"{ref:6.1f} img/s | ratio {got / ref:.2f}")
+        full = scan_speed(D, data, args.n, dev)
+        print(f"{name:48s} scan (the command) {full:6.1f} img/s | search {got:6.1f} img/s (float32 only: "
+              f"{f32:6.1f}) | bare float32 D forward {ref:6.1f} img/s | ratio scan/bare {full / ref:.2f}")
     D, nc, size = shipped
     rooms = open_images(f"rooms:n={args.n}", size, nc)
     got = search(D, rooms, args.n, dev)
