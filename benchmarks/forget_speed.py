@@ -18,35 +18,14 @@ whole command's time.
 from __future__ import annotations
 
 import argparse
-import resource
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from analysis_timing import ROOT, print_phases, references, timed_runs  # noqa: E402
 
 import ganlens  # noqa: E402
 from ganlens import cli, forget  # noqa: E402
-from ganlens.generate import images  # noqa: E402
-
-
-def cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def startup() -> float:
-    """Wall seconds of a fresh interpreter importing what the command imports."""
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import ganlens.forget, sklearn.linear_model, matplotlib.pyplot"],
-                   check=True, cwd=ROOT)
-    return time.perf_counter() - t
 
 
 def main() -> None:
@@ -60,32 +39,13 @@ def main() -> None:
     settings = {k: getattr(flags, k) for k in ("layer", "negatives_per_image", "C", "select", "top_k", "n", "n_eval",
                                                "dose_n", "fill", "control_draws", "folds", "seed")}
 
-    start = startup()
     gan = ganlens.load(args.checkpoint, cli.device(flags.device))
-    z = gan.latents(range(flags.n_eval))
-    images(gan, z[:50])
-    t = time.perf_counter()
-    images(gan, z, batch=forget.BATCH)
-    g_pass = time.perf_counter() - t
-    print(f"machine: {torch.get_num_threads()} torch threads; references: start-up {start:.2f} s wall, "
-          f"one G pass over {flags.n_eval} latents {g_pass:.3f} s")
-
-    walls, cpus, phases = [], [], None
-    for r in range(args.repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            t, c = time.perf_counter(), cpu_seconds()
-            result = forget.forget(gan, ROOT / args.boxes, **settings)
-            t_saved = time.perf_counter()
-            result.save(Path(tmp) / "out")
-            wall, cpu = time.perf_counter() - t, cpu_seconds() - c
-        phases = dict(result["seconds"], save_and_figures=round(t + wall - t_saved, 3))
-        walls.append(wall)
-        cpus.append(cpu)
-        print(f"run {r + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU  | {forget.summary(result)[:150]}")
-    print(f"analysis + save: best {min(walls):.2f} s, median {statistics.median(walls):.2f} s wall "
-          f"(CPU {min(cpus):.2f} s); whole command about {start + min(walls):.2f} s; target <= 15 s")
+    start, g_pass = references(gan, flags.n_eval, "ganlens.forget, sklearn.linear_model, matplotlib.pyplot",
+                               batch=forget.BATCH)
+    walls, phases = timed_runs(lambda: forget.forget(gan, ROOT / args.boxes, **settings), forget.summary,
+                               args.repeats, start, "<= 15 s")
     print(f"ratio to one G pass over {flags.n_eval} latents: {min(walls) / g_pass:.1f}x")
-    print("phases of the last run (s): " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
+    print_phases(phases)
 
 
 if __name__ == "__main__":
