@@ -32,7 +32,6 @@ Foreign files are recognised by their keys and tensor shapes, with no flags:
 
 from __future__ import annotations
 
-import datetime
 import os
 import pickle
 import re
@@ -43,11 +42,12 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, architectures
+from . import __version__, architectures  # noqa: F401 (__version__ re-exported)
 from .errors import GanlensError
 from .gan import GAN, file_sha256, latent_from_seed, wrap  # noqa: F401 (re-exported)
 from .models import ConfigError, DCGANConfig, Discriminator, Generator
 from .results import atomic_write, command_line
+from .results import provenance as record
 
 FORMAT = "ganlens.checkpoint/1"
 DEFAULT_CHECKPOINT = Path(__file__).parent / "default" / "rooms64.pt"
@@ -66,15 +66,12 @@ LoadedModel = GAN  # the name of the model type before ganlens.wrap existed
 
 
 def provenance(seed: int | None = None, **extra) -> dict:
-    """Who made a file and how: command line, seed, versions, date, plus ``extra`` fields."""
-    return {
-        "command": command_line(),
-        "seed": seed,
-        "ganlens": __version__,
-        "torch": str(torch.__version__),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        **extra,
-    }
+    """Who made a file and how (the record a checkpoint or a model card keeps): the shared
+    :func:`ganlens.results.provenance` block, whose command is always filled in, with how this process was
+    started when no ``python -m ganlens.X`` command is running (a trainer called from Python)."""
+    out = record(None, seed, **extra)
+    out["command"] = out["command"] or command_line()
+    return out
 
 
 def save(path: str | Path, config: DCGANConfig, G: Generator, D: Discriminator | None = None, *,
