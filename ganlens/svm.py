@@ -1,0 +1,226 @@
+"""An exact, batched linear L2-SVM (squared hinge, L2 penalty, one-vs-rest): the linear probe's solver.
+
+The objective is scikit-learn ``LinearSVC``'s (liblinear's), for each one-vs-rest problem with labels y in {-1, +1}:
+
+    min_w  0.5 ||w||^2 + C * sum_i max(0, 1 - y_i <w, [x_i, 1]>)^2
+
+(the intercept is the weight of a constant feature 1 and is penalised, as liblinear does with
+``intercept_scaling=1``). It is strictly convex, so the minimiser is unique and any exact solver finds the same
+one. Why not liblinear: on a D's features (thousands of correlated dimensions, fewer images than dimensions)
+its coordinate descent runs to ``max_iter`` on many problems, and a probe solves hundreds of them (networks x
+splits x C values x classes): minutes to hours on two cores. Here:
+
+* **One Gram matrix per network.** With fewer images than features the solution lies in the span of the
+  images (w = sum_i beta_i [x_i, 1]), so only K = X X^T + 1 is needed; every split, C and class uses
+  sub-blocks of it. The features are standardised once over all the images of the run (no labels used).
+* **Newton's method on the active set** (Keerthi & DeCoste 2005; Chapelle 2007, "Training a support vector
+  machine in the primal"): with A the images inside the margin, the minimiser of the quadratic that holds
+  on A is beta_A = (K_AA + I / 2C)^-1 y_A, beta elsewhere 0; a step towards it with an exact line search
+  on the objective, until A no longer changes, which makes the solution exact (finite termination).
+* **Sub-block solves** by Cholesky of K_AA + I/2C, or, when only a few images are outside A, through the
+  Cholesky factor of the whole K + I/2C (shared by every class at that C). Each C starts from the active sets
+  of the previous one (a guess: it changes the number of steps, not the solution).
+
+All of it runs in float64 on the device of the Gram matrix (CPU or CUDA).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+MAX_NEWTON = 100          # Newton steps per problem; exact termination comes in far fewer (about 5-15)
+
+
+@dataclass
+class Problems:
+    """The one-vs-rest problems of one training set: Gram block K (n, n) float64 (bias included), targets
+    Y (n, P) in {-1, +1} (P = 1 for two classes, else one column per class)."""
+
+    K: torch.Tensor
+    Y: torch.Tensor
+
+
+@dataclass
+class Solution:
+    """Coefficients beta (n, P) of the images (w = sum_i beta_i [x_i, 1]), the objective value of each
+    problem (P,), Newton steps taken, whether every problem terminated exactly, and the active sets (n, P)
+    bool: the images inside the margin, y <w, x> < 1."""
+
+    beta: torch.Tensor
+    objective: np.ndarray
+    steps: int
+    converged: bool
+    active: torch.Tensor
+
+
+def standardise(features: np.ndarray, device=None) -> torch.Tensor:
+    """Features (N, F) of any float dtype -> float32 (N, F), each feature at mean 0 and unit variance over the
+    N images (scikit-learn ``StandardScaler``: population std, a constant feature is only centred)."""
+    x = torch.as_tensor(np.asarray(features), device=device).float()
+    mean = x.double().mean(0)
+    std = x.double().std(0, unbiased=False)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return ((x - mean.float()) / std.float()).contiguous()
+
+
+def gram(x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """K = X X^T + 1 (N, N) float64 from standardised features (N, F) float32, in float64 a chunk of ``chunk``
+    features at a time (a float32 product loses the digits that large C values need: with thousands of
+    features an entry's rounding error moves the objective by about 1e-5 relative at C = 1)."""
+    n = x.shape[0]
+    K = torch.ones(n, n, dtype=torch.float64, device=x.device)
+    for s in range(0, x.shape[1], chunk):
+        part = x[:, s:s + chunk].double()
+        K += part @ part.T
+    return K
+
+
+def targets(y: np.ndarray | torch.Tensor, n_classes: int, device=None) -> torch.Tensor:
+    """Class ids (n,) -> one-vs-rest targets (n, P) in {-1, +1} float64: P = 1 (class 1 positive) for two
+    classes, as LinearSVC does, else one column per class."""
+    y = torch.as_tensor(np.asarray(y), device=device).long()
+    if n_classes == 2:
+        return (2.0 * (y == 1).double() - 1.0)[:, None]
+    return 2.0 * (y[:, None] == torch.arange(n_classes, device=y.device)[None, :]).double() - 1.0
+
+
+def objective(K: torch.Tensor, Y: torch.Tensor, beta: torch.Tensor, C: float) -> torch.Tensor:
+    """The primal objective (P,) of coefficients beta (n, P) on Gram K (n, n) and targets Y (n, P)."""
+    out = K @ beta
+    return 0.5 * (beta * out).sum(0) + C * ((1 - Y * out).clamp(min=0) ** 2).sum(0)
+
+
+class _Factor:
+    """The Cholesky factor of K + I/2C over the whole training block, made on first use and shared by every
+    class at that C (for Newton targets whose active set leaves out only a few images)."""
+
+    def __init__(self, K: torch.Tensor, lam: float):
+        self.K, self.lam, self.value = K, lam, None
+
+    def get(self) -> torch.Tensor:
+        if self.value is None:
+            n = self.K.shape[0]
+            self.value = torch.linalg.cholesky(self.K + self.lam * torch.eye(n, dtype=self.K.dtype, device=self.K.device))
+        return self.value
+
+
+def _solve_active(K: torch.Tensor, y: torch.Tensor, active: torch.Tensor, lam: float, factor: _Factor) -> torch.Tensor:
+    """The Newton target: beta (n,) with beta_A = (K_AA + lam I)^-1 y_A and 0 elsewhere.
+
+    Two exact ways, whichever costs less: a Cholesky factorisation of the active block (|A|^3 / 3), or, when
+    only the few images of B = not A are left out, the whole block's shared factor M = K + lam I: beta =
+    M^-1 (y_A + E_B mu) with mu chosen so that beta_B = 0, i.e. (M^-1)_BB mu = -(M^-1 y_A)_B (|B| + 1
+    triangular solves, 4 n^2 (|B| + 1))."""
+    n, out = K.shape[0], torch.zeros_like(y)
+    a, b = active.nonzero().flatten(), (~active).nonzero().flatten()
+    if len(a) == 0:
+        return out
+    if 12 * n * n * (len(b) + 1) >= len(a) ** 3:
+        M = K.index_select(0, a).index_select(1, a)
+        M.diagonal().add_(lam)
+        out[a] = torch.cholesky_solve(y[a, None], torch.linalg.cholesky(M))[:, 0]
+        return out
+    L = factor.get()
+    rhs = torch.zeros(n, 1 + len(b), dtype=K.dtype, device=K.device)
+    rhs[a, 0] = y[a]
+    rhs[b, 1 + torch.arange(len(b), device=K.device)] = 1.0
+    sol = torch.cholesky_solve(rhs, L)                      # M^-1 [y_A, E_B]
+    x = sol[:, 0]
+    if len(b):
+        mu = torch.linalg.solve(sol[b, 1:], -x[b])
+        x = x + sol[:, 1:] @ mu
+    out[a] = x[a]
+    return out
+
+
+def _line_search(o: torch.Tensor, q: torch.Tensor, y: torch.Tensor, bq: float, dq: float, C: float) -> float:
+    """The exact minimiser in [0, 1] of the objective along beta + t d (o = K beta, q = K d, bq = beta^T K d,
+    dq = d^T K d).
+
+    The derivative is bq + t dq - 2C sum_i s_i max(0, r_i - t s_i) with r = 1 - y o, s = y q: increasing and
+    linear between the breakpoints r_i / s_i, so it is walked segment by segment (sorted breakpoints,
+    cumulative sums) to its zero."""
+    r, s = 1 - y * o, y * q
+    on = (r > 0) | ((r == 0) & (s < 0))                      # terms active just after t = 0
+    a0 = bq - 2 * C * float((s * r)[on].sum())
+    g0 = dq + 2 * C * float((s * s)[on].sum())
+    bp = torch.where(s != 0, r / torch.where(s != 0, s, torch.ones_like(s)), torch.full_like(s, -1.0))
+    inside = (bp > 0) & (bp < 1)
+    bp, si, ri, was_on = bp[inside], s[inside], r[inside], on[inside]
+    order = bp.argsort()
+    bp, si, ri, sign = bp[order], si[order], ri[order], torch.where(was_on[order], -1.0, 1.0).double()
+    alpha = a0 + torch.cumsum(-sign * 2 * C * si * ri, 0)    # coefficients after each breakpoint
+    gamma = g0 + torch.cumsum(sign * 2 * C * si * si, 0)
+    alphas = torch.cat([torch.tensor([a0], dtype=torch.float64, device=o.device), alpha])
+    gammas = torch.cat([torch.tensor([g0], dtype=torch.float64, device=o.device), gamma])
+    ends = torch.cat([bp, torch.ones(1, dtype=torch.float64, device=o.device)])
+    at_end = alphas + gammas * ends                          # the derivative at the end of each segment
+    hit = (at_end >= 0).nonzero()
+    if len(hit) == 0:
+        return 1.0
+    k = int(hit[0])
+    start = 0.0 if k == 0 else float(ends[k - 1])
+    g = float(gammas[k])
+    t = -float(alphas[k]) / g if g > 0 else start
+    return min(max(t, start), float(ends[k]))
+
+
+def _optimal(K: torch.Tensor, y: torch.Tensor, beta: torch.Tensor, o: torch.Tensor, C: float) -> bool:
+    """Whether beta is the minimiser to 1e-12 of the objective: the objective is 1-strongly convex in the
+    weights, so it is within |gradient|^2 / 2 of its minimum; the gradient in weight space is
+    X^T (beta - 2C y max(0, 1 - y o)), and |gradient|^2 <= 1e-12 max(1, |w|^2) bounds the gap by 1e-12 of
+    the objective (>= |w|^2 / 2)."""
+    g = beta - 2 * C * y * (1 - y * o).clamp(min=0)
+    return float(g @ (K @ g)) <= 1e-12 * max(1.0, float(beta @ o))
+
+
+def _newton_one(K: torch.Tensor, y: torch.Tensor, C: float, factor: _Factor,
+                start: torch.Tensor | None = None) -> tuple[torch.Tensor, int, bool]:
+    """One problem: coefficients (n,), Newton steps, whether it reached the minimiser. ``start``: a guess
+    of the active set (e.g. the solution's at the previous C), else every image.
+
+    Stops when a full step leaves the active set as it was (then the step landed on the exact minimiser) or
+    when the gradient vanishes to float64 precision (images exactly on the margin can flip in and out of the
+    active set by a rounding error without changing the objective)."""
+    lam = 1.0 / (2.0 * C)
+    beta = torch.zeros_like(y)
+    o = torch.zeros_like(y)
+    active = torch.ones_like(y, dtype=torch.bool) if start is None else start.clone()
+    for step in range(1, MAX_NEWTON + 1):
+        d = _solve_active(K, y, active, lam, factor) - beta
+        q = K @ d
+        t = _line_search(o, q, y, float(beta @ q), float(d @ q), C)
+        beta, o = beta + t * d, o + t * q
+        now = y * o < 1
+        if (t >= 1.0 - 1e-12 and bool((now == active).all())) or _optimal(K, y, beta, o, C):
+            return beta, step, True
+        active = now
+    return beta, MAX_NEWTON, _optimal(K, y, beta, o, C)
+
+
+def solve(problems: Problems, C: float, start: torch.Tensor | None = None) -> Solution:
+    """Every one-vs-rest problem of ``problems`` at one C, exactly (see the module docstring). ``start``:
+    guesses of the active sets (n, P) bool (e.g. :attr:`Solution.active` at a nearby C); they only change
+    how many Newton steps it takes, not the solution."""
+    K, Y = problems.K, problems.Y
+    factor = _Factor(K, 1.0 / (2.0 * C))
+    cols, steps, done = [], 0, True
+    for p in range(Y.shape[1]):
+        b, s, ok = _newton_one(K, Y[:, p].contiguous(), C, factor, None if start is None else start[:, p])
+        cols.append(b)
+        steps, done = max(steps, s), done and ok
+    beta = torch.stack(cols, 1)
+    return Solution(beta, objective(K, Y, beta, C).cpu().numpy(), steps, done, (Y * (K @ beta)) < 1)
+
+
+def predict(K_rows: torch.Tensor, beta: torch.Tensor) -> np.ndarray:
+    """Class ids (m,) from the Gram rows of the images to classify against the training images (m, n) and
+    the coefficients (n, P): decision > 0 is class 1 for two classes, else the argmax over classes (ties: the
+    first, as scikit-learn)."""
+    scores = K_rows @ beta
+    if beta.shape[1] == 1:
+        return (scores[:, 0] > 0).long().cpu().numpy()
+    return scores.argmax(1).cpu().numpy()
