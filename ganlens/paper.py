@@ -390,7 +390,7 @@ def _probe_setup(j: dict) -> str:
     seeds = sp.get("seeds", [sp["seed"]])
     which = f"seeds {seeds[0]}--{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
     return (f"{_n(d['images'])} images of {_tt(d['spec'])}{task} ({', '.join(map(latex_escape, d['classes']))}); "
-            f"{len(seeds)} stratified split{'s' if len(seeds) > 1 else ''} of {_n(sp['train'])}/{_n(sp['val'])}/"
+            f"{len(seeds)} fold{'s' if len(seeds) > 1 else ''} of {_scheme(sp)} with {_n(sp['train'])}/{_n(sp['val'])}/"
             f"{_n(sp['test'])} images (train/val/test, {which}), each choosing $C$ from "
             f"\\{{{', '.join(f'{c:g}' for c in svm['C_grid'])}\\}} by validation accuracy. "
             f"Features: layers {', '.join(map(latex_escape, f['layers']))}, each max-pooled to "
@@ -401,13 +401,31 @@ def _probe_verdict(j: dict) -> str:
     """Trained vs random in words: the means, the spread, the rule and whether the claim holds."""
     t, draws, c = j["trained"], j["random"]["draws"], j["comparison"]
     means = [d["accuracy"] for d in draws]
-    verdict = ("higher than every random draw" if c["trained_beats_random"] else
+    verdict = ("significantly higher than every random draw" if c["trained_beats_random"] else
                f"not higher than the best random draw (seed {c['best_random_seed']})")
-    return (f"Trained D {_pct(t['accuracy'])} $\\pm$ {100 * t['spread']['std']:.1f} over {t['spread']['n']} "
+    if "level" in c:      # corrected resampled t-test against every draw
+        rule = (f"rule: against every draw the Nadeau--Bengio corrected resampled $t$-test of the paired per-fold "
+                f"differences must be significant one-sided at {c['level']:g}; largest $p$ = "
+                f"{_p(c['largest_p_one_sided'])}")
+    else:
+        rule = "rule: its mean over the splits must exceed every draw's mean"
+    ci = t["spread"].get("ci")
+    interval = f" (95\\% CI {_pct(ci[0])}--{_pct(ci[1])}, corrected)" if ci else ""
+    return (f"Trained D {_pct(t['accuracy'])} $\\pm$ {100 * t['spread']['std']:.1f}{interval} over {t['spread']['n']} "
             f"splits; {len(draws)} random Ds (seeds {draws[0]['seed']}--{draws[-1]['seed']}) "
             f"{_pct(min(means))}--{_pct(max(means))} (mean {_pct(j['random_accuracy'])}). The trained D is "
-            f"{verdict} (rule: its mean over the splits must exceed every draw's mean); it is above every draw on "
+            f"{verdict} ({rule}); it is above every draw on "
             f"{c['splits_above_every_draw']} of {t['spread']['n']} splits.")
+
+
+def _scheme(sp: dict) -> str:
+    if "folds" in sp:
+        return f"{sp['repeats']}$\\times${sp['folds']}-fold stratified cross-validation"
+    return "stratified random splits"
+
+
+def _p(p) -> str:
+    return "n/a" if p is None else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
 
 def caption_probe_figure(j: dict) -> str:

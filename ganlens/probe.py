@@ -20,15 +20,18 @@ does the same on any labelled image set:
   method on the images' coefficients, one Gram matrix per network; liblinear stays the reference in the
   tests), with C picked from ``C`` by accuracy on a validation split (ties: the smaller C, i.e. more
   regularisation), refitted on train + validation, and scored once on the test split.
-* **Spread.** All of that is repeated on ``splits`` stratified (train, val, test) splits with seeds
-  ``seed``, ``seed + 1``, ... (each its own choice of C): ``accuracy`` is the mean test accuracy over the
-  splits (it used to be the one split of seed ``seed``, now ``r["trained"]["splits"][0]["accuracy"]``),
-  ``accuracy_spread`` its mean, std, min and max; ``C`` is the C chosen on most splits.
-* **Baseline.** The same features and splits from ``random_draws`` random Ds, ``gan.random_D(seed + i)``:
+* **Spread.** All of that is repeated on ``splits`` folds of repeated stratified K-fold (K = 1 / test
+  fraction, so 5 folds of 20% by default; each fold's rest split into train and validation, each fold with
+  its own choice of C): ``accuracy`` is the mean test accuracy over the folds, ``accuracy_spread`` its
+  mean, std, min, max and the Nadeau-Bengio corrected standard error and 95% interval (the training sets of
+  the folds overlap, so the plain standard error is too small); ``C`` is the C chosen on most folds.
+* **Baseline.** The same features and folds from ``random_draws`` random Ds, ``gan.random_D(seed + i)``:
   Ds of the same architecture with the paper's initialisation (N(0, 0.02) weights; BatchNorm at its
   initial running statistics). Every draw is reported (``r["random"]["draws"]``). The claim
-  ``trained_beats_random`` holds only when the trained D's mean over the splits is above the mean of every
-  random draw (the best one); ``comparison`` also gives, per draw, the paired differences over the splits.
+  ``trained_beats_random`` holds only when, against every draw, the corrected resampled t-test of the paired
+  per-fold differences is significant one-sided at 0.05 (:data:`RULE`; its false-positive rate under the
+  null is simulated in the tests); the former rule (mean above every draw's mean) stays beside it as
+  ``comparison.above_every_draw_mean``.
 * **Data.** ``rooms`` specs get labels from the exact rooms masks (``task="has-window"``: any window
   pixel; ``"windows"``: number of windows, counted as 4-connected components of the window mask of
   at least MIN_WINDOW_PIXELS pixels, 3 or more pooled as "3+"). The command's default,
@@ -57,11 +60,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from scipy.stats import t as t_dist
 from tqdm import tqdm
 
 from . import cli, figures
 from .data import ImageSet, RoomsSet, for_model, iter_chunks, to_float
-from . import svm
+from . import stats, svm
 from .errors import GanlensError, require_at_least, require_memory
 from .hooks import channels_last, retain
 from .results import Result, analysis_module, atomic_write, provenance
@@ -372,16 +376,49 @@ def fit_split(K: torch.Tensor, y: np.ndarray, parts: tuple[np.ndarray, np.ndarra
 
 
 def split_seeds(seed: int, splits: int) -> list[int]:
-    """The seeds of the ``splits`` stratified (train, val, test) splits: seed, seed + 1, ... (the first is
-    the single split of earlier versions)."""
+    """The seeds of the ``splits`` validation splits inside the folds: seed, seed + 1, ..."""
     return [seed + k for k in range(splits)]
 
 
-def spread(values) -> dict:
-    """{"mean", "std" (population, ddof=0), "min", "max", "n"} of a list of accuracies."""
+def folds_of(test_fraction: float) -> int:
+    """K of the K-fold scheme: the test share rounded to 1/K (0.2 -> 5 folds), at least 2."""
+    return max(2, round(1 / test_fraction))
+
+
+def kfold_splits(labels: np.ndarray, val_fraction: float, test_fraction: float, splits: int,
+                 seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``splits`` (train, val, test) index triples: the test sets are the folds of repeated stratified K-fold
+    (K = :func:`folds_of`, ``ceil(splits / K)`` repeats, scikit-learn ``RepeatedStratifiedKFold`` with
+    ``random_state=seed``; the first ``splits`` folds in order), and each fold's rest is split into train
+    and a stratified validation share ``val_fraction / (1 - 1/K)`` (seed ``seed + k`` for the k-th fold).
+    Test sets of one repeat do not overlap, so the spread of their accuracies can be corrected for the
+    training sets that do (:func:`ganlens.stats.corrected_resampled_t`)."""
+    from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
+    k = folds_of(test_fraction)
+    scheme = RepeatedStratifiedKFold(n_splits=k, n_repeats=-(-splits // k), random_state=seed)
+    out = []
+    for i, (rest, te) in enumerate(scheme.split(np.zeros(len(labels)), labels)):
+        if i == splits:
+            break
+        tr, va = train_test_split(rest, test_size=val_fraction / (1 - 1 / k), stratify=labels[rest],
+                                  random_state=seed + i)
+        out.append((np.sort(tr), np.sort(va), np.sort(te)))
+    return out
+
+
+def spread(values, n_train: int | None = None, n_test: int | None = None) -> dict:
+    """{"mean", "std" (population, ddof=0), "min", "max", "n"} of a list of accuracies; with the training and
+    test sizes of resampled splits also the Nadeau-Bengio corrected standard error of the mean,
+    sqrt(s^2 (1/J + n_test/n_train)) (s^2 with ddof=1), and its t 95% interval ("ci", J - 1 degrees of
+    freedom)."""
     v = np.asarray(values, float)
-    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max()),
-            "n": int(len(v))}
+    out = {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max()),
+           "n": int(len(v))}
+    if n_train and n_test and len(v) > 1:
+        se = float(np.sqrt(v.var(ddof=1) * (1 / len(v) + n_test / n_train)))
+        half = float(t_dist.ppf(0.975, len(v) - 1)) * se
+        out.update(corrected_se=se, ci=[out["mean"] - half, out["mean"] + half])
+    return out
 
 
 def _modal_C(fits: list[dict]) -> float:
@@ -417,7 +454,7 @@ def fit_all(feats: dict[str, np.ndarray], y: np.ndarray, parts: list[tuple], Cs,
     return out
 
 
-def summarise(fits: list[dict], classes: list[str], seed: int | None = None) -> dict:
+def summarise(fits: list[dict], classes: list[str], seed: int | None = None, sizes: tuple[int, int] | None = None) -> dict:
     """One network's :func:`fit_probe` results over the splits -> {"seed" (of the random D; None for the
     trained one), "accuracy" (mean over splits), "spread", "C" (the modal C), "per_class" {class: mean test
     recall}, "splits" [the results, per_class keyed by class name]}."""
@@ -427,36 +464,54 @@ def summarise(fits: list[dict], classes: list[str], seed: int | None = None) -> 
     for c in classes:
         got = [f["per_class"][c] for f in fits if f["per_class"][c] is not None]
         per_class[c] = float(np.mean(got)) if got else None
-    s = spread([f["accuracy"] for f in fits])
+    s = spread([f["accuracy"] for f in fits], *(sizes or (None, None)))
     return {"seed": seed, "accuracy": s["mean"], "spread": s, "C": _modal_C(fits), "per_class": per_class,
             "splits": fits}
 
 
-def compare_random(trained: dict, draws: list[dict]) -> dict:
+RULE = ("trained D higher only if, against every random draw, the Nadeau-Bengio corrected resampled t-test of "
+        "the paired per-split differences (trained - random) is significant one-sided at 0.05 (an intersection-"
+        "union test: level 0.05 whatever the number of draws); needs at least 2 splits")
+
+
+def _one_sided(test: stats.TestResult, diff: np.ndarray) -> float:
+    """One-sided p (trained higher) from the two-sided corrected t; differences without spread carry no
+    evidence (p = 1)."""
+    if np.ptp(diff) == 0:
+        return 1.0
+    return float(test.p / 2 if test.statistic > 0 else 1 - test.p / 2)
+
+
+def compare_random(trained: dict, draws: list[dict], n_train: int, n_test: int, level: float = stats.LEVEL) -> dict:
     """The claim "trained D beats random Ds", and the paired comparison on each split.
 
-    Rule: the trained D beats random Ds only when its mean test accuracy over the splits is above the
-    mean of every random draw (i.e. above the best draw). Beside it, per draw, the paired differences
-    (trained - random on the same split) and on how many splits the trained D was higher.
+    Rule (:data:`RULE`): against each draw, the corrected resampled t-test (:func:`ganlens.stats.
+    corrected_resampled_t`, n_train / n_test: the sizes the refit trained and tested on) of the paired
+    differences over the splits, one-sided; the claim needs every draw's p below ``level``. Beside it the
+    former descriptive rule (mean above every draw's mean), which a trained D that is just one more random
+    draw passes with probability 1 / (draws + 1).
     """
     t = np.array([f["accuracy"] for f in trained["splits"]])
     best = max(draws, key=lambda d: d["accuracy"])
     paired = []
     for d in draws:
         diff = t - np.array([f["accuracy"] for f in d["splits"]])
+        test = stats.corrected_resampled_t(diff, n_train, n_test) if len(diff) > 1 else None
+        p_one = None if test is None else _one_sided(test, diff)
         paired.append({"seed": d["seed"], "mean_difference": float(diff.mean()), "splits_higher": int((diff > 0).sum()),
-                       "splits_tied": int((diff == 0).sum()), "splits": int(len(diff))})
+                       "splits_tied": int((diff == 0).sum()), "splits": int(len(diff)),
+                       "corrected_t": None if test is None else float(test.statistic), "p_one_sided": p_one})
     every = np.array([[f["accuracy"] for f in d["splits"]] for d in draws]).max(0)
-    return {"rule": "trained D higher only if its mean test accuracy over the splits is above the mean of every "
-                    "random draw (the best draw)",
-            "trained_beats_random": bool(trained["accuracy"] > best["accuracy"]),
+    ps = [q["p_one_sided"] for q in paired]
+    beats = all(p is not None and p < level for p in ps)
+    return {"rule": RULE, "level": level, "trained_beats_random": bool(beats),
+            "largest_p_one_sided": None if None in ps else float(max(ps)),
+            "above_every_draw_mean": bool(trained["accuracy"] > best["accuracy"]),
             "trained_mean": trained["accuracy"], "best_random_seed": best["seed"],
             "best_random_mean": best["accuracy"], "margin_over_best": float(trained["accuracy"] - best["accuracy"]),
             "draws_beaten": int(sum(trained["accuracy"] > d["accuracy"] for d in draws)), "draws": len(draws),
             "splits_above_every_draw": int((t > every).sum()), "paired": paired}
 
-
-# ---------------------------------------------------------------------------------------------- figure
 
 def plot_probe(result: dict, arrays: dict | None = None):
     """One-column figure from probe.json. Left: test accuracy on each split (dots) and its mean +- std
@@ -579,12 +634,13 @@ def probe(gan, data, *, task: str | None = None, layers: str | list[str] = "all"
     wide = sorted(k for k, x in feats.items() if x.dtype == np.float32)
     classes, counts = _classes(task, data, labels, n)
     seeds = split_seeds(seed, splits)
-    parts = [split(labels, val_fraction, test_fraction, s) for s in seeds]
+    parts = kfold_splits(labels, val_fraction, test_fraction, splits, seed)
+    sizes = (len(parts[0][0]) + len(parts[0][1]), len(parts[0][2]))       # the refit's training and test sizes
     t0 = time.perf_counter()
     fits = fit_all(feats, labels, parts, Cs, len(classes), gan.device, progress)
-    trained = summarise(fits["trained"], classes)
-    draws = [summarise(fits[k], classes, seed=s) for k, s in rand.items()]
-    comparison = compare_random(trained, draws)
+    trained = summarise(fits["trained"], classes, sizes=sizes)
+    draws = [summarise(fits[k], classes, seed=s, sizes=sizes) for k, s in rand.items()]
+    comparison = compare_random(trained, draws, *sizes)
     test_counts = np.bincount(labels[parts[0][2]], minlength=len(classes))
     call = (f"ganlens.probe(gan, {data.spec!r}, task={task!r}, layers={layers!r}, pool={pool}, C={Cs}, "
             f"val_fraction={val_fraction}, test_fraction={test_fraction}, splits={splits}, "
@@ -600,7 +656,8 @@ def probe(gan, data, *, task: str | None = None, layers: str | list[str] = "all"
         "data": {"spec": data.spec, "images": n, "task": task, "labels": TASKS.get(task, "from --data"),
                  "classes": classes, "class_counts": counts.tolist()},
         "split": {"train": len(parts[0][0]), "val": len(parts[0][1]), "test": len(parts[0][2]), "seed": seed,
-                  "seeds": seeds, "count": splits, "stratified": True},
+                  "seeds": seeds, "count": splits, "stratified": True, "scheme": "repeated stratified K-fold",
+                  "folds": folds_of(test_fraction), "repeats": -(-splits // folds_of(test_fraction))},
         "timing": {"features_seconds": round(t_feat, 3), "svm_seconds": round(time.perf_counter() - t0, 3)},
         "provenance": provenance(gan, seed, call=call, device=str(gan.device), feature_cache={
             "folder": None if folder is None else str(folder), "read": cached}),

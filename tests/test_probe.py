@@ -143,7 +143,8 @@ def test_probe_on_every_architecture(arch, tmp_path):
     assert j["features"]["layers"] == hidden
     assert j["feature_dim"] == sum(c * min(4, h) * min(4, w) for c, h, w in (gan.layer("D", n).shape for n in hidden))
     assert j["accuracy"] >= 0.9 and j["split"] == {"train": 30, "val": 10, "test": 10, "seed": 0, "seeds": [0, 1, 2, 3, 4],
-                                                   "count": 5, "stratified": True}
+                                                   "count": 5, "stratified": True, "folds": 5, "repeats": 1,
+                                                   "scheme": "repeated stratified K-fold"}
     assert len(j["trained"]["splits"]) == 5 and [d["seed"] for d in j["random"]["draws"]] == [0, 1, 2, 3, 4]
     assert j["checkpoint"]["path"] == "in-memory" and j["checkpoint"]["sha256"] is None
     assert j["provenance"]["feature_cache"] == {"folder": None, "read": []}
@@ -311,7 +312,9 @@ def test_a_random_trained_D_does_not_beat_random(tmp_path):
     c = r["comparison"]
     assert r["trained"]["splits"] == r["random"]["draws"][0]["splits"]
     assert r["trained_beats_random"] is False and c["margin_over_best"] <= 0
-    assert c["paired"][0] == {"seed": 0, "mean_difference": 0.0, "splits_higher": 0, "splits_tied": 5, "splits": 5}
+    assert {k: c["paired"][0][k] for k in ("seed", "mean_difference", "splits_higher", "splits_tied", "splits")} == \
+        {"seed": 0, "mean_difference": 0.0, "splits_higher": 0, "splits_tied": 5, "splits": 5}
+    assert c["paired"][0]["p_one_sided"] == 1.0 and c["above_every_draw_mean"] is False
 
 
 def test_a_dead_D_is_below_every_random_draw(tmp_path):
@@ -334,6 +337,74 @@ def test_spread_and_first_split_compatibility(tmp_path):
     assert many["trained"]["splits"][0] == one["trained"]["splits"][0] and one["accuracy"] == one["trained"]["splits"][0]["accuracy"]
     assert many["random"]["draws"][0]["splits"][0] == one["random"]["draws"][0]["splits"][0]
     acc = [f["accuracy"] for f in many["trained"]["splits"]]
-    assert many["accuracy_spread"] == {"mean": np.mean(acc), "std": np.std(acc), "min": min(acc), "max": max(acc), "n": 3}
+    sp = many["accuracy_spread"]
+    assert {k: sp[k] for k in ("mean", "std", "min", "max", "n")} == \
+        {"mean": np.mean(acc), "std": np.std(acc), "min": min(acc), "max": max(acc), "n": 3}
+    n_train, n_test = many["split"]["train"] + many["split"]["val"], many["split"]["test"]
+    assert sp["corrected_se"] == pytest.approx(np.sqrt(np.var(acc, ddof=1) * (1 / 3 + n_test / n_train)))
     assert many["split"]["seeds"] == [0, 1, 2] and many["random"]["seeds"] == [0, 1]
     assert probe.spread([0.5, 1.0]) == {"mean": 0.75, "std": 0.25, "min": 0.5, "max": 1.0, "n": 2}
+
+
+def test_folds_are_stratified_and_each_image_is_tested_once_per_repeat():
+    y = np.repeat([0, 1, 2], [40, 25, 35])
+    parts = probe.kfold_splits(y, 0.2, 0.2, 10, seed=3)
+    assert len(parts) == 10
+    for rep in (parts[:5], parts[5:]):
+        tests = np.concatenate([te for _, _, te in rep])
+        assert sorted(tests.tolist()) == list(range(100))             # the folds of one repeat partition the data
+    for tr, va, te in parts:
+        assert not (set(tr) & set(va) or set(tr) & set(te) or set(va) & set(te)) and len(tr) + len(va) + len(te) == 100
+        assert np.bincount(y[te], minlength=3).tolist() == [8, 5, 7]   # stratified
+        assert len(va) == 20
+
+
+def _null_fold_accuracies(rng, n=100, d=6, nets=2, folds=5):
+    """Accuracies (nets, folds) of a nearest-centroid classifier on K-fold splits of data where every "net"
+    sees the same signal through its own noise: no net is better than another (the null)."""
+    y = rng.integers(0, 2, n)
+    signal = 0.5 * (2 * y - 1)[:, None] + rng.normal(size=(n, d))
+    parts = probe.kfold_splits(y, 0.2, 0.2, folds, seed=int(rng.integers(1 << 30)))
+    acc = np.zeros((nets, folds))
+    for k in range(nets):
+        x = signal + rng.normal(size=(n, d))
+        for f, (tr, va, te) in enumerate(parts):
+            fit = np.concatenate([tr, va])
+            c0, c1 = x[fit][y[fit] == 0].mean(0), x[fit][y[fit] == 1].mean(0)
+            pred = ((x[te] - c1) ** 2).sum(1) < ((x[te] - c0) ** 2).sum(1)
+            acc[k, f] = (pred == y[te]).mean()
+    return acc, (len(parts[0][0]) + len(parts[0][1]), len(parts[0][2]))
+
+
+def _as_result(accs):
+    return {"accuracy": float(np.mean(accs)), "splits": [{"accuracy": float(a)} for a in accs]}
+
+
+def test_trained_beats_random_rule_holds_its_level_under_the_null():
+    # The "trained" D is one more draw from the same distribution as the random one: the rule may claim it
+    # beats random at most about 5% of the time. The former rule (mean above the draw's mean) claims it half
+    # the time, and a plain paired t-test over the folds, ignoring the overlap of their training sets, more
+    # often than 5%.
+    rng = np.random.default_rng(0)
+    sims, claims, former, naive = 400, 0, 0, 0
+    from scipy.stats import ttest_rel
+    for _ in range(sims):
+        acc, (n_train, n_test) = _null_fold_accuracies(rng)
+        c = probe.compare_random(_as_result(acc[0]), [dict(_as_result(acc[1]), seed=0)], n_train, n_test)
+        claims += c["trained_beats_random"]
+        former += c["above_every_draw_mean"]
+        if np.any(acc[0] != acc[1]):
+            r = ttest_rel(acc[0], acc[1], alternative="greater")
+            naive += bool(r.pvalue < 0.05)
+    bound = 0.05 + 3 * np.sqrt(0.05 * 0.95 / sims)
+    assert claims / sims <= bound, claims / sims
+    assert former / sims > 0.3
+    assert naive / sims > claims / sims
+
+
+def test_trained_beats_random_rule_passes_a_clearly_better_D():
+    rng = np.random.default_rng(1)
+    acc, (n_train, n_test) = _null_fold_accuracies(rng)
+    better = np.clip(acc[1] + 0.15 + rng.normal(0, 0.01, acc.shape[1]), 0, 1)
+    c = probe.compare_random(_as_result(better), [dict(_as_result(acc[1]), seed=0)], n_train, n_test)
+    assert c["trained_beats_random"] is True and c["largest_p_one_sided"] < 0.01
