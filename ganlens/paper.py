@@ -19,11 +19,11 @@ Determinism. Each command's JSON keeps what changes from run to run (when, who, 
 top-level keys :data:`VOLATILE_KEYS` (``provenance``: command line and date; ``timing``: speeds; ``seconds``:
 the phase times of ``ganlens.forget``). Everything else is a result of (checkpoint, settings, seed,
 device) and is identical between runs on the same machine (CPU, thread count, versions): another CPU's
-kernels may round floats differently in the last digits (``--check DIR`` against its folder lists them). :func:`numbers` strips those keys, ``numbers_sha256`` hashes the
-rest, and :func:`compare` lists where two runs differ; ``--check`` runs everything twice (or compares
-with an earlier folder) and records the verdict under ``check``. In the manifest the volatile parts are
-``timing``, ``provenance`` and ``check``. (``.npz`` arrays and image files are not compared: zip entries
-carry dates.)
+kernels may round floats differently in the last digits (``--check DIR`` against its folder lists them).
+:func:`numbers` strips those keys, ``numbers_sha256`` hashes the rest, and :func:`compare` lists where two
+runs differ; ``--check`` runs everything twice (or compares with an earlier folder) and records the verdict
+under ``check``. In the manifest the volatile parts are ``timing``, ``provenance`` and ``check``. (``.npz``
+arrays and image files are not compared: zip entries carry dates.)
 """
 
 from __future__ import annotations

@@ -441,7 +441,8 @@ def grey_square_D() -> nn.Sequential:
     """A hand-built D whose unit 0 of layer "act3" is > 0 exactly on flat mid-grey regions of at least
     3x3 pixels (the planted squares) and 0 elsewhere: act1 splits each colour into |x| halves, "flat"
     fires where the 3x3 sum of |x| is below 0.5 (the square eroded by one pixel; random pixels sum ~13),
-    "grow" dilates that back by one pixel (less a margin of 0.01): erosion then dilation of a square is the square."""
+    "grow" dilates that back by one pixel (less a margin of 0.01): erosion then dilation of a square is the
+    square."""
     D = nn.Sequential(OrderedDict(
         split=nn.Conv2d(3, 6, 1), act1=nn.ReLU(), flat=nn.Conv2d(6, 4, 3, padding=1), act2=nn.ReLU(),
         grow=nn.Conv2d(4, 4, 3, padding=1), act3=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(),

@@ -335,7 +335,8 @@ def test_rating_page_and_ratings_command_end_to_end(tmp_path, capsys):
     # (rendered as the page does, the first 5 evaluation latents in one batch: the same seed alone in a batch of
     # 1 may come out a few ulps off on another CPU, and a pixel on a rounding boundary one grey level apart)
     seeds = [int(v) for v in np.load(out / "forget.npz")["eval_seeds"][:5]]
-    made = {c: to_uint8(forget.generate(gan, j["settings"]["layer"], gan.latents(seeds), d, fill)) for c, d in drop.items()}
+    made = {c: to_uint8(forget.generate(gan, j["settings"]["layer"], gan.latents(seeds), d, fill))
+            for c, d in drop.items()}
     for k in (0, 7, 14):
         it = key["items"][k]
         want = made[it["condition"]][seeds.index(it["seed"])].permute(1, 2, 0).numpy()
