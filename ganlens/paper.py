@@ -18,11 +18,12 @@ so that everything runs in a few minutes on a 2-core CPU), one sub-folder per fi
 Determinism. Each command's JSON keeps what changes from run to run (when, who, how fast) under the
 top-level keys :data:`VOLATILE_KEYS` (``provenance``: command line and date; ``timing``: speeds; ``seconds``:
 the phase times of ``ganlens.forget``). Everything else is a result of (checkpoint, settings, seed,
-device) and is identical between runs. :func:`numbers` strips those keys, ``numbers_sha256`` hashes the
-rest, and :func:`compare` lists where two runs differ; ``--check`` runs everything twice (or compares
-with an earlier folder) and records the verdict under ``check``. In the manifest the volatile parts are
-``timing``, ``provenance`` and ``check``. (``.npz`` arrays and image files are not compared: zip entries
-carry dates.)
+device) and is identical between runs on the same machine (CPU, thread count, versions): another CPU's
+kernels may round floats differently in the last digits (``--check DIR`` against its folder lists them).
+:func:`numbers` strips those keys, ``numbers_sha256`` hashes the rest, and :func:`compare` lists where two
+runs differ; ``--check`` runs everything twice (or compares with an earlier folder) and records the verdict
+under ``check``. In the manifest the volatile parts are ``timing``, ``provenance`` and ``check``. (``.npz``
+arrays and image files are not compared: zip entries carry dates.)
 """
 
 from __future__ import annotations
@@ -996,7 +997,8 @@ def _manifest(old, entries, seconds, total, sha, ck, base, keys, check) -> dict:
         "volatile": {"figure_json_keys": list(VOLATILE_KEYS), "manifest_keys": list(MANIFEST_VOLATILE),
                      "rule": "numbers_sha256 = sha256 of the figure's JSON without figure_json_keys (sorted keys, "
                              "indent 2); everything else in a figure's JSON is identical between runs with the same "
-                             "checkpoint, settings, seed and device"},
+                             "checkpoint, settings, seed and device on the same machine (CPU, thread count, "
+                             "versions)"},
         "timing": {"total_seconds": total if set(keys) == set(FIGURES) else timing.get("total_seconds"),
                    "last_run_seconds": total, "last_run": keys, "figures": {k: per[k] for k in FIGURES if k in per}},
         "provenance": {"command": _command_line(), "date": datetime.datetime.now(datetime.timezone.utc)

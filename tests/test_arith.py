@@ -279,7 +279,11 @@ def test_cli_end_to_end(tiny_checkpoint, tmp_path, capsys):
     y = z["z_A"].astype(np.float64).mean(0) - z["z_B"].mean(0) + z["z_C"].mean(0)
     assert np.allclose(z["y"], y, atol=1e-5) and np.array_equal(z["z_grid"][4], z["y"])
     assert z["turn_frames"].shape == (3, 3, 3, 32, 32) and z["controls_grid"].shape == (4, 9, 3, 32, 32)
-    assert np.array_equal(z["controls_grid"][0], z["grid"])     # the controls' Y is the figure's grid
+    # The controls' Y is the figure's grid: the same latents, rendered by G in another batch (4 conditions x
+    # 9 samples x draws vs exemplars + means + grid), so a pixel on a rounding boundary of the uint8
+    # conversion may come out one grey level apart on another CPU's convolution kernels.
+    diff = np.abs(z["controls_grid"][0].astype(np.int16) - z["grid"].astype(np.int16))
+    assert diff.max() <= 1 and diff.mean() < 0.01
     # same arguments, same numbers
     first = (out / "arith.json").read_text()
     assert run(argv, capsys)[0] == 0

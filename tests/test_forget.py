@@ -332,10 +332,14 @@ def test_rating_page_and_ratings_command_end_to_end(tmp_path, capsys):
     drop = {"before": [], "after": j["dropped_maps"], "control": j["control"]["maps"][0]}
     import base64
     import cv2
+    # (rendered as the page does, the first 5 evaluation latents in one batch: the same seed alone in a batch of
+    # 1 may come out a few ulps off on another CPU, and a pixel on a rounding boundary one grey level apart)
+    seeds = [int(v) for v in np.load(out / "forget.npz")["eval_seeds"][:5]]
+    made = {c: to_uint8(forget.generate(gan, j["settings"]["layer"], gan.latents(seeds), d, fill))
+            for c, d in drop.items()}
     for k in (0, 7, 14):
         it = key["items"][k]
-        want = to_uint8(forget.generate(gan, j["settings"]["layer"], gan.latents([it["seed"]]), drop[it["condition"]],
-                                        fill))[0].permute(1, 2, 0).numpy()
+        want = made[it["condition"]][seeds.index(it["seed"])].permute(1, 2, 0).numpy()
         png = cv2.imdecode(np.frombuffer(base64.b64decode(data["images"][k]), np.uint8), cv2.IMREAD_COLOR)
         np.testing.assert_array_equal(cv2.cvtColor(png, cv2.COLOR_BGR2RGB), want)
     rated = tmp_path / "rate.ratings.json"

@@ -139,8 +139,42 @@ def test_search_streams_and_matches_brute_force():
     keep = [i for i in range(50) if i not in (3, 10)]
     d = torch.cdist(q.double(), space.embed(data.images[keep]).double())
     assert found["images"] == 48
-    assert np.array_equal(found["pixel"]["index"], np.array(keep)[d.argmin(1).numpy()])
+    # The search takes float32 distances of chunks of 9 through cdist's |a|^2+|b|^2-2ab expansion, the brute
+    # force float64 ones: the nearest image must be the brute force's up to float32 rounding (rtol 1e-5), and
+    # the very same image wherever the runner-up is farther than that (a near-tie may go either way on
+    # another CPU's kernels).
+    got = torch.as_tensor(found["pixel"]["index"])
+    col = torch.as_tensor([keep.index(int(i)) for i in got])
+    two = d.topk(2, dim=1, largest=False).values
+    assert torch.allclose(d[torch.arange(len(d)), col], two[:, 0], rtol=1e-5)
+    clear = two[:, 1] > two[:, 0] * (1 + 1e-5)
+    assert clear.sum() >= 5 and torch.equal(got[clear], torch.as_tensor(keep)[d.argmin(1)][clear])
+    np.testing.assert_allclose(found["pixel"]["distance"], two[:, 0].numpy(), rtol=1e-5)
     np.testing.assert_allclose(found["pixel"]["knn"], d.sort(1).values[:, :10].numpy(), rtol=1e-5)
+
+
+@pytest.mark.xfail(strict=True, reason="memorization._update picks each chunk's winner by the |a|^2+|b|^2-2ab "
+                   "expansion and compares winners across chunks by exact distance, and knn[1:] keeps expansion "
+                   "values: the nearest image and d1/mean(d1..dk) depend on the chunk size (audit report; "
+                   "memorization.py is another engineer's file). Remove this mark with the fix.")
+def test_nearest_image_and_knn_do_not_depend_on_the_chunk_size():
+    # Near-copies of one query (each 1 grey level off at 40 pixels): distances ~1e-3 a few ulps apart, where
+    # the float32 expansion's cancellation error (~1e-4) is larger than the gaps. Searched in one chunk, in
+    # chunks of 7 and image by image, the nearest image and the sorted k nearest distances must agree.
+    g = torch.Generator().manual_seed(0)
+    base = torch.randint(0, 256, (1, 3, 16, 16), generator=g, dtype=torch.uint8)
+    imgs = base.repeat(64, 1, 1, 1)
+    flat = imgs.view(64, -1)
+    for i in range(64):
+        idx = torch.randperm(flat.shape[1], generator=g)[:40]
+        flat[i, idx] = (flat[i, idx].int() + torch.where(flat[i, idx] < 255, 1, -1)).to(torch.uint8)
+    space = memorization.pixel_space()
+    q = space.embed(base)
+    exact = (space.embed(imgs).double() - q.double()).norm(dim=1)
+    for chunk in (64, 7, 1):
+        got = memorization.search(TensorSet(imgs, "near"), [space], {"pixel": q}, chunk=chunk, progress=False)["pixel"]
+        assert got["index"][0] == int(exact.argmin()), chunk
+        np.testing.assert_allclose(got["knn"][0], exact.sort().values[:got["knn"].shape[1]].numpy(), rtol=1e-5)
 
 
 def test_data_copying_statistic_signs():
