@@ -76,11 +76,12 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
-from . import cli, figures
+from . import cli, figures, stats
 from .data import to_float, to_uint8
 from .errors import GanlensError, require_at_least
 from .generate import images
 from .results import Result, analysis_module, provenance
+from .stats import clopper_pearson
 
 PROG = "python -m ganlens.arith"
 EXAMPLES = f"""  {PROG}                                      # rooms demo: window_nodoor - nowindow_nodoor + nowindow_door
@@ -451,27 +452,22 @@ def judged(judge: Judge, imgs: torch.Tensor, attributes: tuple[str, ...]) -> dic
 
 def rate(k: int, n: int) -> dict:
     """k of n with the exact (Clopper-Pearson) 95 % interval of scipy's binomtest."""
-    from scipy.stats import binomtest
-    ci = binomtest(int(k), int(n)).proportion_ci(method="exact") if n else None
+    ci = clopper_pearson(k, n)
     return {"k": int(k), "n": int(n), "rate": float(k / n) if n else None,
-            "ci95": [float(ci.low), float(ci.high)] if ci is not None else None}
+            "ci95": ci.as_list() if ci is not None else None}
 
 
 def mcnemar(y: np.ndarray, x: np.ndarray) -> dict:
     """Exact McNemar test of paired outcomes (y: Y's, x: a control's): two-sided binomial test (scipy
     ``binomtest``, p = 1/2) on the discordant pairs."""
-    from scipy.stats import binomtest
-    y, x = np.asarray(y, bool).ravel(), np.asarray(x, bool).ravel()
-    b, c = int((y & ~x).sum()), int((~y & x).sum())
-    return {"pairs": int(len(y)), "Y_only": b, "control_only": c,
-            "p": float(binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0}
+    r = stats.mcnemar(y, x)
+    return {"pairs": int(np.asarray(y).size), "Y_only": r.a_only, "control_only": r.b_only, "p": r.p}
 
 
 def sign_test(y_rates: np.ndarray, x_rates: np.ndarray) -> dict:
     """Draw-level sign test: draws where Y's rate is above / below the control's, binomial p (ties dropped)."""
-    from scipy.stats import binomtest
-    hi, lo = int((y_rates > x_rates).sum()), int((y_rates < x_rates).sum())
-    return {"draws_Y_higher": hi, "draws_Y_lower": lo, "p": float(binomtest(hi, hi + lo, 0.5).pvalue) if hi + lo else 1.0}
+    r = stats.sign_test(y_rates, x_rates)
+    return {"draws_Y_higher": r.higher, "draws_Y_lower": r.lower, "p": r.p}
 
 
 # ------------------------------------------------------------------------------------------ computing

@@ -82,11 +82,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import cli, figures, hooks
+from . import cli, figures, hooks, stats
 from .data import to_uint8
 from .errors import GanlensError, NotApplicable, require_at_least
 from .generate import images
 from .results import Result, analysis_module, finite_or_none, provenance
+from .stats import clopper_pearson
 
 PROG = "python -m ganlens.dissect"
 EXAMPLES = f"""  {PROG}                                        # every hidden layer of the shipped rooms model
@@ -428,12 +429,10 @@ def class_summary(records: list[dict], ious: dict, counts: dict, seg: Segmentati
 
 def rate(present: np.ndarray) -> dict:
     """Share of True with its exact (Clopper-Pearson) 95% interval."""
-    from scipy.stats import binomtest
     x, n = int(present.sum()), int(len(present))
     if n == 0:
         return {"rate": None, "ci95": None, "count": 0, "n": 0}
-    ci = binomtest(x, n).proportion_ci(0.95, method="exact")
-    return {"rate": x / n, "ci95": [float(ci.low), float(ci.high)], "count": x, "n": n}
+    return {"rate": x / n, "ci95": clopper_pearson(x, n).as_list(), "count": x, "n": n}
 
 
 def ace(diff: np.ndarray) -> dict:
@@ -447,9 +446,9 @@ def ace(diff: np.ndarray) -> dict:
 
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
-    """Exact McNemar test of paired booleans (forget's, on the same latents)."""
-    from .forget import mcnemar as paired
-    return paired(a, b)
+    """Exact McNemar test of paired booleans on the same latents (forget's keys: lost, gained, p_value)."""
+    r = stats.mcnemar(a, b)
+    return {"lost": r.a_only, "gained": r.b_only, "p_value": r.p}
 
 
 def measure(maps: np.ndarray, cls: int, min_px: int, region: np.ndarray | None = None) -> dict:
@@ -669,7 +668,7 @@ def agreement(gan, boxes, seg: Segmentation, records: list[dict], ious: dict, ta
     """Units dissection labels with the box file's class vs the maps forget's probe selects, on one layer."""
     if boxes is None:
         return {"available": False, "reason": "no box file given (boxes= / --boxes)"}
-    from scipy.stats import hypergeom, spearmanr
+    from scipy.stats import spearmanr
 
     from .forget import read_boxes, run_probe
     bf = read_boxes(boxes, gan)
@@ -694,7 +693,7 @@ def agreement(gan, boxes, seg: Segmentation, records: list[dict], ious: dict, ta
             "probe_cv_auc": (p["probe"]["cv"] or {}).get("auc_mean"),
             "dissection_units": sorted(dis), "forget_maps": sorted(fgt), "overlap": both,
             "jaccard": both / len(dis | fgt) if dis | fgt else None,
-            "overlap_p_value": float(hypergeom.sf(both - 1, c, len(dis), len(fgt))) if dis and fgt else None,
+            "overlap_p_value": stats.hypergeom_tail(both, c, len(dis), len(fgt)) if dis and fgt else None,
             "overlap_expected_by_chance": len(dis) * len(fgt) / c,
             "top_iou_units_in_forget_maps": len(top & fgt),
             "spearman_iou_vs_probe_weight": {"rho": finite_or_none(rho.statistic),

@@ -64,6 +64,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import stats
 from .data import ImageSet, iter_chunks, to_float
 from .errors import GanlensError, require_at_least
 from .generate import features, images
@@ -255,11 +256,7 @@ def z_u(test: np.ndarray, gen: np.ndarray) -> float:
     sign and does not underflow. z < 0 means generated samples are closer (copying), z > 0 farther;
     0 when every distance is equal (nothing to rank).
     """
-    from scipy.stats import mannwhitneyu, rankdata, tiecorrect
-    m, n = len(gen), len(test)
-    u = mannwhitneyu(gen, test, alternative="two-sided", method="asymptotic").statistic
-    var = m * n * (m + n + 1) / 12 * tiecorrect(rankdata(np.concatenate([gen, test])))
-    return float((u - m * n / 2) / math.sqrt(var)) if var > 0 else 0.0
+    return stats.mann_whitney_z(gen, test, tie_correct=True)
 
 
 def data_copying_test(test_dist: np.ndarray, test_cells: np.ndarray, gen_dist: np.ndarray,
