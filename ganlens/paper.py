@@ -454,9 +454,17 @@ def probe_table(j: dict, source: str, command: str) -> str:
 
 def _dissect_rule(j: dict) -> str:
     s = j["settings"]
-    return (f"a unit fires where its activation, upsampled bilinearly to the image, exceeds its own {s['quantile']:g} "
-            f"quantile over {_n(s['n'])} samples; it is labelled with the class of "
-            f"{latex_escape(j['segmenter']['name'])} it overlaps best if that IoU is at least {s['iou_floor']:g}")
+    seg = latex_escape(j["segmenter"]["name"])
+    floor = s["iou_floor"] if s["iou_floor"] is not None else (0.05 if s["threshold"] == "iqr" else 0.04)
+    if s["threshold"] == "iqr":
+        return (f"a unit fires where its activation, upsampled bilinearly to the image, exceeds the level that "
+                f"maximises the information quality ratio (IQR) with its best class of {seg} (GAN Dissection's rule, "
+                f"levels picked on {_n(s['n_select'])} other samples); it is labelled with that class if, over "
+                f"{_n(s['n'])} samples, IQR $> 0.01$ and IoU $> {floor:g}$")
+    q = s["threshold"].split(":", 1)[1]
+    return (f"a unit fires where its activation, upsampled bilinearly to the image, exceeds its own {q} "
+            f"quantile over {_n(s['n'])} samples; it is labelled with the class of {seg} it overlaps best if that "
+            f"IoU is at least {floor:g}")
 
 
 def caption_dissect(j: dict) -> str:
@@ -504,7 +512,8 @@ def _dissect_edit(kind: str, c: str, r: dict) -> str:
             f"[{_f(r['before']['ci95'][0])}, {_f(r['before']['ci95'][1])}] before, {_f(r['after']['rate'])} "
             f"[{_f(r['after']['ci95'][0])}, {_f(r['after']['ci95'][1])}] after, {_f(ctl['rate_mean'])} with as many "
             f"random units (mean of {len(ctl['draws'])} draws; exact 95\\% intervals; McNemar "
-            f"$p = {_p_value(r['mcnemar_before_vs_after']['p_value'])}$). Average causal effect on {share} "
+            f"$p = {_p_value(r['mcnemar_before_vs_after']['p_value'])}$). GAN Dissection's average causal effect "
+            f"on {share} (units at their mean where the class is present vs zeroed, same latents) "
             f"{_f(r['ace']['value'], 3)} (random units {_f(ctl['ace_mean'], 3)}).")
 
 
@@ -615,7 +624,8 @@ FIGURES: dict[str, Figure] = {f.key: f for f in [
            _probe_settings, _model_sha, table=probe_table),
     Figure("fig_dissect", "Dissection (Bau et al. 2019): units per class, removal and insertion", "ganlens.dissect",
            "dissect.json",
-           ("--layers", "all", "--n", "1000", "--quantile", "0.99", "--iou-floor", "0.04", "--fill", "zero",
+           ("--layers", "all", "--n", "1000", "--threshold", "iqr", "--n-select", "200", "--iou-floor", "0.05",
+            "--fill", "zero",
             "--control-draws", "3", "--n-eval", "500", "--dose-n", "100", "--show", "8"),
            {"dissect": caption_dissect, "units": caption_dissect_units, "remove": caption_dissect_remove,
             "insert": caption_dissect_insert, "dose": caption_dissect_dose},
