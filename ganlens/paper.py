@@ -181,7 +181,7 @@ def _memorization_numbers(mem: dict) -> str:
     ct = ", ".join(f"{_space_name(s)} {_f(e['data_copying']['C_T'])}" if e["data_copying"]["C_T"] is not None
                    else f"{_space_name(s)} n/a" for s, e in sp.items())
     cf = ", ".join(f"{_space_name(s)} {_f(e['copy_fraction'], 3)}" for s, e in sp.items())
-    return (f"Data-copying $C_T$ (Meehan et al.\\ 2020, tie-corrected Mann-Whitney $z$): {ct}; share of near-copies: "
+    return (f"Data-copying $C_T$ (Meehan et al.\\ 2020: their Mann-Whitney $z$ with continuity correction, cells holding more than 20 of the samples): {ct}; share of near-copies: "
             f"{cf}. Every space votes: copying if, in any space, $C_T < {r['C_T_below']:g}$ or the share exceeds "
             f"{_f(r['copy_fraction_above'])}.")
 
