@@ -354,14 +354,17 @@ def caption_arith(j: dict) -> str:
     c = j.get("claim")
     if c:
         r = c["rates"]
-        lost = [k.replace("_", " ") for k in ("A_alone", "null", "pixel") if not c["beats"][k]]
+        lost = [k.replace("_", " ") for k in ("A_plus_C", "null", "pixel") if not c["beats"][k]]
         where = f"over {j['trials']['draws']} random draws of exemplars" if c["from"] == "trials" else "for these exemplars"
         text += (f" Rate of \\emph{{{latex_escape(c['measure'])}}} {where} ({_n(c['samples'])} samples): $Y$ "
-                 f"{_f(r['Y']['rate'])} [{_f(r['Y']['ci95'][0])}, {_f(r['Y']['ci95'][1])}]; with the same noise, the "
-                 f"first concept alone {_f(r['A_alone']['rate'])}, a norm-matched null (random exemplars for all but the "
-                 f"last concept, scaled to $|Y|$) {_f(r['null']['rate'])}; pixel-space arithmetic {_f(r['pixel']['rate'])} "
-                 f"(vs {_f(c['Y_centre']['rate'])} for $Y$'s centre). Rule: $Y$ beats a control when its rate is higher "
-                 f"and the exact McNemar test on paired samples gives $p < {s['alpha']:g}$; the claim stands only if $Y$ "
+                 f"{_f(r['Y']['rate'])}" + (f" [{_f(r['Y']['ci95'][0])}, {_f(r['Y']['ci95'][1])}]" if r['Y']['ci95'] else "")
+                 + f" (95\\% interval by bootstrap over draws); with the same noise, the expression without its "
+                 f"subtraction ($A + C$, scaled to $|Y|$) {_f(r['A_plus_C']['rate'])}, a norm-matched null (random "
+                 f"exemplars for all but the last concept, scaled to $|Y|$) {_f(r['null']['rate'])}; pixel-space "
+                 f"arithmetic {_f(r['pixel']['rate'])} (vs {_f(c['Y_centre']['rate'])} for $Y$'s centre); the first "
+                 f"concept alone {_f(r['A_alone']['rate'])}. The samples of one draw share its exemplars, so the rule "
+                 f"counts draws: $Y$ beats a control when more draws have $Y$ above it than below and the sign test over "
+                 f"draws gives $p < {s['alpha']:g}$; the claim stands only if $Y$ "
                  f"beats all three: " + ("it stands." if c["claim_stands"] else f"it does not ({', '.join(lost)}).")
                  + " Second figure: $Y$ and each control for the exemplars shown.")
     return text
