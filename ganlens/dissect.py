@@ -11,6 +11,11 @@ units off and insert one by switching them on at a place, and measure both with 
 **Labels** (for every hidden conv layer of G with a spatial map of side >= 2, or ``layers``), over ``n``
 generated samples (seeds 0 .. n-1):
 
+0. *Threshold rule* (``threshold``): ``"iqr"`` (default), GAN Dissection's rule for generators: each unit's
+   threshold maximises the information quality ratio with its best class, picked on ``n_select`` other
+   latents (:mod:`ganlens.dissect_threshold`); a unit is labelled when IQR > 0.01 and IoU > 0.05 (gandissect's
+   floors). ``"quantile:0.99"``: the fixed-quantile rule of steps 1-3 below. Pass 1 runs under both rules (it
+   also gives each unit's mean and strongest samples); under ``iqr`` its quantile is replaced by the level.
 1. *Thresholds, first pass.* Each unit's threshold ``t_u`` is the exact ``quantile`` (0.99) of its activations
    at the layer's own resolution over all N samples and positions, GAN Dissection's rule (netdissect
    takes the quantile of the raw feature maps, then thresholds their upsampled versions). It is kept
@@ -29,21 +34,25 @@ generated samples (seeds 0 .. n-1):
    ``t_u`` is a layer-resolution quantile, the share of *image* pixels above it is not exactly 1% (bilinear
    upsampling smooths peaks); the JSON reports it per unit (``coverage``).
 3. Each unit's label is its best class by IoU (among ``classes``), or none ("unlabelled") under ``iou_floor``
-   (0.04, Network Dissection's floor).
+   (0.04, Network Dissection's floor); under ``iqr`` the class picked with the level, see step 0.
 
 **Remove** (``remove`` classes; default "window" when the segmenter knows it): on ``n_eval`` fresh latents
 (seeds 1,000,000,000 + i, as forget), the class's top-k units by IoU in one layer (``edit_layer``, default
-the layer holding the class's best unit; k default: the units labelled with the class there, at least 1) are
+the layer holding the class's best unit; k default: the units labelled with the class there, at least 1 and
+at most half the layer, so that as many random units exist outside them) are
 set to zero (``fill="zero"``, GAN Dissection) or their mean at every position (:func:`ganlens.hooks.ablate`).
 Measured before / after: presence rate (the class's largest connected region covers >= the segmenter's
 minimum area) with exact binomial 95% intervals, pixel share, an exact McNemar test on the paired latents,
-and the average causal effect ``ACE = mean over latents of (pixel share after - before)`` with a t interval.
+the one-sided ``removal_effect = mean over latents of (pixel share after - before)`` with a t interval, and
+GAN Dissection's ACE (the same units set to their class-present mean vs zeroed, :mod:`ganlens.dissect_effects`).
 Control: ``control_draws`` random sets of k other units of the same layer, edited the same way. Dose curve:
 the rate on the first ``dose_n`` latents as 0, 1, 2, 4, ... k ... 2k units are edited, in IoU order and in
 each random order.
 
-**Insert** (``insert`` classes, same default): inside a target region the top-k units are set to their
-level (:func:`ganlens.hooks.set_channels` with a mask), and the segmenter is asked whether the class is now
+**Insert** (``insert`` classes, same default): inside a target region the top-k units (and, for the
+controls, random units) are set to their mean activation where the class is present (gandissect's
+``weighted_mean_present_feature``, :func:`ganlens.hooks.set_channels` with a mask); the paper's ACE sets
+them to zero there for the other arm; the segmenter is asked whether the class is now
 in the region (largest region of the class inside it >= the minimum area), its share of the region and
 its IoU with the region; before vs after and vs random units set the same way, with the same statistics.
 The region is ``box`` (image pixels, every sample), or per sample the square of ``region_size`` pixels
@@ -544,7 +553,7 @@ def make_target(cls: int, seg: Segmentation, records: list[dict], ious: dict, la
     if k is None:
         rec = next(r for r in records if r["layer"] == name)
         k = max(1, rec["counts"].get(seg.classes[cls], 0))
-        k = min(k, channels - 1)
+        k = min(k, channels // 2)          # a random control of as many units must exist outside the k
     elif k >= channels:
         raise GanlensError(f"k {k}: layer {name} has only {channels} units (random controls need others)")
     rest = np.array(ranking[k:])
@@ -1232,7 +1241,7 @@ def parser() -> cli.Parser:
     p.add_argument("--insert", type=_names,
                    help="classes to insert, or 'none' (default: window if the segmenter knows it)")
     p.add_argument("--edit-layer", help="layer whose units are edited (default: the one with the class's best unit)")
-    p.add_argument("--k", type=cli.at_least(1), help="units edited (default: those labelled with the class there)")
+    p.add_argument("--k", type=cli.at_least(1), help="units edited (default: those labelled with the class there, at most half the layer)")
     p.add_argument("--fill", choices=FILLS, default="zero", help="removed units become zero (default) or their mean")
     p.add_argument("--control-draws", type=cli.at_least(1), default=3, metavar="D",
                    help="random unit sets per edit (default: 3)")
