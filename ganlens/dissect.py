@@ -381,21 +381,14 @@ def iou_matrix(inter: torch.Tensor, fired: torch.Tensor, class_pixels: torch.Ten
 
 def iqr_thresholds(gan, layers: list, seg: Segmentation, n_select: int, allowed: list[int], stats: dict,
                    seed: int) -> None:
-    """GAN Dissection's IQR thresholds (:mod:`ganlens.dissect_threshold`) on ``n_select`` selection latents:
-    sets each layer's "threshold", "fraction", "class" and "selection_iqr" in ``stats``."""
-    K, dev, mats = len(seg.classes), gan.device, {}
-    names = [lay.name for lay in layers]
-
-    def matrix(h):
-        return mats.setdefault(h, interp_matrix(h, gan.image_size, dev))
+    """GAN Dissection's IQR thresholds on ``n_select`` selection latents (:func:`ganlens.dissect_threshold.
+    select_levels`): sets each layer's "threshold", "fraction", "class" and "selection_iqr" in ``stats``."""
+    K, dev, mats, names = len(seg.classes), gan.device, {}, [lay.name for lay in layers]
     with torch.inference_mode():
-        sel = thr.select_pass(gan.latents(range(thr.SELECT_SEED, thr.SELECT_SEED + n_select)), layers,
-                              lambda z: _forward(gan, z, names), lambda x: _labels(seg(x), K, dev), K, matrix,
-                              ELEMS, CHUNK, seed)
-    for name in names:
-        c = thr.choose_levels(sel["grid"][name].cpu(), sel["above"][name], sel["class_pixels"], sel["pixels"], allowed)
-        stats[name].update(threshold=c["threshold"].to(dev), fraction=c["fraction"].numpy(),
-                           **{"class": c["class"].numpy(), "selection_iqr": c["iqr"].numpy()})
+        thr.select_levels(gan.latents(range(thr.SELECT_SEED, thr.SELECT_SEED + n_select)), layers,
+                          lambda z: _forward(gan, z, names), lambda x: _labels(seg(x), K, dev), K,
+                          lambda h: mats.setdefault(h, interp_matrix(h, gan.image_size, dev)), (ELEMS, CHUNK, seed),
+                          allowed, stats)
 
 
 # --- labels ----------------------------------------------------------------------------------------------
@@ -991,17 +984,6 @@ def _unknown(c, seg: Segmentation):
     raise GanlensError(f"classes: unknown class {c!r}; the segmenter's classes are {', '.join(seg.classes)}")
 
 
-_THRESHOLD_DOC = {
-    "iqr": "GAN Dissection's IQR rule (gandissect collect_iqr): on the selection latents (seeds "
-           f"{thr.SELECT_SEED} + i), per unit the level among its 1 - f quantiles of the upsampled maps "
-           "(f = logspace(-3, 0, 100)) that maximises IQR for its best class (agreement > 0.8, level > 0)",
-    "quantile": "exact per-unit quantile of the activations at layer resolution over all samples and positions "
-                "(running torch.topk), applied to the maps upsampled bilinearly to the image (align_corners=False)"}
-_LABEL_DOC = {"iqr": "the unit's IQR-best class if IQR > {iqr:g} and IoU > {floor:g} on the dissection samples "
-                     "(gandissect's iqr_threshold and iou_threshold)",
-              "quantile": "best class by IoU if IoU >= {floor:g} (Network Dissection's floor)"}
-
-
 def _assemble(gan, seg: Segmentation, settings: dict, records, info, edits, agree, shown, boxes) -> dict:
     """The JSON of a dissect result (everything but "seconds" and "provenance")."""
     origin = gan.origin()
@@ -1012,10 +994,10 @@ def _assemble(gan, seg: Segmentation, settings: dict, records, info, edits, agre
                          segmenter=seg.name, boxes=None if boxes is None else str(getattr(boxes, "path", boxes)),
                          device=str(gan.device)),
         "segmenter": seg.describe(),
-        "method": {"threshold": _THRESHOLD_DOC[thr.parse_rule(settings["threshold"]).kind],
+        "method": {"threshold": thr.THRESHOLD_DOC[thr.parse_rule(settings["threshold"]).kind],
                    "iou": "pixels where the unit fires and the class is, over all samples / pixels where either is",
                    "iqr": "mutual information / joint entropy of (unit fires, class is there) over all pixels",
-                   "label": _LABEL_DOC[thr.parse_rule(settings["threshold"]).kind].format(
+                   "label": thr.LABEL_DOC[thr.parse_rule(settings["threshold"]).kind].format(
                        floor=thr.parse_rule(settings["threshold"]).iou_floor if settings["iou_floor"] is None
                        else settings["iou_floor"], iqr=thr.IQR_FLOOR),
                    "presence": f"the class's largest 8-connected region covers >= {seg.min_area:.4g} of the image "

@@ -76,6 +76,17 @@ def parse_rule(text, flag: str = "threshold") -> ThresholdRule:
     raise GanlensError(f"{flag} must be 'iqr' or 'quantile:Q' with 0 < Q < 1 (e.g. quantile:0.99), got {text!r}")
 
 
+THRESHOLD_DOC = {
+    "iqr": "GAN Dissection's IQR rule (gandissect collect_iqr): on the selection latents (seeds "
+           f"{SELECT_SEED} + i), per unit the level among its 1 - f quantiles of the upsampled maps "
+           "(f = logspace(-3, 0, 100)) that maximises IQR for its best class (agreement > 0.8, level > 0)",
+    "quantile": "exact per-unit quantile of the activations at layer resolution over all samples and positions "
+                "(running torch.topk), applied to the maps upsampled bilinearly to the image (align_corners=False)"}
+LABEL_DOC = {"iqr": "the unit's IQR-best class if IQR > {iqr:g} and IoU > {floor:g} on the dissection samples "
+                     "(gandissect's iqr_threshold and iou_threshold)",
+              "quantile": "best class by IoU if IoU >= {floor:g} (Network Dissection's floor)"}
+
+
 # --- the two passes over the selection latents ---------------------------------------------------------------
 
 def _upsampled(a: torch.Tensor, Uh: torch.Tensor, Uw: torch.Tensor, elems: int):
@@ -230,3 +241,17 @@ def unit_labels(rule: ThresholdRule, iou: np.ndarray, iqr: np.ndarray, allowed: 
         return best, (iqr[rows, best] > IQR_FLOOR) & (iou[rows, best] > floor)
     best = np.asarray(allowed)[iou[:, allowed].argmax(1)]
     return best, iou[rows, best] >= floor
+
+
+def select_levels(latents: torch.Tensor, layers: list, forward, labels_of, k: int, mats, run: tuple,
+                  allowed: list[int], stats: dict) -> None:
+    """:func:`select_pass` then :func:`choose_levels` per layer; run = (elems, chunk, seed). Sets each layer's
+    "threshold" (on its activations' device), "fraction", "class" and "selection_iqr" in ``stats``."""
+    elems, chunk, seed = run
+    sel = select_pass(latents, layers, forward, labels_of, k, mats, elems, chunk, seed)
+    for lay in layers:
+        c = choose_levels(sel["grid"][lay.name].cpu(), sel["above"][lay.name], sel["class_pixels"], sel["pixels"],
+                          allowed)
+        dev = stats[lay.name]["threshold"].device
+        stats[lay.name].update(threshold=c["threshold"].to(dev), fraction=c["fraction"].numpy(),
+                               **{"class": c["class"].numpy(), "selection_iqr": c["iqr"].numpy()})
