@@ -24,25 +24,30 @@
   uniform latents, +-0.25*sqrt(3) = +-0.433 for normal ones. Decision for uniform latents: the 8
   neighbours are clipped to [-1, 1], so every jittered latent lies where the generator was trained;
   the centre is Y exactly as computed (the fraction of its coordinates outside [-1, 1] is reported).
-* **Controls** (a claim needs a control that can fail). Besides Y, with the same 8 noise vectors:
-  (a) ``A_alone``: the first term's concept alone (``mean(A)``); (b) ``null``: a norm-matched null,
+* **Controls** (a claim needs a control it can lose to). Besides Y, with the same 8 noise vectors:
+  (a) ``A_plus_C``: the positive terms only, the expression without its subtraction (``mean(A) + mean(C)``),
+  rescaled to |Y|: it has both concepts' attributes to offer, so if adding them is all it takes, Y cannot
+  beat it (the first concept alone, ``A_alone``, cannot pass a two-attribute claim and is descriptive
+  only); (b) ``null``: a norm-matched null,
   the same expression with random exemplars (random seeds among the candidates) in place of every
   concept but the last (``random3 - random3 + C``), rescaled to Y's norm; (c) ``pixel``: the same
   arithmetic on the exemplars' images (each concept = the mean of its exemplar images in [-1, 1], the
   result clipped to [-1, 1]), which is what the paper contrasts; and, descriptive only, ``C_alone``:
-  the last term's concept alone. ``controls.pdf/png`` shows them.
+  the last term's concept alone, and ``A_alone``. ``controls.pdf/png`` shows them.
 * **Judge and rule** (``measure``): with a judge, every sample gets attributes (``--target`` and
   ``--context``, default ``window`` and ``door``). The rooms detector (:mod:`ganlens.detect`: class
   presence per image, trained on rendered rooms only, precision/recall on held-out rooms stored in the
   JSON) is the judge for rooms models (``auto``) or when asked (``detector``); from Python any function
   ``judge(uint8 images) -> {attribute: (N,) bools}`` can be given. The *expected outcome* of Y is the
-  target (and, in the demo, the context) being present. Y **beats** a control when its rate of the
-  expected outcome is higher and the exact McNemar test on paired samples (same draw, same noise
-  vector; pixel space: Y's centre against the pixel result of the same draw) gives p < ``ALPHA``. The
-  claim "the arithmetic works" **stands only when Y beats all three controls** (a), (b) and (c). Rates
-  carry exact binomial 95 % intervals (``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``),
-  McNemar is ``binomtest`` on the discordant pairs. Caveat stored with the numbers: the 9 samples of
-  one draw share its exemplars, so they are not independent; the draw-level sign test is reported too.
+  target (and, in the demo, the context) being present. The 9 samples of one draw share its exemplars,
+  so they are one cluster (on the shipped model most draws give 9 equal outcomes), and decisions are made
+  over draws: Y **beats** a control when more draws have Y's rate of the expected outcome above the
+  control's than below and the two-sided sign test over draws (:func:`ganlens.stats.sign_test`; pixel
+  space: Y's centre against the pixel result of the same draw) gives p < ``ALPHA``; its false-positive
+  rate with clustered outcomes is simulated in the tests. The claim "the arithmetic works" **stands only
+  when Y beats all three controls** (a), (b) and (c); one draw (user exemplars, no trials) is one
+  cluster, so no claim stands from it. Rates carry 95 % intervals by the percentile bootstrap over draws;
+  each comparison the mean per-draw difference with its bootstrap interval and the Wilcoxon p beside.
 * **Rooms demo** (no ``--expr``/``--turn`` on a rooms model): concepts that differ in two attributes,
   ``window_nodoor - nowindow_nodoor + nowindow_door``, expected ``window_door`` (window and door both
   present: the window comes from A - B, the door from C, so mean(A) alone, with no door, cannot pass).
@@ -76,7 +81,7 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
-from . import cli, figures
+from . import cli, figures, stats
 from .data import to_float, to_uint8
 from .errors import GanlensError, require_at_least
 from .generate import images
@@ -103,9 +108,10 @@ EXEMPLARS = 3          # per concept in the demo, as in the paper
 TARGET, CONTEXT = "window", "door"   # the demo's attributes (rooms detector classes)
 MEASURES = ("auto", "detector", "none")
 NORMS = ("none", "typical")
-ALPHA = 0.05           # Y beats a control when McNemar's exact p is below this (and Y's rate is higher)
-LATENT_CONDITIONS = ("Y", "A_alone", "null", "C_alone")
-CONTROLS = ("A_alone", "null", "pixel")   # the three that decide the claim; C_alone is descriptive
+ALPHA = 0.05           # Y beats a control when the sign test over draws gives p below this (and Y is higher)
+LATENT_CONDITIONS = ("Y", "A_plus_C", "null", "A_alone", "C_alone")
+CONTROLS = ("A_plus_C", "null", "pixel")   # the three that decide the claim; A_alone, C_alone are descriptive
+BOOTSTRAP = 2000       # resamples of draws for the intervals
 TRIALS = 64
 
 
@@ -449,29 +455,31 @@ def judged(judge: Judge, imgs: torch.Tensor, attributes: tuple[str, ...]) -> dic
 
 # ------------------------------------------------------------------------------------------ statistics
 
-def rate(k: int, n: int) -> dict:
-    """k of n with the exact (Clopper-Pearson) 95 % interval of scipy's binomtest."""
-    from scipy.stats import binomtest
-    ci = binomtest(int(k), int(n)).proportion_ci(method="exact") if n else None
-    return {"k": int(k), "n": int(n), "rate": float(k / n) if n else None,
-            "ci95": [float(ci.low), float(ci.high)] if ci is not None else None}
+def draw_rate(per_draw: np.ndarray, seed: int) -> dict:
+    """Outcomes (D, S) bool of D draws x S samples -> rate over all samples with a 95 % interval by the
+    percentile bootstrap over draws (the samples of a draw share its exemplars: a draw is the unit)."""
+    x = np.asarray(per_draw, float).reshape(len(per_draw), -1)
+    out = {"k": int(x.sum()), "n": int(x.size), "rate": float(x.mean()) if x.size else None, "ci95": None}
+    if len(x) > 1:
+        out["ci95"] = stats.cluster_bootstrap(x, n_boot=BOOTSTRAP, seed=seed).as_list()
+    return out
 
 
-def mcnemar(y: np.ndarray, x: np.ndarray) -> dict:
-    """Exact McNemar test of paired outcomes (y: Y's, x: a control's): two-sided binomial test (scipy
-    ``binomtest``, p = 1/2) on the discordant pairs."""
-    from scipy.stats import binomtest
-    y, x = np.asarray(y, bool).ravel(), np.asarray(x, bool).ravel()
-    b, c = int((y & ~x).sum()), int((~y & x).sum())
-    return {"pairs": int(len(y)), "Y_only": b, "control_only": c,
-            "p": float(binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0}
+def versus(y: np.ndarray, x: np.ndarray, seed: int) -> dict:
+    """Y's per-draw rates y (D,) against a control's x (D,): the sign test over draws (the decision), the
+    mean difference with a bootstrap 95 % interval over draws, and the Wilcoxon signed-rank p beside it."""
+    r = stats.sign_test(y, x)
+    d = np.asarray(y, float) - np.asarray(x, float)
+    ci = stats.cluster_bootstrap(d, n_boot=BOOTSTRAP, seed=seed).as_list() if len(d) > 1 else None
+    return {"draws_Y_higher": r.higher, "draws_Y_lower": r.lower, "draws": int(len(d)), "p": r.p,
+            "test": "sign test over draws", "difference": float(d.mean()), "difference_ci95": ci,
+            "wilcoxon_p": stats.wilcoxon(y, x).p}
 
 
-def sign_test(y_rates: np.ndarray, x_rates: np.ndarray) -> dict:
-    """Draw-level sign test: draws where Y's rate is above / below the control's, binomial p (ties dropped)."""
-    from scipy.stats import binomtest
-    hi, lo = int((y_rates > x_rates).sum()), int((y_rates < x_rates).sum())
-    return {"draws_Y_higher": hi, "draws_Y_lower": lo, "p": float(binomtest(hi, hi + lo, 0.5).pvalue) if hi + lo else 1.0}
+def beats(y: np.ndarray, x: np.ndarray, alpha: float = ALPHA) -> bool:
+    """The decision: more draws with Y's rate above the control's than below, and sign-test p < alpha."""
+    r = stats.sign_test(y, x)
+    return bool(r.higher > r.lower and r.p < alpha)
 
 
 # ------------------------------------------------------------------------------------------ computing
@@ -562,14 +570,16 @@ def first_and_last(terms: list[Term]) -> tuple[str, str]:
 
 def condition_latents(gan, terms: list[Term], draw: Draw, norm: str) -> dict[str, torch.Tensor]:
     """{condition: (9, nz)}, centre at index 4 and 8 neighbours with the draw's noise, for Y and the latent
-    controls: A_alone (the first positive term's concept), null (the expression with the draw's random
-    exemplars for every concept but the last, rescaled to |Y|), C_alone (the last term's concept)."""
+    controls: A_plus_C (the positive terms only, i.e. the expression without its subtraction, rescaled to
+    |Y|), null (the expression with the draw's random exemplars for every concept but the last, rescaled
+    to |Y|), A_alone (the first positive term's concept), C_alone (the last term's concept)."""
     first, last = first_and_last(terms)
     vec = concept_vectors(draw.z, norm, gan)
     rnd = concept_vectors({n: draw.z[n] if n == last else draw.random[n] for n in draw.z}, norm, gan)
     y = result_vector(terms, vec, norm, gan)
     null = rescale(combine(terms, rnd), float(y.double().norm()))
-    centres = {"Y": y, "A_alone": vec[first], "null": null, "C_alone": vec[last]}
+    plus = rescale(combine([t for t in terms if t.coef > 0], vec), float(y.double().norm()))
+    centres = {"Y": y, "A_plus_C": plus, "A_alone": vec[first], "null": null, "C_alone": vec[last]}
     return {c: grid_latents(centres[c], neighbourhood(centres[c], draw.noise, gan.latent)) for c in LATENT_CONDITIONS}
 
 
@@ -599,37 +609,42 @@ def outcomes(judge: Judge, lat: torch.Tensor, pix: torch.Tensor, attributes: tup
     return lat_out, pix_out
 
 
-def compare(lat_out: dict, pix_out: dict, claim: str) -> dict:
-    """Rates with exact 95 % CIs of every condition and measure; paired tests of each control against Y
-    on the claim measure; which controls Y beats and whether the claim stands (rule: :data:`RULE`)."""
-    conds = {c: {"rates": {m: rate(o[:, i].sum(), o[:, i].size) for m, o in lat_out.items()}}
+def compare(lat_out: dict, pix_out: dict, claim: str, seed: int = 0) -> dict:
+    """Rates (bootstrap 95 % intervals over draws) of every condition and measure; each control against Y on
+    the claim measure over draws (:func:`versus`); which controls Y beats and whether the claim stands
+    (rule: :data:`RULE`)."""
+    conds = {c: {"rates": {m: draw_rate(o[:, i], seed) for m, o in lat_out.items()}}
              for i, c in enumerate(LATENT_CONDITIONS)}
-    conds["Y"]["centre_rates"] = {m: rate(o[:, 0, 4].sum(), len(o)) for m, o in lat_out.items()}
-    conds["pixel"] = {"rates": {m: rate(o.sum(), o.size) for m, o in pix_out.items()}}
-    y = lat_out[claim][:, 0]
-    for i, c in enumerate(LATENT_CONDITIONS[1:], 1):
-        x = lat_out[claim][:, i]
-        conds[c]["vs_Y"] = dict(mcnemar(y, x), sign_test=sign_test(y.mean(1), x.mean(1)))
-    conds["pixel"]["vs_Y"] = dict(mcnemar(y[:, 4], pix_out[claim]), compared_with="Y's centre of each draw")
-    beats = {}
-    for c in CONTROLS + ("C_alone",):
-        ours = conds["Y"]["centre_rates" if c == "pixel" else "rates"][claim]["rate"]
-        beats[c] = bool(ours > conds[c]["rates"][claim]["rate"] and conds[c]["vs_Y"]["p"] < ALPHA)
-    return {"conditions": conds, "beats": beats, "claim_stands": all(beats[c] for c in CONTROLS)}
+    conds["Y"]["centre_rates"] = {m: draw_rate(o[:, 0, 4:5], seed) for m, o in lat_out.items()}
+    conds["pixel"] = {"rates": {m: draw_rate(o[:, None], seed) for m, o in pix_out.items()}}
+    y = lat_out[claim][:, 0].mean(1)
+    rates = {c: lat_out[claim][:, i].mean(1) for i, c in enumerate(LATENT_CONDITIONS)}
+    pairs = {c: (y, rates[c]) for c in LATENT_CONDITIONS[1:]}
+    pairs["pixel"] = (lat_out[claim][:, 0, 4].astype(float), pix_out[claim].astype(float))
+    for c, (a, b) in pairs.items():
+        conds[c]["vs_Y"] = versus(a, b, seed)
+    conds["pixel"]["vs_Y"]["compared_with"] = "Y's centre of each draw"
+    won = {c: beats(*pairs[c]) for c in CONTROLS + ("A_alone", "C_alone")}
+    y_all = lat_out[claim][:, 0]
+    same = float(np.mean(y_all.all(1) | ~y_all.any(1)))
+    return {"conditions": conds, "beats": won, "claim_stands": all(won[c] for c in CONTROLS),
+            "draws_with_all_samples_equal": same}
 
 
-RULE = (f"Y beats a control when its rate of the expected outcome is higher and the exact McNemar test on paired "
-        f"samples (same draw, same noise vector; pixel: Y's centre vs the pixel result of the same draw) gives "
-        f"p < {ALPHA}; the claim that the arithmetic works stands only when Y beats all of A_alone, null and pixel "
-        f"(C_alone is descriptive)")
-CAVEAT = ("the 9 samples of a draw share its exemplars, so they are not independent: binomial CIs and McNemar "
-          "p-values over samples treat them as if they were; sign_test counts draws instead")
+RULE = (f"Y beats a control when, over draws of exemplars, more draws have Y's rate of the expected outcome above "
+        f"the control's than below and the two-sided sign test gives p < {ALPHA} (latent controls: the rate over "
+        f"the draw's 9 samples; pixel: Y's centre vs the pixel result of the same draw); the claim that the "
+        f"arithmetic works stands only when Y beats all of A_plus_C, null and pixel (A_alone, C_alone are "
+        f"descriptive). One draw is one cluster: no test, the claim cannot stand")
+CAVEAT = ("the 9 samples of a draw share its exemplars, so they are not independent (see "
+          "draws_with_all_samples_equal): decisions count draws (sign test) and intervals resample draws "
+          "(percentile bootstrap)")
 
 
 def evaluate(gan, terms: list[Term], draws: list[Draw], judge: Judge | None, attributes: tuple[str, ...],
              expected: dict[str, bool], norm: str) -> tuple[dict, dict]:
     """Y and the controls for every draw -> (JSON block, arrays of draw 0 for the controls figure:
-    ``controls_grid`` (4, 9, nc, H, W) and ``controls_pixel`` (1, nc, H, W) uint8). Without a judge the
+    ``controls_grid`` (5, 9, nc, H, W) and ``controls_pixel`` (1, nc, H, W) uint8). Without a judge the
     block only describes the draws (the controls are shown, not scored)."""
     lat, pix = render_draws(gan, terms, draws, norm)
     arrays = {"controls_grid": lat[0].numpy(), "controls_pixel": pix[:1].numpy()}
@@ -836,7 +851,11 @@ def _header(gan, seed: int, scale: float, demo: bool, judge: Judge | None, norm:
                "neighbours": "Y + U(-a, a) per coordinate, a = noise_amplitude (noise std = jitter x latent std); "
                              "uniform latents: neighbours clipped to [-1, 1], centre unchanged",
                "pixel_result": "the same arithmetic on the mean exemplar images in [-1, 1], clipped to [-1, 1]",
-               "controls": {"A_alone": "the first positive term's concept alone, with the same 8 noise vectors",
+               "controls": {"A_plus_C": "the positive terms only (the expression without its subtraction), rescaled "
+                                        "to |Y|, with the same 8 noise vectors: it has both concepts' attributes "
+                                        "to offer, so the claim can lose to it",
+                            "A_alone": "the first positive term's concept alone, with the same 8 noise vectors "
+                                       "(descriptive: with a two-attribute claim it cannot pass by construction)",
                             "null": "the expression with random exemplars (random candidate seeds) for every concept "
                                     "but the last, rescaled to |Y| (norm-matched), with the same noise",
                             "pixel": "pixel_result (one image per draw); a judge scores presence, not realism: a "
@@ -872,7 +891,8 @@ def _expr_part(result: dict, arrays: dict, gan, terms, concepts, judge, pools, o
                            "samples": block["draws"] * block["samples_per_draw"], "rule": RULE,
                            "rates": {c: v["rates"][m] for c, v in block["conditions"].items()},
                            "Y_centre": block["conditions"]["Y"]["centre_rates"][m],
-                           "p_vs_Y": {c: block["conditions"][c]["vs_Y"]["p"] for c in CONTROLS + ("C_alone",)},
+                           "p_vs_Y": {c: block["conditions"][c]["vs_Y"]["p"] for c in CONTROLS + ("A_alone", "C_alone")},
+                           "draws_with_all_samples_equal": block["draws_with_all_samples_equal"],
                            "beats": block["beats"], "claim_stands": block["claim_stands"]}
 
 
@@ -1026,7 +1046,7 @@ def _marks(ax, attributes: dict, settings: dict, corner, S: int) -> None:
 
 
 def plot_controls(data: dict, arrays: dict):
-    """Y and its controls for the figure's exemplars, from arith.npz ``controls_grid`` (4, 9, nc, H, W) and
+    """Y and its controls for the figure's exemplars, from arith.npz ``controls_grid`` (5, 9, nc, H, W) and
     ``controls_pixel`` (1, nc, H, W): one row each (centre, then the 8 neighbours), the pixel result last;
     row labels carry the rate of the expected outcome from arith.json's ``claim`` when judged."""
     grid, pix, c = arrays["controls_grid"], arrays["controls_pixel"], data["controls"]
@@ -1034,11 +1054,11 @@ def plot_controls(data: dict, arrays: dict):
     cells = [t for row in order for t in figures.rgb(row)] + list(figures.rgb(pix)) + [None] * 8
     S, g = grid.shape[-1], 1
     col_gaps = [max(2, S // 8)] + [g] * 7                       # the centre set apart from its neighbours
-    row_gaps = [g] * 3 + [max(2, S // 8)]
+    row_gaps = [g] * (len(grid) - 1) + [max(2, S // 8)]
     canvas = figures.tile(cells, 9, gap=g, col_gaps=col_gaps, row_gaps=row_gaps)
-    xs, ys = figures.offsets(9, S, col_gaps), figures.offsets(5, S, row_gaps)
-    names = {"Y": "Y", "A_alone": f"{c['A']} alone", "null": "null (random A, B)", "C_alone": f"{c['C']} alone",
-             "pixel": "pixel space"}
+    xs, ys = figures.offsets(9, S, col_gaps), figures.offsets(len(grid) + 1, S, row_gaps)
+    names = {"Y": "Y", "A_plus_C": "A + C (no subtraction)", "A_alone": f"{c['A']} alone", "null": "null (random A, B)",
+             "C_alone": f"{c['C']} alone", "pixel": "pixel space"}
     claim = data.get("claim")
     with figures.style():
         fig, ax = _show_canvas(canvas, left=1.25, top=0.16, width=min(figures.TWO_COLUMN, 1.25 + 0.55 * 9))
@@ -1046,7 +1066,8 @@ def plot_controls(data: dict, arrays: dict):
             label = names[cond]
             if claim:
                 r = claim["rates"][cond]
-                label += f"\n{100 * r['rate']:.0f}% [{100 * r['ci95'][0]:.0f}, {100 * r['ci95'][1]:.0f}]"
+                label += f"\n{100 * r['rate']:.0f}%" + (f" [{100 * r['ci95'][0]:.0f}, {100 * r['ci95'][1]:.0f}]"
+                                                        if r["ci95"] else "")
             ax.text(-S * 0.1, ys[k] + S / 2, label, ha="right", va="center", fontsize=6)
         if claim:
             ax.text(-S * 0.1, -S * 0.08, f"{claim['measure']}: rate over {claim['samples']} samples of "
@@ -1060,11 +1081,13 @@ def plot_controls(data: dict, arrays: dict):
                 slot = [4, 0, 1, 2, 3, 5, 6, 7, 8]
                 att = {a: [v[slot[j]] for j in range(9)] for a, v in c["draw0"]["latent"][cond].items()}
                 _marks(ax, att, data["settings"], lambda i, k=k: (pos[i], ys[k]), S)
-            _marks(ax, {a: [v] for a, v in c["draw0"]["pixel"].items()}, data["settings"], lambda i: (xs[0], ys[4]), S)
+            _marks(ax, {a: [v] for a, v in c["draw0"]["pixel"].items()}, data["settings"],
+                   lambda i: (xs[0], ys[len(grid)]), S)
     return fig
 def parser() -> cli.Parser:
-    p = cli.Parser(PROG, "Vector arithmetic on latents (the paper's Fig. 7) against three controls (the first "
-                         "concept alone, a norm-matched null with random exemplars, pixel space), turn "
+    p = cli.Parser(PROG, "Vector arithmetic on latents (the paper's Fig. 7) against three controls (the "
+                         "expression without its subtraction, a norm-matched null with random exemplars, pixel "
+                         "space), decided over draws of exemplars, turn "
                          "interpolations (Fig. 8) and, on rooms models, a demo judged by the rooms detector.", EXAMPLES)
     p.add_common(out_default="ganlens-out/arith")
     p.add_argument("--expr", type=_checked(parse_expr),
@@ -1137,7 +1160,7 @@ def summary(data: dict) -> str:
         r = c["rates"]
         ci = r["Y"]["ci95"]
         parts.append(f"{c['measure']} over {c['samples']} samples ({c['from']}): Y {r['Y']['rate']:.2f} "
-                     f"[{ci[0]:.2f}, {ci[1]:.2f}] vs {r['A_alone']['rate']:.2f} A alone, {r['null']['rate']:.2f} null, "
+                     f"[{ci[0]:.2f}, {ci[1]:.2f}] vs {r['A_plus_C']['rate']:.2f} A+C, {r['null']['rate']:.2f} null, "
                      f"{r['pixel']['rate']:.2f} pixel (Y centre {c['Y_centre']['rate']:.2f})")
         lost = [k for k in CONTROLS if not c["beats"][k]]
         parts.append("claim stands (Y beats all three)" if c["claim_stands"] else

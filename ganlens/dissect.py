@@ -11,6 +11,11 @@ units off and insert one by switching them on at a place, and measure both with 
 **Labels** (for every hidden conv layer of G with a spatial map of side >= 2, or ``layers``), over ``n``
 generated samples (seeds 0 .. n-1):
 
+0. *Threshold rule* (``threshold``): ``"iqr"`` (default), GAN Dissection's rule for generators: each unit's
+   threshold maximises the information quality ratio with its best class, picked on ``n_select`` other
+   latents (:mod:`ganlens.dissect_threshold`); a unit is labelled when IQR > 0.01 and IoU > 0.05 (gandissect's
+   floors). ``"quantile:0.99"``: the fixed-quantile rule of steps 1-3 below. Pass 1 runs under both rules (it
+   also gives each unit's mean and strongest samples); under ``iqr`` its quantile is replaced by the level.
 1. *Thresholds, first pass.* Each unit's threshold ``t_u`` is the exact ``quantile`` (0.99) of its activations
    at the layer's own resolution over all N samples and positions, GAN Dissection's rule (netdissect
    takes the quantile of the raw feature maps, then thresholds their upsampled versions). It is kept
@@ -29,21 +34,25 @@ generated samples (seeds 0 .. n-1):
    ``t_u`` is a layer-resolution quantile, the share of *image* pixels above it is not exactly 1% (bilinear
    upsampling smooths peaks); the JSON reports it per unit (``coverage``).
 3. Each unit's label is its best class by IoU (among ``classes``), or none ("unlabelled") under ``iou_floor``
-   (0.04, Network Dissection's floor).
+   (0.04, Network Dissection's floor); under ``iqr`` the class picked with the level, see step 0.
 
 **Remove** (``remove`` classes; default "window" when the segmenter knows it): on ``n_eval`` fresh latents
 (seeds 1,000,000,000 + i, as forget), the class's top-k units by IoU in one layer (``edit_layer``, default
-the layer holding the class's best unit; k default: the units labelled with the class there, at least 1) are
+the layer holding the class's best unit; k default: the units labelled with the class there, at least 1 and
+at most half the layer, so that as many random units exist outside them) are
 set to zero (``fill="zero"``, GAN Dissection) or their mean at every position (:func:`ganlens.hooks.ablate`).
 Measured before / after: presence rate (the class's largest connected region covers >= the segmenter's
 minimum area) with exact binomial 95% intervals, pixel share, an exact McNemar test on the paired latents,
-and the average causal effect ``ACE = mean over latents of (pixel share after - before)`` with a t interval.
+the one-sided ``removal_effect = mean over latents of (pixel share after - before)`` with a t interval, and
+GAN Dissection's ACE (the same units set to their class-present mean vs zeroed, :mod:`ganlens.dissect_effects`).
 Control: ``control_draws`` random sets of k other units of the same layer, edited the same way. Dose curve:
 the rate on the first ``dose_n`` latents as 0, 1, 2, 4, ... k ... 2k units are edited, in IoU order and in
 each random order.
 
-**Insert** (``insert`` classes, same default): inside a target region the top-k units are set to their
-level (:func:`ganlens.hooks.set_channels` with a mask), and the segmenter is asked whether the class is now
+**Insert** (``insert`` classes, same default): inside a target region the top-k units (and, for the
+controls, random units) are set to their mean activation where the class is present (gandissect's
+``weighted_mean_present_feature``, :func:`ganlens.hooks.set_channels` with a mask); the paper's ACE sets
+them to zero there for the other arm; the segmenter is asked whether the class is now
 in the region (largest region of the class inside it >= the minimum area), its share of the region and
 its IoU with the region; before vs after and vs random units set the same way, with the same statistics.
 The region is ``box`` (image pixels, every sample), or per sample the square of ``region_size`` pixels
@@ -71,6 +80,7 @@ they fire most), ``remove`` and ``insert`` (samples before / after / random unit
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 import time
@@ -82,11 +92,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import cli, figures, hooks
+from . import cli, figures, hooks, stats
+from . import dissect_effects as fx
+from . import dissect_threshold as thr
 from .data import to_uint8
 from .errors import GanlensError, NotApplicable, require_at_least
 from .generate import images
 from .results import Result, analysis_module, finite_or_none, provenance
+from .stats import clopper_pearson
 
 PROG = "python -m ganlens.dissect"
 EXAMPLES = f"""  {PROG}                                        # every hidden layer of the shipped rooms model
@@ -328,11 +341,14 @@ def count_layer(a: torch.Tensor, t: torch.Tensor, Uh: torch.Tensor, Uw: torch.Te
 
 
 def iou_pass(gan, layers: list, n: int, stats: dict, seg: Segmentation) -> dict:
-    """Pass 2 over the same samples: {"layers": {name: {"inter" (C, K), "fired" (C,)}}, "class_pixels" (K,),
+    """Pass 2 over the same samples: {"layers": {name: {"inter" (C, K), "fired" (C,), "present_sum" (C, K),
+    "present_weight" (K,) (:func:`ganlens.dissect_effects.add_present`)}}, "class_pixels" (K,),
     "class_images" (K,) images with >= the minimum area of the class, "side" S} (float64, CPU)."""
     K, dev = len(seg.classes), gan.device
     acc = {lay.name: {"inter": torch.zeros(lay.channels, K, dtype=torch.float64, device=dev),
-                      "fired": torch.zeros(lay.channels, dtype=torch.float64, device=dev)} for lay in layers}
+                      "fired": torch.zeros(lay.channels, dtype=torch.float64, device=dev),
+                      "present_sum": torch.zeros(lay.channels, K, dtype=torch.float64, device=dev),
+                      "present_weight": torch.zeros(K, dtype=torch.float64, device=dev)} for lay in layers}
     class_pixels, class_images = torch.zeros(K, dtype=torch.float64), torch.zeros(K, dtype=torch.float64)
     mats: dict[tuple[int, int], torch.Tensor] = {}
     side = None
@@ -352,6 +368,7 @@ def iou_pass(gan, layers: list, n: int, stats: dict, seg: Segmentation) -> dict:
                 Uh = mats.setdefault((h, side), interp_matrix(h, side, dev))
                 Uw = mats.setdefault((w, side), interp_matrix(w, side, dev))
                 count_layer(a, stats[lay.name]["threshold"], Uh, Uw, labels, K, acc[lay.name])
+                fx.add_present(acc[lay.name], a, fx.class_shares(labels, K, side, (h, w)))
     layers_out = {name: {k: v.cpu() for k, v in d.items()} for name, d in acc.items()}
     return {"layers": layers_out, "class_pixels": class_pixels, "class_images": class_images, "side": side}
 
@@ -362,33 +379,53 @@ def iou_matrix(inter: torch.Tensor, fired: torch.Tensor, class_pixels: torch.Ten
     return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter)).numpy()
 
 
+def iqr_thresholds(gan, layers: list, seg: Segmentation, n_select: int, allowed: list[int], stats: dict,
+                   seed: int) -> None:
+    """GAN Dissection's IQR thresholds on ``n_select`` selection latents (:func:`ganlens.dissect_threshold.
+    select_levels`): sets each layer's "threshold", "fraction", "class" and "selection_iqr" in ``stats``."""
+    K, dev, mats, names = len(seg.classes), gan.device, {}, [lay.name for lay in layers]
+    with torch.inference_mode():
+        thr.select_levels(gan.latents(range(thr.SELECT_SEED, thr.SELECT_SEED + n_select)), layers,
+                          lambda z: _forward(gan, z, names), lambda x: _labels(seg(x), K, dev), K,
+                          lambda h: mats.setdefault(h, interp_matrix(h, gan.image_size, dev)), (ELEMS, CHUNK, seed),
+                          allowed, stats)
+
+
 # --- labels ----------------------------------------------------------------------------------------------
 
 def label_units(layers: list, stats: dict, counts: dict, seg: Segmentation, allowed: list[int], n: int,
-                iou_floor: float) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Per layer: its units with label (best allowed class if IoU >= iou_floor, else None), IoU, threshold,
-    level and coverage; counts per class. Returns (layer records, {layer: IoU matrix (C, K)})."""
+                iou_floor: float | None, rule: thr.ThresholdRule) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Per layer: its units with label (:func:`ganlens.dissect_threshold.unit_labels`), IoU and IQR with that
+    class, threshold, fired fraction (``coverage``) and, under the IQR rule, the level's nominal fraction and
+    selection IQR; counts per class. Returns (layer records, {layer: IoU matrix (C, K)})."""
     records, ious = [], {}
     side = counts["side"]
     for lay in layers:
         c = counts["layers"][lay.name]
         iou = iou_matrix(c["inter"], c["fired"], counts["class_pixels"])
+        iqr = thr.iqr_and_iou(c["inter"], c["fired"], counts["class_pixels"], float(n * side * side))[0].numpy()
         ious[lay.name] = iou
-        sub = iou[:, allowed]
-        best = np.asarray(allowed)[sub.argmax(1)]
-        best_iou = sub.max(1)
         st = stats[lay.name]
-        thr, lev = st["threshold"].cpu().numpy(), st["level"].cpu().numpy()
+        best, ok = thr.unit_labels(rule, iou, iqr, allowed, st.get("class"), iou_floor)
+        th, lev = st["threshold"].cpu().numpy(), st["level"].cpu().numpy()
         cov = (c["fired"] / (n * side * side)).numpy()
-        units = [{"unit": u, "label": seg.classes[best[u]] if best_iou[u] >= iou_floor else None,
-                  "best_class": seg.classes[best[u]], "iou": float(best_iou[u]), "threshold": float(thr[u]),
-                  "level": float(lev[u]), "coverage": float(cov[u])} for u in range(lay.channels)]
+        units = [{"unit": u, "label": seg.classes[best[u]] if ok[u] else None, "rule": str(rule),
+                  "best_class": seg.classes[best[u]], "iou": float(iou[u, best[u]]), "iqr": float(iqr[u, best[u]]),
+                  "threshold": float(th[u]), "level": float(lev[u]), "coverage": float(cov[u]),
+                  **_selection(st, u)} for u in range(lay.channels)]
         labelled = [u["label"] for u in units if u["label"] is not None]
         records.append({"layer": lay.name, "shape": list(lay.shape), "module": lay.module,
                         "counts": {name: labelled.count(name) for name in seg.classes if name in labelled},
                         "labelled": len(labelled), "unlabelled": lay.channels - len(labelled),
                         "values_kept_per_unit": st["k_kept"], "units": units})
     return records, ious
+
+
+def _selection(st: dict, u: int) -> dict:
+    """The IQR rule's choice for unit u on the selection latents (nothing under the quantile rule)."""
+    if "fraction" not in st:
+        return {}
+    return {"selected_fraction": float(st["fraction"][u]), "selection_iqr": float(st["selection_iqr"][u])}
 
 
 def class_summary(records: list[dict], ious: dict, counts: dict, seg: Segmentation, allowed: list[int], n: int,
@@ -428,28 +465,16 @@ def class_summary(records: list[dict], ious: dict, counts: dict, seg: Segmentati
 
 def rate(present: np.ndarray) -> dict:
     """Share of True with its exact (Clopper-Pearson) 95% interval."""
-    from scipy.stats import binomtest
     x, n = int(present.sum()), int(len(present))
     if n == 0:
         return {"rate": None, "ci95": None, "count": 0, "n": 0}
-    ci = binomtest(x, n).proportion_ci(0.95, method="exact")
-    return {"rate": x / n, "ci95": [float(ci.low), float(ci.high)], "count": x, "n": n}
-
-
-def ace(diff: np.ndarray) -> dict:
-    """Average causal effect: the mean paired difference, with a t 95% interval."""
-    from scipy.stats import ttest_1samp
-    mean = float(diff.mean()) if len(diff) else None
-    if len(diff) < 2 or float(diff.std()) == 0.0:
-        return {"value": mean, "ci95": [mean, mean] if mean is not None else None}
-    ci = ttest_1samp(diff, 0.0).confidence_interval(0.95)
-    return {"value": mean, "ci95": [finite_or_none(ci.low), finite_or_none(ci.high)]}
+    return {"rate": x / n, "ci95": clopper_pearson(x, n).as_list(), "count": x, "n": n}
 
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
-    """Exact McNemar test of paired booleans (forget's, on the same latents)."""
-    from .forget import mcnemar as paired
-    return paired(a, b)
+    """Exact McNemar test of paired booleans on the same latents (forget's keys: lost, gained, p_value)."""
+    r = stats.mcnemar(a, b)
+    return {"lost": r.a_only, "gained": r.b_only, "p_value": r.p}
 
 
 def measure(maps: np.ndarray, cls: int, min_px: int, region: np.ndarray | None = None) -> dict:
@@ -521,7 +546,7 @@ def make_target(cls: int, seg: Segmentation, records: list[dict], ious: dict, la
     if k is None:
         rec = next(r for r in records if r["layer"] == name)
         k = max(1, rec["counts"].get(seg.classes[cls], 0))
-        k = min(k, channels - 1)
+        k = min(k, channels // 2)          # a random control of as many units must exist outside the k
     elif k >= channels:
         raise GanlensError(f"k {k}: layer {name} has only {channels} units (random controls need others)")
     rest = np.array(ranking[k:])
@@ -538,19 +563,20 @@ def _summary(m: dict) -> dict:
     return out
 
 
-def compare(before: dict, after: dict, controls: list[dict], units: list[list[int]]) -> dict:
-    """Before vs after vs each random control (outputs of :func:`measure` on the same latents)."""
-    draws = [dict(_summary(c), units=u, ace=ace(c["share"] - before["share"]),
+def compare(before: dict, after: dict, controls: list[dict], units: list[list[int]], effect: str) -> dict:
+    """Before vs after vs each random control (outputs of :func:`measure` on the same latents); ``effect``
+    names the one-sided effect, mean of (share after - before) ("removal_effect" / "insertion_effect")."""
+    draws = [dict(_summary(c), units=u, **{effect: fx.mean_ci(c["share"] - before["share"])},
                   mcnemar_vs_before=mcnemar(before["present"], c["present"]),
                   mcnemar_vs_edit=mcnemar(c["present"], after["present"])) for c, u in zip(controls, units)]
     def mean(key):
         return float(np.mean([d[key] for d in draws])) if draws and draws[0][key] is not None else None
     return {"before": _summary(before), "after": _summary(after),
             "mcnemar_before_vs_after": mcnemar(before["present"], after["present"]),
-            "ace": ace(after["share"] - before["share"]),
+            effect: fx.mean_ci(after["share"] - before["share"]),
             "control": {"rule": "random units of the same layer outside the chosen ones, edited the same way",
                         "rate_mean": mean("rate"), "share_mean": mean("share"),
-                        "ace_mean": float(np.mean([d["ace"]["value"] for d in draws])) if draws else None,
+                        f"{effect}_mean": float(np.mean([d[effect]["value"] for d in draws])) if draws else None,
                         "draws": draws}}
 
 
@@ -577,13 +603,14 @@ def run_dose(run, t: Target, n: int, known: dict) -> dict:
     return {"levels": t.levels, "n_latents": n, "by_iou": by_rank, "random": random}
 
 
-def run_remove(gan, seg: Segmentation, t: Target, ev: Eval, fill_values, dose_n: int, show: int):
-    """Remove class ``t`` (top-k units at every position) on the evaluation latents. Returns (record, images
+def run_remove(gan, seg: Segmentation, t: Target, ev: Eval, fill_values, present, dose_n: int, show: int):
+    """Remove class ``t`` (top-k units at every position) on the evaluation latents; the paper's ACE sets the
+    same units to ``present`` (C,) (their class-present means) vs zero everywhere. Returns (record, images
     {"after", "control"} of the first ``show`` latents)."""
     min_px = seg.min_pixels(ev.maps.shape[-1])
 
-    def run(units, n, keep=0):
-        vals = None if fill_values is None else fill_values[units]
+    def run(units, n, keep=0, values=fill_values):
+        vals = None if values is None else values[units]
         maps, shown = render(gan, seg, ev.z[:n], lambda i, j: hooks.ablate(gan.G, t.layer, units, vals), keep)
         return measure(maps, t.cls, min_px), shown
     before = measure(ev.maps, t.cls, min_px)
@@ -592,13 +619,17 @@ def run_remove(gan, seg: Segmentation, t: Target, ev: Eval, fill_values, dose_n:
         m, s = run(t.control(d), len(ev.z), show if d == 0 else 0)
         controls.append(m)
         shown_ctl = s if d == 0 else shown_ctl
-    rec = compare(before, after, controls, [t.control(d) for d in range(len(t.perms))])
+    units = [t.chosen()] + [t.control(d) for d in range(len(t.perms))]
+    rec = compare(before, after, controls, units[1:], "removal_effect")
+    on = [run(u, len(ev.z), values=present)[0] for u in units]
+    off = [after] + controls if fill_values is None else [run(u, len(ev.z), values=None)[0] for u in units]
+    fx.add_ace(rec, on[0], off[0], on[1:], off[1:])
     known = {("rank", 0): before, ("rank", t.k): after, **{(d, t.k): c for d, c in enumerate(controls)},
              **{(d, 0): before for d in range(len(t.perms))}}
     rec["dose"] = run_dose(lambda u, n: run(u, n)[0], t, min(dose_n, len(ev.z)), known)
     rec.update(layer=t.layer, k=t.k, units=t.chosen(), unit_ious=t.ious[:t.k],
                edit="zero at every position" if fill_values is None else "mean activation at every position",
-               n_latents=len(ev.z))
+               n_latents=len(ev.z), ace_edit="units set to their class-present mean vs zero, at every position")
     return rec, {"after": shown_after, "control": shown_ctl}
 
 
@@ -633,16 +664,17 @@ def insert_regions(maps: np.ndarray, region_cls: int, side: int, size: int, box)
 
 
 def run_insert(gan, seg: Segmentation, t: Target, ev: Eval, level, reg: dict, dose_n: int, show: int):
-    """Insert class ``t`` (top-k units set to their level inside each sample's region). Returns (record,
+    """Insert class ``t`` (top-k units set to ``level`` (C,), their class-present means, inside each sample's
+    region); the paper's ACE against the same units zeroed there. Returns (record,
     images {"before", "after", "control"} and "boxes" of the first ``show`` used latents)."""
     used = reg["used"]
     z, px, min_px = ev.z[used], reg["pixels"], seg.min_pixels(ev.maps.shape[-1])
     if len(used) == 0:
         return None, {}
 
-    def run(units, n, keep=0):
+    def run(units, n, keep=0, values=level):
         def edit(i, j):
-            return hooks.set_channels(gan.G, t.layer, units, level[units], mask=reg["cells"][i:j])
+            return hooks.set_channels(gan.G, t.layer, units, values[units], mask=reg["cells"][i:j])
         maps, shown = render(gan, seg, z[:n], edit, keep)
         return measure(maps, t.cls, min_px, px[:n]), shown
     before = measure(ev.maps[used], t.cls, min_px, px)
@@ -651,12 +683,18 @@ def run_insert(gan, seg: Segmentation, t: Target, ev: Eval, level, reg: dict, do
         m, s = run(t.control(d), len(z), show if d == 0 else 0)
         controls.append(m)
         shown_ctl = s if d == 0 else shown_ctl
-    rec = compare(before, after, controls, [t.control(d) for d in range(len(t.perms))])
+    units = [t.chosen()] + [t.control(d) for d in range(len(t.perms))]
+    rec = compare(before, after, controls, units[1:], "insertion_effect")
+    off = [run(u, len(z), values=torch.zeros_like(level))[0] for u in units]
+    fx.add_ace(rec, after, off[0], controls, off[1:])
+    rec["ablation_effect"] = fx.mean_ci(off[0]["share"] - before["share"])
     known = {("rank", 0): before, ("rank", t.k): after, **{(d, t.k): c for d, c in enumerate(controls)},
              **{(d, 0): before for d in range(len(t.perms))}}
     rec["dose"] = run_dose(lambda u, n: run(u, n)[0], t, min(dose_n, len(z)), known)
     rec.update(layer=t.layer, k=t.k, units=t.chosen(), unit_ious=t.ious[:t.k], n_latents=len(z),
-               edit="each unit set to its level, the mean of its top activations, inside the region",
+               edit="each unit set to its mean activation where the class is present (gandissect's "
+                    "weighted_mean_present_feature), inside the region",
+               ace_edit="units set to their class-present mean vs zero, inside the region",
                values=[float(v) for v in level[t.chosen()].cpu()])
     first = [int(q) for q in range(min(show, len(used)))]
     shown_before = images(gan, z[first]) if first else torch.zeros(0)
@@ -669,7 +707,7 @@ def agreement(gan, boxes, seg: Segmentation, records: list[dict], ious: dict, ta
     """Units dissection labels with the box file's class vs the maps forget's probe selects, on one layer."""
     if boxes is None:
         return {"available": False, "reason": "no box file given (boxes= / --boxes)"}
-    from scipy.stats import hypergeom, spearmanr
+    from scipy.stats import spearmanr
 
     from .forget import read_boxes, run_probe
     bf = read_boxes(boxes, gan)
@@ -694,7 +732,7 @@ def agreement(gan, boxes, seg: Segmentation, records: list[dict], ious: dict, ta
             "probe_cv_auc": (p["probe"]["cv"] or {}).get("auc_mean"),
             "dissection_units": sorted(dis), "forget_maps": sorted(fgt), "overlap": both,
             "jaccard": both / len(dis | fgt) if dis | fgt else None,
-            "overlap_p_value": float(hypergeom.sf(both - 1, c, len(dis), len(fgt))) if dis and fgt else None,
+            "overlap_p_value": stats.hypergeom_tail(both, c, len(dis), len(fgt)) if dis and fgt else None,
             "overlap_expected_by_chance": len(dis) * len(fgt) / c,
             "top_iou_units_in_forget_maps": len(top & fgt),
             "spearman_iou_vs_probe_weight": {"rho": finite_or_none(rho.statistic),
@@ -742,7 +780,8 @@ def gallery(gan, records: list[dict], stats: dict, order: list[str], per_class: 
 
 # --- the analysis ----------------------------------------------------------------------------------------
 
-def check_settings(gan, *, layers=None, n: int = 1000, quantile: float = 0.99, iou_floor: float = 0.04,
+def check_settings(gan, *, layers=None, n: int = 1000, threshold="iqr", n_select: int = 200,
+                   iou_floor: float | None = None,
                    fill: str = "zero", control_draws: int = 3, n_eval: int = 500, dose_n: int = 100, show: int = 8,
                    k: int | None = None, box=None, region_size: int | None = None, edit_layer: str | None = None,
                    flags: bool = False) -> tuple[list, str | None]:
@@ -751,12 +790,12 @@ def check_settings(gan, *, layers=None, n: int = 1000, quantile: float = 0.99, i
     def name(key):
         return "--" + key.replace("_", "-") if flags else key
     require_at_least({"n": (n, 1), "control_draws": (control_draws, 1), "n_eval": (n_eval, 1), "dose_n": (dose_n, 1),
-                      "show": (show, 1), "k": (k, 1), "region_size": (region_size, 1)}, flags=flags)
-    for key, v, lo, hi in (("quantile", quantile, 0.0, 1.0), ("iou_floor", iou_floor, 0.0, 1.0)):
-        ok = isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi
-        if not ok or (key == "quantile" and v in (0, 1)):
-            raise GanlensError(f"{name(key)} must be a number {'strictly ' if key == 'quantile' else ''}between "
-                               f"{lo:g} and {hi:g}, got {v!r}")
+                      "show": (show, 1), "k": (k, 1), "region_size": (region_size, 1), "n_select": (n_select, 1)},
+                     flags=flags)
+    thr.parse_rule(threshold, name("threshold"))
+    ok = iou_floor is None or (isinstance(iou_floor, (int, float)) and math.isfinite(iou_floor) and 0 <= iou_floor <= 1)
+    if not ok:
+        raise GanlensError(f"{name('iou_floor')} must be a number between 0 and 1, got {iou_floor!r}")
     if fill not in FILLS:
         raise GanlensError(f"{name('fill')} must be one of {', '.join(FILLS)}, got {fill!r}")
     if show > n_eval:
@@ -829,11 +868,14 @@ def run_edits(gan, seg, records, ious, stats, lays, info, s: dict) -> tuple[dict
         ev = Eval(z, *render(gan, seg, z, None, keep=s["show"]))
     arrays["eval_before"] = ev.shown.numpy()
     side = {lay.name: lay.side for lay in lays}
+    def present(t):
+        c = s["counts"]["layers"][t.layer]
+        return fx.present_mean(c["present_sum"], c["present_weight"])[:, t.cls].to(gan.device)
     for c in rm:
         t = targets[c]
         fill = stats[t.layer]["mean"] if s["fill"] == "mean" else None
         with torch.inference_mode():
-            rec, shown = run_remove(gan, seg, t, ev, fill, s["dose_n"], s["show"])
+            rec, shown = run_remove(gan, seg, t, ev, fill, present(t), s["dose_n"], s["show"])
         out["remove"][c] = rec
         arrays.update({f"remove_{t.cls}_{key}": v.numpy() for key, v in shown.items()})
     for c in ins:
@@ -841,7 +883,7 @@ def run_edits(gan, seg, records, ious, stats, lays, info, s: dict) -> tuple[dict
         reg = insert_regions(ev.maps, seg.classes.index(region), side[t.layer],
                              s["region_size"] or max(1, gan.image_size // 4), s["box"])
         with torch.inference_mode():
-            rec, shown = run_insert(gan, seg, t, ev, stats[t.layer]["level"], reg, s["dose_n"], s["show"])
+            rec, shown = run_insert(gan, seg, t, ev, present(t), reg, s["dose_n"], s["show"])
         out["insert"][c] = _insert_json(rec, reg, region, s, len(ev.z))
         arrays.update({f"insert_{t.cls}_{key}": np.asarray(v.numpy() if isinstance(v, torch.Tensor) else v)
                        for key, v in shown.items()})
@@ -863,7 +905,8 @@ def _insert_json(rec: dict | None, reg: dict, region: str, s: dict, n_eval: int)
     return dict(rec, region=region_info)
 
 
-def dissect(gan, *, layers=None, n: int = 1000, quantile: float = 0.99, iou_floor: float = 0.04, classes=None,
+def dissect(gan, *, layers=None, n: int = 1000, threshold: str = "iqr", n_select: int = 200,
+            iou_floor: float | None = None, classes=None,
             segmenter=None, remove=None, insert=None, edit_layer: str | None = None, k: int | None = None,
             fill: str = "zero", control_draws: int = 3, n_eval: int = 500, dose_n: int = 100,
             region_class: str | None = None, box=None, region_size: int | None = None, boxes=None, show: int = 8,
@@ -881,12 +924,13 @@ def dissect(gan, *, layers=None, n: int = 1000, quantile: float = 0.99, iou_floo
     forgetting. Returns a Result (kind "dissect"; figures "dissect", "units", "remove", "insert", "dose").
     """
     t_start = time.perf_counter()
-    settings = {"layers": layers, "n": n, "quantile": quantile, "iou_floor": iou_floor, "classes": classes,
+    settings = {"layers": layers, "n": n, "threshold": str(threshold), "n_select": n_select, "iou_floor": iou_floor,
+                "classes": classes,
                 "remove": remove, "insert": insert, "edit_layer": edit_layer, "k": k, "fill": fill,
                 "control_draws": control_draws, "n_eval": n_eval, "dose_n": dose_n, "region_class": region_class,
                 "box": list(box) if box is not None else None, "region_size": region_size, "show": show, "seed": seed}
     lays, edit = check_settings(gan, **{key: settings[key] for key in (
-        "layers", "n", "quantile", "iou_floor", "fill", "control_draws", "n_eval", "dose_n", "show", "k",
+        "layers", "n", "threshold", "n_select", "iou_floor", "fill", "control_draws", "n_eval", "dose_n", "show", "k",
         "box", "region_size", "edit_layer")})
     seg = as_segmentation(segmenter, gan)
     if classes is not None and not isinstance(classes, str) and len(classes) == 0:
@@ -894,13 +938,9 @@ def dissect(gan, *, layers=None, n: int = 1000, quantile: float = 0.99, iou_floo
     allowed = list(range(len(seg.classes))) if classes is None else [
         seg.classes.index(c) if c in seg.classes else _unknown(c, seg) for c in ([classes] if isinstance(classes, str)
                                                                                 else classes)]
-    timings, t = {}, time.perf_counter()
-    stats = quantile_pass(gan, lays, n, quantile)
-    timings["thresholds"], t = time.perf_counter() - t, time.perf_counter()
-    counts = iou_pass(gan, lays, n, stats, seg)
-    timings["iou"], t = time.perf_counter() - t, time.perf_counter()
-    records, ious = label_units(lays, stats, counts, seg, allowed, n, iou_floor)
-    info = class_summary(records, ious, counts, seg, allowed, n, iou_floor)
+    timings = {}
+    stats, counts, records, ious, info = label_pass(gan, lays, seg, settings, allowed, timings)
+    t = time.perf_counter()
     s = dict(settings, edit_layer=edit, counts=counts, box=box)
     edits, arrays = run_edits(gan, seg, records, ious, stats, lays, info, s)
     timings["edits"], t = time.perf_counter() - t, time.perf_counter()
@@ -924,6 +964,22 @@ def dissect(gan, *, layers=None, n: int = 1000, quantile: float = 0.99, iou_floo
     return Result("dissect", data, arrays, plots=plots)
 
 
+def label_pass(gan, lays: list, seg: Segmentation, s: dict, allowed: list[int], timings: dict):
+    """Thresholds, IoU counts and labels (module docstring, steps 1-3). Returns (stats, counts, layer records,
+    IoU matrices, per-class summary); adds "thresholds" and "iou" seconds to ``timings``."""
+    t = time.perf_counter()
+    rule, n = thr.parse_rule(s["threshold"]), s["n"]
+    stats = quantile_pass(gan, lays, n, rule.q)
+    if rule.kind == "iqr":
+        iqr_thresholds(gan, lays, seg, s["n_select"], allowed, stats, s["seed"])
+    timings["thresholds"], t = time.perf_counter() - t, time.perf_counter()
+    counts = iou_pass(gan, lays, n, stats, seg)
+    timings["iou"] = time.perf_counter() - t
+    records, ious = label_units(lays, stats, counts, seg, allowed, n, s["iou_floor"], rule)
+    floor = rule.iou_floor if s["iou_floor"] is None else s["iou_floor"]
+    return stats, counts, records, ious, class_summary(records, ious, counts, seg, allowed, n, floor)
+
+
 def _unknown(c, seg: Segmentation):
     raise GanlensError(f"classes: unknown class {c!r}; the segmenter's classes are {', '.join(seg.classes)}")
 
@@ -938,15 +994,21 @@ def _assemble(gan, seg: Segmentation, settings: dict, records, info, edits, agre
                          segmenter=seg.name, boxes=None if boxes is None else str(getattr(boxes, "path", boxes)),
                          device=str(gan.device)),
         "segmenter": seg.describe(),
-        "method": {"threshold": "exact per-unit quantile of the activations at layer resolution over all samples "
-                                "and positions (running torch.topk; GAN Dissection's rule), applied to the maps "
-                                "upsampled bilinearly to the image (align_corners=False)",
+        "method": {"threshold": thr.THRESHOLD_DOC[thr.parse_rule(settings["threshold"]).kind],
                    "iou": "pixels where the unit fires and the class is, over all samples / pixels where either is",
-                   "label": "best class by IoU if IoU >= iou_floor",
+                   "iqr": "mutual information / joint entropy of (unit fires, class is there) over all pixels",
+                   "label": thr.LABEL_DOC[thr.parse_rule(settings["threshold"]).kind].format(
+                       floor=thr.parse_rule(settings["threshold"]).iou_floor if settings["iou_floor"] is None
+                       else settings["iou_floor"], iqr=thr.IQR_FLOOR),
                    "presence": f"the class's largest 8-connected region covers >= {seg.min_area:.4g} of the image "
                                f"(inside the region for insertion)",
-                   "ace": "mean over latents of (class pixel share after - before): of the image for removal, of the "
-                          "region for insertion; 95% t interval",
+                   "ace": "GAN Dissection's average causal effect: mean over the same latents of (class pixel share "
+                          "with the units set to their class-present mean - with them zeroed), of the image for "
+                          "removal, of the region for insertion; 95% t interval",
+                   "removal_effect": "mean over latents of (class pixel share after removal - before)",
+                   "insertion_effect": "mean over latents of (share of the region after insertion - before)",
+                   "ablation_effect": "mean over latents of (share of the region with the units zeroed there - "
+                                      "before)",
                    "rates_ci": "exact binomial (Clopper-Pearson) 95%", "mcnemar": "exact, on the paired latents",
                    "dissection_latents": "seeds 0 .. n-1", "edit_latents": f"seeds {EVAL_SEED} + i"},
         "summary": {"units": n_units, "labelled": labelled, "unlabelled": n_units - labelled,
@@ -988,8 +1050,8 @@ def plot_counts(result: dict, arrays: dict):
             c, h, w = r["shape"]
             ax.set_title(f"{r['layer']} ({c} units, {h}x{w})\n{r['unlabelled']} unlabelled", fontsize=7)
         axes[0][0].set_ylabel("units labelled")
-        fig.suptitle(f"each unit labelled with its best class if IoU >= {s['iou_floor']:g} (a unit fires above its "
-                     f"{s['quantile']:g} quantile; {s['n']} samples)", fontsize=7, y=1.1)
+        fig.suptitle(f"units labelled: {result['method']['label']}; threshold {s['threshold']}; {s['n']} samples",
+                     fontsize=6, y=1.1, wrap=True)
     return fig
 
 
@@ -1121,7 +1183,6 @@ def _names(text: str) -> tuple[str, ...] | None:
 
 
 def _box(text: str) -> tuple[int, ...]:
-    import argparse
     try:
         v = tuple(int(t) for t in text.split(","))
     except ValueError:
@@ -1129,6 +1190,13 @@ def _box(text: str) -> tuple[int, ...]:
     if len(v) != 4:
         raise argparse.ArgumentTypeError(f"must be four integers x0,y0,x1,y1, got {text!r}")
     return v
+
+
+def _rule(text: str) -> str:
+    try:
+        return str(thr.parse_rule(text))
+    except GanlensError as e:
+        raise argparse.ArgumentTypeError(f"must be 'iqr' or 'quantile:Q' with 0 < Q < 1, got {text!r}") from e
 
 
 def parser() -> cli.Parser:
@@ -1142,17 +1210,20 @@ def parser() -> cli.Parser:
     p.add_argument("--layers", default="all", help="G layers to dissect, comma-separated (module paths or aliases), "
                                                    "'all' hidden conv layers (default), or 'list' to print G's layers")
     p.add_argument("--n", type=cli.at_least(1), default=1000, help="dissection samples, seeds 0..N-1 (default: 1000)")
-    p.add_argument("--quantile", type=cli.number(0, 1, open_low=True, open_high=True), default=0.99,
-                   help="per-unit activation quantile a unit must exceed to fire (default: 0.99)")
-    p.add_argument("--iou-floor", type=cli.number(0, 1), default=0.04,
-                   help="units whose best IoU is below this are unlabelled (default: 0.04)")
+    p.add_argument("--threshold", type=_rule, default="iqr", metavar="iqr|quantile:Q",
+                   help="per-unit threshold: 'iqr', GAN Dissection's level maximising the information quality ratio "
+                        "with the unit's best class (default), or 'quantile:0.99', a fixed per-unit quantile")
+    p.add_argument("--n-select", type=cli.at_least(1), default=200, metavar="N",
+                   help="latents the IQR rule picks levels on, seeds 2e9+i (default: 200)")
+    p.add_argument("--iou-floor", type=cli.number(0, 1),
+                   help="IoU a label needs (default: 0.05 under iqr, as gandissect; 0.04 under a quantile)")
     p.add_argument("--classes", type=_names, help="class names units may be labelled with (default: all)")
     p.add_argument("--remove", type=_names, help="classes to remove, comma-separated, or 'none' "
                                                  "(default: window if the segmenter knows it)")
     p.add_argument("--insert", type=_names,
                    help="classes to insert, or 'none' (default: window if the segmenter knows it)")
     p.add_argument("--edit-layer", help="layer whose units are edited (default: the one with the class's best unit)")
-    p.add_argument("--k", type=cli.at_least(1), help="units edited (default: those labelled with the class there)")
+    p.add_argument("--k", type=cli.at_least(1), help="units edited (default: those labelled with the class there, at most half the layer)")
     p.add_argument("--fill", choices=FILLS, default="zero", help="removed units become zero (default) or their mean")
     p.add_argument("--control-draws", type=cli.at_least(1), default=3, metavar="D",
                    help="random unit sets per edit (default: 3)")
@@ -1202,7 +1273,7 @@ def from_args(args, gan) -> Result:
     layers = None if args.layers == "all" else [t.strip() for t in args.layers.split(",") if t.strip()]
     if layers == ["list"]:
         cli.layer(gan, "G", "list")
-    settings = {k: getattr(args, k) for k in ("n", "quantile", "iou_floor", "fill", "control_draws", "n_eval",
+    settings = {k: getattr(args, k) for k in ("n", "threshold", "n_select", "iou_floor", "fill", "control_draws", "n_eval",
                                               "dose_n", "show", "k", "box", "region_size", "edit_layer")}
     check_settings(gan, layers=layers, flags=True, **settings)
     seg = segmenter_from_spec(args.segmenter) if args.segmenter else None

@@ -69,6 +69,7 @@ from .errors import GanlensError, require_at_least, require_memory
 from .guided import eval_no_inplace, guided_backprop
 from .hooks import channels_last, layer_module, retain
 from .results import Result, analysis_module, provenance
+from .stats import clopper_pearson
 
 PROG = "python -m ganlens.filters"
 EXAMPLES = f"""  {PROG}                                   # shipped rooms model, rooms masks, units 0-5
@@ -654,14 +655,13 @@ def _concepts(masks: Masks, area: torch.Tensor) -> dict[int, str]:
 def purity(top: Top, labels: np.ndarray, n: int, k: int, classes: list[str] | None = None) -> list[dict]:
     """Class purity of each unit's top-``k`` images (``top`` sorted, at least k per unit) among the first
     ``n`` images with integer ``labels``: see ``PURITY_DOC``. One dict per unit."""
-    from scipy.stats import binomtest
     lab = np.asarray(labels[:n])
     prior = np.bincount(lab) / n
     out = []
     for row in top.images[:, :k].numpy():
         counts = np.bincount(lab[row], minlength=len(prior))
         c = int(np.argmax(counts))
-        ci = binomtest(int(counts[c]), k).proportion_ci(method="exact")
+        ci = clopper_pearson(int(counts[c]), k)
         out.append({"class": classes[c] if classes and c < len(classes) else str(c),
                     "purity": round(float(counts[c] / k), 6), "prior": round(float(prior[c]), 6),
                     "lift": round(float(counts[c] / k / prior[c]), 6),

@@ -99,11 +99,12 @@ import numpy as np
 import torch
 
 from . import boxes as boxfile
-from . import cli, figures
+from . import cli, figures, stats
 from .errors import GanlensError, require_at_least
 from .generate import activations, images
 from .hooks import ablate, edit
 from .results import Result, analysis_module, finite_or_none, provenance, write_json
+from .stats import clopper_pearson
 
 PROG = "python -m ganlens.forget"
 EXAMPLES = f"""  {PROG} --boxes annotations/windows.json             # the paper's Fig. 6 on the shipped rooms model
@@ -376,19 +377,14 @@ def localisation(before: torch.Tensor, after: torch.Tensor, masks: np.ndarray) -
 
 def binom_ci(k: int, n: int) -> list[float] | None:
     """Exact (Clopper-Pearson) 95% interval of a rate of ``k`` successes in ``n`` trials (None when n = 0)."""
-    from scipy.stats import binomtest
-    if n == 0:
-        return None
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="exact")
-    return [float(ci.low), float(ci.high)]
+    ci = clopper_pearson(k, n)
+    return ci.as_list() if ci is not None else None
 
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
     """Exact McNemar test of paired booleans a (before) and b (after) on the same latents."""
-    from scipy.stats import binomtest
-    lost, gained = int((a & ~b).sum()), int((~a & b).sum())
-    p = binomtest(lost, lost + gained, 0.5).pvalue if lost + gained else 1.0
-    return {"lost": lost, "gained": gained, "p_value": float(p)}
+    r = stats.mcnemar(a, b)
+    return {"lost": r.a_only, "gained": r.b_only, "p_value": r.p}
 
 
 def dose_levels(n_maps: int, n_dropped: int, also=()) -> list[int]:

@@ -30,13 +30,13 @@ say they did no nearest-neighbour search. This module does the search and turns 
 * **Data-copying test** (Meehan, Chaudhuri & Dasgupta, AISTATS 2020): partition space into k-means cells
   fitted on training images; in each cell compare the nearest-training distances of held-out images
   and generated samples with a Mann-Whitney U test, z-scored under the null; average the z-scores
-  over cells with enough generated samples (at least ``MIN_GENERATED_PER_CELL``), weighted by the share
-  of held-out images in each cell. C_T << 0: samples sit closer to the training set than real data
-  does (copying); C_T >> 0: farther (under-fitting, typical early in training); about 0: neither.
-  The z-score is computed by scipy (:func:`z_u`): U from ``scipy.stats.mannwhitneyu`` and the
-  tie-corrected variance ``m n (N + 1) / 12 * scipy.stats.tiecorrect(ranks)``, i.e. the normal
-  approximation of ``mannwhitneyu(method="asymptotic", use_continuity=False)`` with its sign kept. Ties
-  matter here: exact copies all sit at distance 0.
+  over cells whose share of generated samples is strictly above tau = ``MIN_GENERATED_PER_CELL`` / m
+  (the reference's 20 / m), weighted by the share of held-out images in each cell. C_T << 0: samples sit
+  closer to the training set than real data does (copying); C_T >> 0: farther (under-fitting, typical
+  early in training); about 0: neither. The z-score is the reference's (:func:`z_u`, ``"meehan"``): U
+  from ``scipy.stats.mannwhitneyu``, ``z = (U - (m n / 2 - 0.5)) / sqrt(m n (N + 1) / 12)``. The
+  tie-corrected z (variance times ``scipy.stats.tiecorrect``, no continuity correction; sharper when
+  exact copies tie at distance 0) is reported beside it as ``C_T_tie_corrected``.
 
 Verdict rule (thresholds are stored in the JSON next to the numbers): **every space votes**. The model
 is flagged as copying when, in any space, ``copy_fraction > COPY_FRACTION_THRESHOLD`` or
@@ -64,6 +64,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import stats
 from .data import ImageSet, iter_chunks, to_float
 from .errors import GanlensError, require_at_least
 from .generate import features, images
@@ -72,7 +73,7 @@ from .results import Result, analysis_module, provenance
 CT_THRESHOLD = -3.0            # a z-score: 3 standard deviations towards "closer than real data"
 COPY_QUANTILE = 0.05           # held-out quantile that defines "suspiciously close"
 COPY_FRACTION_THRESHOLD = 0.25  # 5x the share expected of a model that does not copy
-MIN_GENERATED_PER_CELL = 20    # Meehan et al.'s tau = 20 / m: cells with fewer samples are left out
+MIN_GENERATED_PER_CELL = 20    # Meehan et al.'s tau = 20 / m: a cell counts with more than 20 samples
 KMEANS_FIT_IMAGES = 2000       # k-means cells are fitted on this many random training images
 K_RELATIVE = 10                # neighbours in the relative distance d_1 / mean(d_1..d_k)
 
@@ -244,51 +245,59 @@ def _update(st: dict, q: torch.Tensor, t: torch.Tensor, idx: torch.Tensor, tc: t
         st["cell_distance"] = torch.minimum(st["cell_distance"], exact_c)
 
 
-def z_u(test: np.ndarray, gen: np.ndarray) -> float:
-    """Mann-Whitney U of generated vs test nearest-training distances, z-scored under H0 with the tie
-    correction (scipy computes both parts).
+Z_METHODS = {          # how a cell's Mann-Whitney U becomes a z-score (stats.mann_whitney_z's settings)
+    "meehan": {"tie_correct": False, "continuity": 0.5},          # data_copying_tests.Zu: mean n m / 2 - 0.5
+    "tie-corrected": {"tie_correct": True, "continuity": 0.0},    # scipy's asymptotic z with tiecorrect
+}
 
-    U = ``scipy.stats.mannwhitneyu(gen, test).statistic`` counts pairs where the generated sample is
-    farther from the training set than the test image (ties count 1/2); its variance under H0 is
-    ``m n (N + 1) / 12 * scipy.stats.tiecorrect(rankdata(all))``, so ``|z|`` equals the normal quantile of
-    ``mannwhitneyu(..., method="asymptotic", use_continuity=False).pvalue / 2`` (tested), but keeps its
-    sign and does not underflow. z < 0 means generated samples are closer (copying), z > 0 farther;
-    0 when every distance is equal (nothing to rank).
+
+def z_u(test: np.ndarray, gen: np.ndarray, method: str = "meehan") -> float:
+    """Mann-Whitney U of generated vs test nearest-training distances, z-scored under H0.
+
+    U = ``scipy.stats.mannwhitneyu(gen, test).statistic`` counts pairs where the generated sample is farther
+    from the training set than the test image (ties count 1/2). ``"meehan"`` (Meehan et al.'s ``Zu``):
+    ``(U - (m n / 2 - 0.5)) / sqrt(m n (N + 1) / 12)``, their continuity correction and no tie correction.
+    ``"tie-corrected"``: ``(U - m n / 2) / sd`` with the variance times ``scipy.stats.tiecorrect`` of the
+    pooled ranks (``|z|`` is the normal quantile of ``mannwhitneyu(..., method="asymptotic",
+    use_continuity=False).pvalue / 2``), sharper when exact copies tie at 0. z < 0: generated samples are
+    closer (copying), z > 0 farther; 0 when the variance is 0 (nothing to rank).
     """
-    from scipy.stats import mannwhitneyu, rankdata, tiecorrect
-    m, n = len(gen), len(test)
-    u = mannwhitneyu(gen, test, alternative="two-sided", method="asymptotic").statistic
-    var = m * n * (m + n + 1) / 12 * tiecorrect(rankdata(np.concatenate([gen, test])))
-    return float((u - m * n / 2) / math.sqrt(var)) if var > 0 else 0.0
+    if method not in Z_METHODS:
+        raise GanlensError(f"z method must be one of {', '.join(Z_METHODS)}, got {method!r}")
+    return stats.mann_whitney_z(gen, test, **Z_METHODS[method])
 
 
 def data_copying_test(test_dist: np.ndarray, test_cells: np.ndarray, gen_dist: np.ndarray,
-                      gen_cells: np.ndarray, k: int, min_generated: int = MIN_GENERATED_PER_CELL) -> dict:
-    """C_T of Meehan et al. (2020) from in-cell nearest-training distances and cell labels.
+                      gen_cells: np.ndarray, k: int, tau: float | None = None, z: str = "meehan") -> dict:
+    """C_T of Meehan et al. (2020) (``data_copying_tests.C_T``) from in-cell nearest-training distances and
+    cell labels.
 
-    test_dist/test_cells: (n,) held-out images; gen_dist/gen_cells: (m,) generated samples. Returns
-    {"C_T": float or None, "cells": k, "cells_used": [...], "Z_U": {cell: z}, "test_share": [...],
-    "generated_share": [...]}. C_T is None when no cell has both test images and ``min_generated`` samples.
+    test_dist/test_cells: (n,) held-out images; gen_dist/gen_cells: (m,) generated samples. A cell counts when
+    its share of generated samples is strictly above ``tau`` (default ``MIN_GENERATED_PER_CELL / m``, the
+    reference's 20 / m) and it holds test images; C_T is the mean of the cells' z (:func:`z_u` with ``z``)
+    weighted by their share of test images. Returns {"C_T", "C_T_<other z method>", "cells", "cells_used",
+    "Z_U": {cell: z}, "test_share", "generated_share", "tau", ...}; C_T is None when no cell counts.
     """
+    m = max(len(gen_cells), 1)
+    tau = MIN_GENERATED_PER_CELL / m if tau is None else tau
     test_share = np.bincount(test_cells, minlength=k) / max(len(test_cells), 1)
-    gen_count = np.bincount(gen_cells, minlength=k)
-    used, zs = [], {}
-    for c in range(k):
-        t, g = test_dist[test_cells == c], gen_dist[gen_cells == c]
-        if len(t) == 0 or len(g) < min_generated:
-            continue
-        zs[c] = z_u(t, g)
-        used.append(c)
-    ct = None
-    if used:
+    gen_share = np.bincount(gen_cells, minlength=k) / m
+    used = [c for c in range(k) if gen_share[c] > tau and test_share[c] > 0]
+    out = {"cells": k, "cells_used": used, "tau": tau}
+    for method in [z] + [v for v in Z_METHODS if v != z]:
+        zs = {c: z_u(test_dist[test_cells == c], gen_dist[gen_cells == c], method) for c in used}
         w = test_share[used]
-        ct = float(np.dot(w, [zs[c] for c in used]) / w.sum())
-    return {"C_T": ct, "cells": k, "cells_used": used, "Z_U": {str(c): zs[c] for c in used},
-            "test_share": test_share.round(4).tolist(),
-            "generated_share": (gen_count / max(len(gen_cells), 1)).round(4).tolist(),
-            "min_generated_per_cell": min_generated,
-            "z_statistic": "Mann-Whitney U (scipy.stats.mannwhitneyu) z-scored with the tie-corrected null variance "
-                           "(scipy.stats.tiecorrect); no continuity correction"}
+        ct = float(np.dot(w, [zs[c] for c in used]) / w.sum()) if used else None
+        if method == z:
+            out.update({"C_T": ct, "Z_U": {str(c): zs[c] for c in used}})
+        else:
+            out[f"C_T_{method.replace('-', '_')}"] = ct
+    return dict(out, test_share=test_share.round(4).tolist(), generated_share=gen_share.round(4).tolist(),
+                z_statistic=f"{z}: " + ("Mann-Whitney U (scipy) z-scored as Meehan et al.'s Zu: mean m n / 2 - 0.5 "
+                                        "(their continuity correction), no tie correction" if z == "meehan" else
+                                        "Mann-Whitney U (scipy) z-scored with the tie-corrected null variance "
+                                        "(scipy.stats.tiecorrect), no continuity correction"),
+                cell_rule="a cell counts when its share of generated samples is > tau and it holds test images")
 
 
 def vote(spaces: dict[str, dict]) -> dict:

@@ -182,7 +182,7 @@ def _memorization_numbers(mem: dict) -> str:
     ct = ", ".join(f"{_space_name(s)} {_f(e['data_copying']['C_T'])}" if e["data_copying"]["C_T"] is not None
                    else f"{_space_name(s)} n/a" for s, e in sp.items())
     cf = ", ".join(f"{_space_name(s)} {_f(e['copy_fraction'], 3)}" for s, e in sp.items())
-    return (f"Data-copying $C_T$ (Meehan et al.\\ 2020, tie-corrected Mann-Whitney $z$): {ct}; share of near-copies: "
+    return (f"Data-copying $C_T$ (Meehan et al.\\ 2020: their Mann-Whitney $z$ with continuity correction, cells holding more than 20 of the samples): {ct}; share of near-copies: "
             f"{cf}. Every space votes: copying if, in any space, $C_T < {r['C_T_below']:g}$ or the share exceeds "
             f"{_f(r['copy_fraction_above'])}.")
 
@@ -355,14 +355,17 @@ def caption_arith(j: dict) -> str:
     c = j.get("claim")
     if c:
         r = c["rates"]
-        lost = [k.replace("_", " ") for k in ("A_alone", "null", "pixel") if not c["beats"][k]]
+        lost = [k.replace("_", " ") for k in ("A_plus_C", "null", "pixel") if not c["beats"][k]]
         where = f"over {j['trials']['draws']} random draws of exemplars" if c["from"] == "trials" else "for these exemplars"
         text += (f" Rate of \\emph{{{latex_escape(c['measure'])}}} {where} ({_n(c['samples'])} samples): $Y$ "
-                 f"{_f(r['Y']['rate'])} [{_f(r['Y']['ci95'][0])}, {_f(r['Y']['ci95'][1])}]; with the same noise, the "
-                 f"first concept alone {_f(r['A_alone']['rate'])}, a norm-matched null (random exemplars for all but the "
-                 f"last concept, scaled to $|Y|$) {_f(r['null']['rate'])}; pixel-space arithmetic {_f(r['pixel']['rate'])} "
-                 f"(vs {_f(c['Y_centre']['rate'])} for $Y$'s centre). Rule: $Y$ beats a control when its rate is higher "
-                 f"and the exact McNemar test on paired samples gives $p < {s['alpha']:g}$; the claim stands only if $Y$ "
+                 f"{_f(r['Y']['rate'])}" + (f" [{_f(r['Y']['ci95'][0])}, {_f(r['Y']['ci95'][1])}]" if r['Y']['ci95'] else "")
+                 + f" (95\\% interval by bootstrap over draws); with the same noise, the expression without its "
+                 f"subtraction ($A + C$, scaled to $|Y|$) {_f(r['A_plus_C']['rate'])}, a norm-matched null (random "
+                 f"exemplars for all but the last concept, scaled to $|Y|$) {_f(r['null']['rate'])}; pixel-space "
+                 f"arithmetic {_f(r['pixel']['rate'])} (vs {_f(c['Y_centre']['rate'])} for $Y$'s centre); the first "
+                 f"concept alone {_f(r['A_alone']['rate'])}. The samples of one draw share its exemplars, so the rule "
+                 f"counts draws: $Y$ beats a control when more draws have $Y$ above it than below and the sign test over "
+                 f"draws gives $p < {s['alpha']:g}$; the claim stands only if $Y$ "
                  f"beats all three: " + ("it stands." if c["claim_stands"] else f"it does not ({', '.join(lost)}).")
                  + " Second figure: $Y$ and each control for the exemplars shown.")
     return text
@@ -473,9 +476,17 @@ def probe_table(j: dict, source: str, command: str) -> str:
 
 def _dissect_rule(j: dict) -> str:
     s = j["settings"]
-    return (f"a unit fires where its activation, upsampled bilinearly to the image, exceeds its own {s['quantile']:g} "
-            f"quantile over {_n(s['n'])} samples; it is labelled with the class of "
-            f"{latex_escape(j['segmenter']['name'])} it overlaps best if that IoU is at least {s['iou_floor']:g}")
+    seg = latex_escape(j["segmenter"]["name"])
+    floor = s["iou_floor"] if s["iou_floor"] is not None else (0.05 if s["threshold"] == "iqr" else 0.04)
+    if s["threshold"] == "iqr":
+        return (f"a unit fires where its activation, upsampled bilinearly to the image, exceeds the level that "
+                f"maximises the information quality ratio (IQR) with its best class of {seg} (GAN Dissection's rule, "
+                f"levels picked on {_n(s['n_select'])} other samples); it is labelled with that class if, over "
+                f"{_n(s['n'])} samples, IQR $> 0.01$ and IoU $> {floor:g}$")
+    q = s["threshold"].split(":", 1)[1]
+    return (f"a unit fires where its activation, upsampled bilinearly to the image, exceeds its own {q} "
+            f"quantile over {_n(s['n'])} samples; it is labelled with the class of {seg} it overlaps best if that "
+            f"IoU is at least {floor:g}")
 
 
 def caption_dissect(j: dict) -> str:
@@ -523,7 +534,8 @@ def _dissect_edit(kind: str, c: str, r: dict) -> str:
             f"[{_f(r['before']['ci95'][0])}, {_f(r['before']['ci95'][1])}] before, {_f(r['after']['rate'])} "
             f"[{_f(r['after']['ci95'][0])}, {_f(r['after']['ci95'][1])}] after, {_f(ctl['rate_mean'])} with as many "
             f"random units (mean of {len(ctl['draws'])} draws; exact 95\\% intervals; McNemar "
-            f"$p = {_p_value(r['mcnemar_before_vs_after']['p_value'])}$). Average causal effect on {share} "
+            f"$p = {_p_value(r['mcnemar_before_vs_after']['p_value'])}$). GAN Dissection's average causal effect "
+            f"on {share} (units at their mean where the class is present vs zeroed, same latents) "
             f"{_f(r['ace']['value'], 3)} (random units {_f(ctl['ace_mean'], 3)}).")
 
 
@@ -634,7 +646,8 @@ FIGURES: dict[str, Figure] = {f.key: f for f in [
            _probe_settings, _model_sha, table=probe_table),
     Figure("fig_dissect", "Dissection (Bau et al. 2019): units per class, removal and insertion", "ganlens.dissect",
            "dissect.json",
-           ("--layers", "all", "--n", "1000", "--quantile", "0.99", "--iou-floor", "0.04", "--fill", "zero",
+           ("--layers", "all", "--n", "1000", "--threshold", "iqr", "--n-select", "200", "--iou-floor", "0.05",
+            "--fill", "zero",
             "--control-draws", "3", "--n-eval", "500", "--dose-n", "100", "--show", "8"),
            {"dissect": caption_dissect, "units": caption_dissect_units, "remove": caption_dissect_remove,
             "insert": caption_dissect_insert, "dose": caption_dissect_dose},

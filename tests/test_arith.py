@@ -132,17 +132,48 @@ def test_norm_correction_rescales_concepts_and_results():
         ganlens.arith(gan, "A", {"A": [1]}, norm="unit")
 
 
-def test_rates_and_paired_tests_are_scipys():
+def test_draw_level_rates_and_tests():
     from scipy.stats import binomtest
-    r = arith.rate(7, 20)
-    ci = binomtest(7, 20).proportion_ci(method="exact")
-    assert r["rate"] == 0.35 and r["ci95"] == [pytest.approx(ci.low), pytest.approx(ci.high)]
-    m = arith.mcnemar(np.array([1, 1, 1, 1, 0, 0]), np.array([0, 0, 0, 1, 1, 0]))
-    assert (m["Y_only"], m["control_only"], m["pairs"]) == (3, 1, 6)
-    assert m["p"] == pytest.approx(binomtest(3, 4, 0.5).pvalue)
-    assert arith.mcnemar(np.ones(5), np.ones(5))["p"] == 1.0               # no discordant pair
-    s = arith.sign_test(np.array([0.9, 0.8, 0.5]), np.array([0.1, 0.8, 0.2]))
-    assert (s["draws_Y_higher"], s["draws_Y_lower"]) == (2, 0)
+    out = np.array([[1] * 9, [0] * 9, [1] * 9, [1, 0] * 4 + [1]], bool)        # 4 draws x 9 samples
+    r = arith.draw_rate(out, seed=0)
+    assert (r["k"], r["n"]) == (23, 36) and r["rate"] == pytest.approx(23 / 36)
+    lo, hi = r["ci95"]
+    assert 0 <= lo < 23 / 36 < hi <= 1 and hi - lo > 0.4       # 4 draws: a wide interval, not 36 samples' width
+    v = arith.versus(np.array([0.9, 0.8, 0.5, 0.6]), np.array([0.1, 0.8, 0.2, 0.7]), seed=0)
+    assert (v["draws_Y_higher"], v["draws_Y_lower"], v["draws"]) == (2, 1, 4)
+    assert v["p"] == pytest.approx(binomtest(2, 3, 0.5).pvalue) and v["difference"] == pytest.approx(0.25)
+    assert not arith.beats(np.ones(5), np.zeros(5))              # 5 of 5 draws: p = 0.0625, not below 0.05
+    assert arith.beats(np.ones(6), np.zeros(6)) and not arith.beats(np.zeros(6), np.ones(6))
+
+
+def test_the_claim_can_lose_to_the_expression_without_its_subtraction():
+    """If A + C (no subtraction) gives the expected outcome as often as Y, Y does not beat it: no claim."""
+    rng = np.random.default_rng(1)
+    draws = 20
+    good = rng.random((draws, 1, 9)) < 0.8
+    lat = np.concatenate([good, good, np.zeros((draws, 3, 9), bool)], 1)    # Y, A_plus_C, null, A, C
+    pix = np.zeros(draws, bool)
+    out = arith.compare({"claim": lat}, {"claim": pix}, "claim")
+    assert out["beats"]["null"] and out["beats"]["pixel"] and out["beats"]["A_alone"]
+    assert not out["beats"]["A_plus_C"] and not out["claim_stands"]
+    assert out["conditions"]["A_plus_C"]["vs_Y"]["difference"] == 0.0
+
+
+def test_the_decision_holds_its_level_with_clustered_outcomes():
+    """Null: Y and the control have the same distribution of per-draw rates, but each draw has its own rate
+    (beta(0.3, 0.3): most draws give 9 equal outcomes, as on the shipped model). McNemar over samples would
+    reject often; the draw-level rule must not (one-sided claim: at most 5% plus simulation error)."""
+    rng = np.random.default_rng(0)
+    sims, draws = 2000, 64
+    py, px = rng.beta(0.3, 0.3, (2, sims, draws, 1))
+    y = (rng.random((sims, draws, 9)) < py).mean(2)
+    x = (rng.random((sims, draws, 9)) < px).mean(2)
+    wins = np.mean([arith.beats(y[i], x[i]) for i in range(sims)])
+    assert wins <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / sims)
+    yy = rng.random((400, draws, 9)) < py[:400]                 # the old rule on the same kind of data
+    xx = rng.random((400, draws, 9)) < px[:400]
+    old = np.mean([ganlens.stats.mcnemar(yy[i], xx[i]).p < 0.05 for i in range(400)])
+    assert old > 0.2
 
 
 # --------------------------------------------------------------------------------- planted truths
@@ -184,11 +215,12 @@ def _judge(x: torch.Tensor) -> dict:
 
 def test_the_claim_stands_when_attributes_are_linear_in_z():
     gan = ganlens.wrap(_PlantedG(), nz=16)
-    r = ganlens.arith(gan, measure=_judge, candidates=160, trials=12)
+    r = ganlens.arith(gan, measure=_judge, candidates=160, trials=30)
     assert r["expr"] == "window_nodoor - nowindow_nodoor + nowindow_door" and r["settings"]["demo"]
     c = r["claim"]
-    assert c["from"] == "trials" and c["measure"] == "window & door" and c["samples"] == 12 * 9
-    assert c["beats"] == {"A_alone": True, "null": True, "pixel": True, "C_alone": True} and c["claim_stands"]
+    assert c["from"] == "trials" and c["measure"] == "window & door" and c["samples"] == 30 * 9
+    assert c["beats"] == {"A_plus_C": True, "null": True, "pixel": True, "A_alone": True, "C_alone": True}
+    assert c["claim_stands"]
     assert c["rates"]["Y"]["rate"] > 0.5 > c["rates"]["A_alone"]["rate"] + c["rates"]["null"]["rate"]
     assert c["rates"]["pixel"]["rate"] < 0.2                     # the averaged images blur the objects away
     t = r["trials"]["conditions"]
@@ -278,8 +310,8 @@ def test_cli_end_to_end(tiny_checkpoint, tmp_path, capsys):
     # the saved centre latent is the arithmetic of the saved exemplar latents
     y = z["z_A"].astype(np.float64).mean(0) - z["z_B"].mean(0) + z["z_C"].mean(0)
     assert np.allclose(z["y"], y, atol=1e-5) and np.array_equal(z["z_grid"][4], z["y"])
-    assert z["turn_frames"].shape == (3, 3, 3, 32, 32) and z["controls_grid"].shape == (4, 9, 3, 32, 32)
-    # The controls' Y is the figure's grid: the same latents, rendered by G in another batch (4 conditions x
+    assert z["turn_frames"].shape == (3, 3, 3, 32, 32) and z["controls_grid"].shape == (5, 9, 3, 32, 32)
+    # The controls' Y is the figure's grid: the same latents, rendered by G in another batch (conditions x
     # 9 samples x draws vs exemplars + means + grid), so a pixel on a rounding boundary of the uint8
     # conversion may come out one grey level apart on another CPU's convolution kernels.
     diff = np.abs(z["controls_grid"][0].astype(np.int16) - z["grid"].astype(np.int16))
@@ -336,7 +368,7 @@ def test_demo_on_the_shipped_model(tmp_path, capsys):
     assert err.count("\n") == 1 and "window & door over 27 samples (trials)" in err and "claim " in err
     j = json.loads((out / "arith.json").read_text())
     assert j["measure"]["judge"]["name"] == "rooms detector" and j["settings"]["norm"] == "none"
-    assert set(j["claim"]["beats"]) == {"A_alone", "null", "pixel", "C_alone"} and j["trials"]["draws"] == 3
+    assert set(j["claim"]["beats"]) == {"A_plus_C", "A_alone", "null", "pixel", "C_alone"} and j["trials"]["draws"] == 3
     assert {"controls.png", "arith.png", "turn.png"} <= {p.name for p in out.iterdir()}
 
 

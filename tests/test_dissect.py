@@ -18,6 +18,8 @@ from torch import nn
 import ganlens
 from ganlens import boxes as boxfile
 from ganlens import cli, dissect, paper
+from ganlens import dissect_effects as fx
+from ganlens import dissect_threshold as thr
 from ganlens.errors import GanlensError
 from ganlens.hooks import count_hooks
 
@@ -127,13 +129,99 @@ def test_sparse_iou_counts_equal_upsampling_every_map():
     torch.testing.assert_close(acc["inter"], torch.bmm(fire.float(), onehot).sum(0).double())
 
 
+def test_level_counts_equal_thresholding_every_map_at_every_level():
+    g = torch.Generator().manual_seed(4)
+    a = torch.relu(torch.randn(5, 3, 4, 4, generator=g))
+    labels = torch.randint(0, 3, (5, 16 * 16), generator=g)       # class 2 = no class (k = 2)
+    U = dissect.interp_matrix(4, 16)
+    up = F.interpolate(a, size=(16, 16), mode="bilinear", align_corners=False).flatten(2)   # (5, 3, 256)
+    grid = thr.grid_from_values(up.transpose(0, 1).flatten(1))
+    want = torch.quantile(up.transpose(0, 1).flatten(1), torch.from_numpy(1 - thr.FRACS).float(), dim=1).T
+    torch.testing.assert_close(grid, want, rtol=0, atol=1e-5)
+    acc = torch.zeros(3, len(thr.FRACS) + 1, 3, dtype=torch.float64)
+    thr.count_levels(a, grid.flip(1).contiguous(), U, U, labels, 2, acc, elems=1000)
+    above = thr.above_counts(acc)                                   # (3, L, 3)
+    onehot = F.one_hot(labels, 3).float()
+    for i in (0, 30, 60, 99):
+        fire = (up > grid[:, i][None, :, None]).float()
+        torch.testing.assert_close(above[:, i], torch.bmm(fire, onehot).sum(0).double())
+
+
+def test_iqr_is_mutual_information_over_joint_entropy():
+    from sklearn.metrics import mutual_info_score
+    g = np.random.default_rng(0)
+    fire = g.random(4000) < 0.3
+    cls = np.where(g.random(4000) < 0.8, fire, g.random(4000) < 0.5)
+    inter, fired = float((fire & cls).sum()), float(fire.sum())
+    iqr, iou, agree = thr.iqr_and_iou(torch.tensor([[inter]], dtype=torch.float64), torch.tensor([fired]).double(),
+                                      torch.tensor([float(cls.sum())]).double(), 4000.0)
+    counts = np.array([[(fire & cls).sum(), (fire & ~cls).sum()], [(~fire & cls).sum(), (~fire & ~cls).sum()]])
+    p = counts.ravel() / 4000
+    je = -(p * np.log(p)).sum()
+    assert float(iqr) == pytest.approx(mutual_info_score(fire, cls) / je, rel=1e-9)
+    assert float(iou) == pytest.approx(inter / (fired + cls.sum() - inter))
+    assert float(agree) == pytest.approx((fire == cls).mean())
+
+
+def big_gan() -> ganlens.GAN:
+    """32x32 images; hidden layer "1" (8x8): unit 0 = relu(z[0]) on the left three quarters of the map (so in half
+    the samples, over 3/4 of the image), drawn red; unit 1 = relu(z[1]) noise, faint blue."""
+    g = torch.Generator().manual_seed(0)
+    l1, l2, out = nn.ConvTranspose2d(NZ, 2, 8, 1, 0), nn.ConvTranspose2d(2, 2, 4, 4, 0), nn.ConvTranspose2d(2, 3, 1)
+    with torch.no_grad():
+        for m in (l1, l2, out):
+            m.weight.zero_()
+            m.bias.zero_()
+        l1.weight[0, 0, :, :6] = 1.0 + 0.3 * torch.rand(8, 6, generator=g)
+        l1.weight[1, 1] = torch.randn(8, 8, generator=g)
+        l2.weight[0, 0] = l2.weight[1, 1] = 1.0
+        out.weight[0, 0] = 1000.0
+        out.weight[1, 2] = 1.0
+        out.bias.fill_(-3.0)
+    return ganlens.wrap(nn.Sequential(l1, nn.ReLU(), l2, nn.ReLU(), out, nn.Tanh()), nz=NZ, name="big")
+
+
+BIG = (lambda x: (x[:, 0] > 0).long(), ["background", "big"])
+
+
+def test_a_unit_drawing_a_large_class_is_labelled_under_iqr_and_not_under_the_quantile():
+    gan = big_gan()
+    iqr = dissect.dissect(gan, n=120, n_select=80, segmenter=BIG, layers="1", remove=(), insert=(), seed=0)
+    q = dissect.dissect(gan, n=120, segmenter=BIG, layers="1", remove=(), insert=(), threshold="quantile:0.99")
+    u_iqr, u_q = iqr["layers"][0]["units"][0], q["layers"][0]["units"][0]
+    assert iqr["classes"]["big"]["pixel_share"] > 0.3
+    assert u_iqr["label"] == "big" and u_iqr["iou"] > 0.8 and u_iqr["iqr"] > 0.5 and u_iqr["rule"] == "iqr"
+    assert 0.25 < u_iqr["coverage"] < 0.5 and u_iqr["selected_fraction"] > 0.2
+    assert u_q["label"] is None and u_q["iou"] < 0.04 and u_q["coverage"] < 0.02 and u_q["rule"] == "quantile:0.99"
+    assert iqr["method"]["label"].startswith("the unit's IQR-best class if IQR > 0.01 and IoU > 0.05")
+
+
+def noise_segment(x: torch.Tensor) -> torch.Tensor:
+    """Classes that ignore the image: random 8x8-pixel blocks of class 0 or 1 (seeded by the batch)."""
+    g = torch.Generator().manual_seed(len(x) + int(x[0, 0, 0, 0].abs() * 1e4))
+    small = (torch.rand(len(x), 1, 4, 4, generator=g) > 0.5).float()
+    return F.interpolate(small, size=x.shape[-1]).long()[:, 0]
+
+
+def test_a_random_net_labels_few_units_under_iqr_and_none_with_classes_that_ignore_the_image(make_pair):
+    _, G, _ = make_pair(image_size=32, nz=16)
+    gan = ganlens.wrap(G, nz=16, name="random")
+    settings = dict(n=60, n_select=40, remove=(), insert=(), seed=0)
+    noise = dissect.dissect(gan, segmenter=(noise_segment, ["a", "b"]), **settings)
+    assert noise["summary"]["units"] == 56 and noise["summary"]["labelled"] == 0
+    # brightness classes do depend on a random net's units: a few wide units pass with the dominant class
+    bright = dissect.dissect(gan, segmenter=toy_segmenter(), **settings)
+    assert bright["summary"]["labelled"] <= 0.1 * 56
+
+
 # --- the planted truth -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def planted():
     gan = planted_gan()
     r = dissect.dissect(gan, n=300, segmenter=PLANTED, remove="square", insert="square", box=(24, 0, 32, 8),
-                        n_eval=200, dose_n=60, control_draws=3, show=4, boxes=square_boxes(gan), seed=0)
+                        n_eval=200, dose_n=60, control_draws=3, show=4, boxes=square_boxes(gan), seed=0,
+                        threshold="quantile:0.99")
     return gan, r
 
 
@@ -163,7 +251,10 @@ def test_removing_the_planted_unit_removes_the_square_and_random_units_do_not(pl
     assert lo == 0.0 and 0 < hi < 0.03                        # exact binomial interval of 0 / 200
     for draw in rm["control"]["draws"]:
         assert 0 not in draw["units"] and draw["rate"] == rm["before"]["rate"]
-    assert rm["ace"]["value"] < 0 and rm["ace"]["ci95"][1] < 0 and rm["control"]["ace_mean"] == 0.0
+    eff = rm["removal_effect"]
+    assert eff["value"] < 0 and eff["ci95"][1] < 0 and rm["control"]["removal_effect_mean"] == 0.0
+    # the paper's ACE: the unit at its square-present mean everywhere vs zeroed, on the same latents
+    assert rm["ace"]["value"] > 0.05 and rm["ace"]["ci95"][0] > 0 and rm["control"]["ace_mean"] == 0.0
     dose = rm["dose"]
     assert dose["levels"] == [0, 1, 2] and dose["n_latents"] == 60 and dose["by_iou"][0] > 0
     assert dose["by_iou"][1:] == [0.0, 0.0] and all(q == [dose["by_iou"][0]] * 3 for q in dose["random"])
@@ -175,9 +266,29 @@ def test_inserting_the_planted_unit_draws_the_square_in_the_region_and_random_un
     assert ins["region"]["n_used"] == 200 and ins["before"]["rate"] == 0.0
     assert ins["after"]["rate"] == 1.0 and ins["after"]["iou_with_region"] > 0.5 and ins["after"]["share"] == 1.0
     assert all(d["rate"] == 0.0 for d in ins["control"]["draws"])
-    assert ins["ace"]["value"] == pytest.approx(1.0)
+    assert ins["insertion_effect"]["value"] == pytest.approx(1.0) and ins["ablation_effect"]["value"] == 0.0
+    assert ins["ace"]["value"] == pytest.approx(1.0) and ins["control"]["ace_mean"] == 0.0
     assert r.arrays["insert_1_after"][:, 0, 0:8, 24:32].min() > 0.99     # red inside the box...
     assert (r.arrays["insert_1_after"][:, 0, 16:, :16] < 0).all()         # ...and nowhere new
+
+
+def test_insertion_sets_units_to_their_mean_where_the_class_is_present(planted):
+    gan, r = planted
+    z = gan.latents(range(300))
+    x = ganlens.generate.images(gan, z)
+    square = (planted_segment(x) == 1).float()                           # (N, 32, 32); layer "1" is 8x8
+    a = ganlens.generate.activations(gan, z, "1")                        # (N, 6, 8, 8)
+    share = F.adaptive_avg_pool2d(square[:, None], 8)                    # class share of each 4x4 cell
+    want = (a * share).sum((0, 2, 3)) / share.sum()
+    lays = dissect.dissect_layers(gan, ["1"])
+    stats = {"1": {"threshold": torch.full((6,), 1e9)}}
+    c = dissect.iou_pass(gan, lays, 300, stats, dissect.as_segmentation(PLANTED, gan))["layers"]["1"]
+    got = fx.present_mean(c["present_sum"], c["present_weight"])[:, 1]
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    ins = r["insert"]["square"]                                          # layer "3": cells are pixels
+    a3 = ganlens.generate.activations(gan, z, "3")[:, 0]
+    assert ins["values"][0] == pytest.approx(float(a3[square > 0].mean()), rel=1e-4)
+    assert "present" in ins["edit"]
 
 
 def test_agreement_with_forget_names_the_planted_unit(planted):
@@ -245,7 +356,10 @@ def test_no_segmenter_is_one_clear_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"quantile": 1.0}, "quantile must be a number strictly between 0 and 1"),
+    ({"threshold": "quantile:1"}, "threshold must be 'iqr' or 'quantile:Q'"),
+    ({"threshold": "max"}, "threshold must be 'iqr' or 'quantile:Q'"),
+    ({"iou_floor": 2}, "iou_floor must be a number between 0 and 1"),
+    ({"n_select": 0}, "n_select must be at least 1"),
     ({"n": 0}, "n must be at least 1"),
     ({"layers": "nope"}, "layers: .*nope"),
     ({"layers": "5"}, "output has no units"),
@@ -275,7 +389,7 @@ def test_mlp_generator_is_refused_and_bad_flags_name_the_flag(tmp_path, capsys):
     for extra, match in ((["--segmenter", "nope.py:f"], "--segmenter nope.py:f: no such file"),
                          (["--segmenter", f"{ARCHS}:paper_gan"], "--segmenter .* must be \\(fn, class_names\\)"),
                          (["--box", "1,2,3"], "--box must be four integers"),
-                         (["--quantile", "1"], "--quantile must be below 1"),
+                         (["--threshold", "quantile:1"], "--threshold must be 'iqr' or 'quantile:Q'"),
                          (["--show", "9", "--n-eval", "4"], "--show 9: more samples to show than --n-eval 4")):
         assert cli.run(dissect.main, base + extra, dissect.PROG) == 2
         err = capsys.readouterr().err

@@ -191,22 +191,47 @@ def test_data_copying_statistic_signs():
 
 
 def test_mann_whitney_z_is_scipys_with_the_tie_correction():
-    """z_u = scipy's asymptotic, tie-corrected Mann-Whitney z with its sign; exact copies tie at 0."""
+    """z_u "tie-corrected" = scipy's asymptotic, tie-corrected Mann-Whitney z with its sign; exact copies tie at 0."""
     from scipy.stats import mannwhitneyu, norm
     rng = np.random.default_rng(1)
     for test, gen in [(rng.integers(0, 4, 60).astype(float), rng.integers(0, 3, 45).astype(float)),  # many ties
                       (rng.uniform(1, 2, 50), np.r_[np.zeros(30), rng.uniform(1, 2, 20)])]:       # 30 copies at 0
-        z = memorization.z_u(test, gen)
+        z = memorization.z_u(test, gen, "tie-corrected")
         p = mannwhitneyu(gen, test, method="asymptotic", use_continuity=False).pvalue
         assert abs(z) == pytest.approx(norm.isf(p / 2), rel=1e-6) and z < 0
     # ties make the test sharper than the untied formula says: 40 exact copies against 40 real distances
     copies, real = np.zeros(40), rng.uniform(0.1, 1, 40)
     untied = (0 - 40 * 40 / 2) / math.sqrt(40 * 40 * 81 / 12)
-    assert memorization.z_u(real, copies) == pytest.approx(untied * math.sqrt(80 ** 3 - 80) / math.sqrt(
+    assert memorization.z_u(real, copies, "tie-corrected") == pytest.approx(untied * math.sqrt(80 ** 3 - 80) / math.sqrt(
         80 ** 3 - 80 - (40 ** 3 - 40)))                                # the 40 tied zeros shrink the variance
     half = np.r_[np.zeros(20), rng.uniform(0.1, 1, 20)]
-    assert memorization.z_u(real, half) < memorization.z_u(real, half + 1e-9 * np.arange(40))  # tied zeros count more
-    assert memorization.z_u(np.zeros(10), np.zeros(10)) == 0.0  # nothing to rank
+    assert memorization.z_u(real, half, "tie-corrected") < memorization.z_u(real, half + 1e-9 * np.arange(40), "tie-corrected")  # tied zeros count more
+    assert memorization.z_u(np.zeros(10), np.zeros(10), "tie-corrected") == 0.0  # nothing to rank
+
+
+def test_c_t_is_meehan_et_al_on_a_small_constructed_case():
+    """Numbers computed with the reference's formulas (casey-meehan/data-copying, data_copying_tests.py: Zu with
+    mean n m / 2 - 0.5 and sd sqrt(n m (n + m + 1) / 12), C_T over cells with Qm share > tau)."""
+    from scipy.stats import mannwhitneyu
+    test = np.array([0.3, 0.5, 0.5, 0.7, 0.9, 1.1, 0.2, 0.4, 0.6, 0.8, 0.5, 0.6])
+    tcell = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    gen = np.array([0.1, 0.5, 0.5, 0.2, 0.3, 0.6, 0.45, 0.9, 1.0, 0.7, 0.5])
+    gcell = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    tau = 2 / 11                                         # cell 2 holds exactly 2 of 11: not strictly above tau
+
+    def reference_zu(p, q):
+        n, m = len(p), len(q)
+        u = mannwhitneyu(q, p, alternative="less").statistic
+        return (u - (n * m / 2 - 0.5)) / np.sqrt(n * m * (n + m + 1) / 12)
+    zs = [reference_zu(test[tcell == c], gen[gcell == c]) for c in (0, 1)]
+    want = (6 / 12 * zs[0] + 4 / 12 * zs[1]) / (10 / 12)
+    r = memorization.data_copying_test(test, tcell, gen, gcell, 3, tau=tau)
+    assert r["cells_used"] == [0, 1] and r["C_T"] == pytest.approx(want, rel=1e-12)
+    assert want == pytest.approx(-0.5181, abs=1e-4)      # by hand: U = 4.5 and 12.5, z = -1.8257 and +1.4434
+    tied = memorization.data_copying_test(test, tcell, gen, gcell, 3, tau=tau, z="tie-corrected")
+    assert tied["C_T"] == pytest.approx(r["C_T_tie_corrected"]) and tied["C_T"] < want   # no continuity, ties
+    default = memorization.data_copying_test(test, tcell, gen, gcell, 3)     # tau = 20 / 11: no cell has 20
+    assert default["cells_used"] == [] and default["C_T"] is None
 
 
 def _entry(copy_fraction: float, ct: float | None) -> dict:
