@@ -153,10 +153,6 @@ def test_search_streams_and_matches_brute_force():
     np.testing.assert_allclose(found["pixel"]["knn"], d.sort(1).values[:, :10].numpy(), rtol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="memorization._update picks each chunk's winner by the |a|^2+|b|^2-2ab "
-                   "expansion and compares winners across chunks by exact distance, and knn[1:] keeps expansion "
-                   "values: the nearest image and d1/mean(d1..dk) depend on the chunk size (audit report; "
-                   "memorization.py is another engineer's file). Remove this mark with the fix.")
 def test_nearest_image_and_knn_do_not_depend_on_the_chunk_size():
     # Near-copies of one query (each 1 grey level off at 40 pixels): distances ~1e-3 a few ulps apart, where
     # the float32 expansion's cancellation error (~1e-4) is larger than the gaps. Searched in one chunk, in
