@@ -71,11 +71,11 @@ the pictures into a measured causal result::
    survives. ``"judge"`` in the JSON says whether that judge is independent of the boxes: the shipped
    ``annotations/windows.json`` was drawn by the same detector, so it is **not**. For labels without a
    detector that part is absent; the localisation score is reported for every label, and a person can
-   judge blind: ``python -m ganlens.annotate --rate OUT`` writes a page that shows before / after /
-   random-control images of the same fresh latents shuffled, the key kept in a separate file, and
-   ``python -m ganlens.forget --ratings RATINGS.json --key OUT/rate.key.json`` turns the downloaded
-   answers into the three rates with exact intervals and McNemar tests (:func:`score_ratings`), written
-   into ``forget.json`` as ``"human_ratings"``.
+   judge blind: ``python -m ganlens.annotate --rate OUT --raters 3`` writes one page per rater, each
+   showing every fresh latent once in one condition (before / after / random control, a Latin square),
+   the key kept in a separate file, and ``python -m ganlens.forget --ratings R1.json R2.json R3.json
+   --key OUT/rate.key.json`` scores the latents rated in every condition (exact intervals, Cochran's Q,
+   McNemar pairs, Fleiss' kappa; :mod:`ganlens.ratings`) into ``human_ratings.json`` beside the key.
 
 The figure (``forget.pdf``) shows samples that contain the object: annotated samples with boxes first
 (about half of ``--n`` when there is a detector, all of it without), then fresh latents in which the
@@ -99,13 +99,14 @@ import numpy as np
 import torch
 
 from . import boxes as boxfile
-from . import cli, figures
+from . import cli, figures, ratings
 from .errors import GanlensError, require_at_least
 from .generate import activations, images
 from .hooks import ablate, edit
-from .results import Result, analysis_module, finite_or_none, provenance, write_json
+from .results import Result, analysis_module, finite_or_none, provenance
 
 PROG = "python -m ganlens.forget"
+OUT_DEFAULT = "ganlens-out/forget"
 EXAMPLES = f"""  {PROG} --boxes annotations/windows.json             # the paper's Fig. 6 on the shipped rooms model
   {PROG} --boxes annotations/windows.json --select paper --out figs/forget-paper   # every weight > 0
   {PROG} --boxes annotations/windows.json --top-k 8 --out figs/forget8
@@ -124,9 +125,6 @@ RULES = {"cv": "top-k by probe weight, k chosen by cross-validation on held-out 
          "paper": "every map with probe weight > 0 (the paper's rule)",
          "top-k": "the K maps of largest probe weight (--top-k / top_k, set by hand)"}
 CI_METHOD = "exact (Clopper-Pearson) 95% interval: scipy.stats.binomtest(k, n).proportion_ci(method='exact')"
-RATINGS_FORMAT = "ganlens.ratings/1"        # what the blind rating page downloads
-KEY_FORMAT = "ganlens.ratings-key/1"        # the page's hidden key (written next to the page)
-CONDITIONS = ("before", "after", "control")
 PROBE_DOC = ("StandardScaler + LogisticRegression(L2, C, class_weight='balanced', lbfgs) on the layer's "
              "maps at one feature cell; positives: cells >= 50% inside a box (and each box's most covered "
              "cell); negatives: random cells with no pixel in any box; partly covered cells are left out")
@@ -966,108 +964,6 @@ def plot_annotations(result: dict, arrays: dict):
     return fig
 
 
-# --- blind human ratings --------------------------------------------------------------------------------
-
-def _read_json(path, what: str):
-    path = Path(path)
-    if not path.exists():
-        raise GanlensError(f"{path}: no such {what}")
-    if path.is_dir():
-        raise GanlensError(f"{path}: is a folder, expected a {what}")
-    return boxfile.read_json(path)
-
-
-def check_key(key, where: str = "key") -> dict:
-    """A rating page's key (``ganlens.ratings-key/1``, written by ``python -m ganlens.annotate --rate``)."""
-    if not isinstance(key, dict) or key.get("format") != KEY_FORMAT:
-        raise GanlensError(f"{where}: not a rating key (expected format {KEY_FORMAT!r})")
-    items = key.get("items")
-    if not isinstance(items, list) or not items or not all(
-            isinstance(i, dict) and i.get("condition") in CONDITIONS and isinstance(i.get("seed"), int) for i in items):
-        raise GanlensError(f"{where}: \"items\" must list {{condition: {'/'.join(CONDITIONS)}, seed: int}} objects")
-    return key
-
-
-def score_ratings(ratings, key: dict, where: str = "ratings", judge: dict | None = None) -> dict:
-    """One rater's blind answers -> the three rates, exact intervals and McNemar tests.
-
-    ratings: a parsed ``ganlens.ratings/1`` file (the rating page's download: {"page", "answers": [true /
-    false / null per shown image, in page order]}); key: the page's key (:func:`check_key`: per image its
-    condition and latent seed); judge: optional {"seeds" (n_eval,), "before" / "after" / "control" (n_eval,)
-    bool}, the detector's verdicts on the same latents (forget.npz), for the agreement with the rater.
-    Rates: share of "yes" among the images of a condition the rater answered, with an exact (Clopper-Pearson)
-    95% interval. McNemar: exact test (binomtest on the discordant pairs) of each edit against "before" on
-    the latents answered in both conditions ("lost": yes before, no after).
-    """
-    check_key(key)
-    if not isinstance(ratings, dict) or ratings.get("format") != RATINGS_FORMAT:
-        raise GanlensError(f"{where}: not a ratings file (expected format {RATINGS_FORMAT!r})")
-    if ratings.get("page") != key.get("page"):
-        raise GanlensError(f"{where}: rates page {ratings.get('page')!r}, but the key is of page {key.get('page')!r}")
-    answers = ratings.get("answers")
-    if not isinstance(answers, list) or len(answers) != len(key["items"]) or not all(
-            a is None or isinstance(a, bool) for a in answers):
-        raise GanlensError(f"{where}: \"answers\" must hold {len(key['items'])} values, each true, false or null")
-    by = {c: {} for c in CONDITIONS}                        # condition -> {seed: answer}
-    for item, a in zip(key["items"], answers):
-        if a is not None:
-            by[item["condition"]][item["seed"]] = a
-    if not any(by.values()):
-        raise GanlensError(f"{where}: no image was rated")
-
-    def rate(c):
-        v = np.array(list(by[c].values()), bool)
-        return {"yes": int(v.sum()), "n": int(len(v)), "rate": float(v.mean()) if len(v) else None,
-                "ci95": binom_ci(int(v.sum()), len(v))}
-
-    def paired(c):
-        seeds = sorted(set(by["before"]) & set(by[c]))
-        a, b = (np.array([by[x][s] for s in seeds], bool) for x in ("before", c))
-        return {**mcnemar(a, b), "n_pairs": len(seeds)}
-    out = {"file": str(where), "n_images": len(answers), "n_rated": sum(a is not None for a in answers),
-           "rates": {c: rate(c) for c in CONDITIONS}, "ci_method": CI_METHOD,
-           "mcnemar_before_vs_after": paired("after"), "mcnemar_before_vs_control": paired("control")}
-    if judge is not None:
-        out["agreement_with_detector"] = agreement(by, judge)
-    return out
-
-
-def agreement(by: dict, judge: dict) -> dict:
-    """How often the rater and the detector give the same verdict on the same image (latent and edit)."""
-    where = {int(s): i for i, s in enumerate(judge["seeds"])}
-    pairs = [(a, bool(judge[c][where[s]])) for c in CONDITIONS for s, a in by[c].items() if s in where]
-    if not pairs:
-        return {"n": 0}
-    h, d = np.array(pairs, bool).T
-    return {"n": len(pairs), "agree": float((h == d).mean()), "both_yes": int((h & d).sum()),
-            "both_no": int((~h & ~d).sum()), "rater_yes_detector_no": int((h & ~d).sum()),
-            "rater_no_detector_yes": int((~h & d).sum())}
-
-
-def add_ratings(key_path, ratings_paths) -> tuple[dict, Path]:
-    """Score every rater's file against the page's key and write the result into the forget.json the
-    page was made from (``"human_ratings"``, replacing an earlier one). Returns (that block, the path)."""
-    key_path = Path(key_path)
-    key = check_key(_read_json(key_path, "rating key"), str(key_path))
-    target = key_path.parent / str(key.get("forget_json", "forget.json"))
-    j = _read_json(target, "forget.json (the rating key names it)")
-    if j.get("dropped_maps") != key.get("dropped_maps"):
-        raise GanlensError(f"{target}: its dropped maps differ from those the rating page {key_path} showed; the "
-                           f"forget result was remade after the page was written")
-    judge = None
-    npz = target.with_suffix(".npz")
-    if npz.is_file():
-        with np.load(npz, allow_pickle=False) as z:
-            if "judge_before" in z.files:
-                judge = {"seeds": z["eval_seeds"], **{c: z[f"judge_{c}"] for c in CONDITIONS}}
-    raters = [score_ratings(_read_json(r, "ratings file"), key, str(r), judge) for r in ratings_paths]
-    block = {"key": str(key_path), "page": key["page"], "label": key.get("label"), "question": key.get("question"),
-             "conditions": key.get("conditions"), "raters": raters}
-    j["human_ratings"] = block
-    write_json(target, j)
-    return block, target
-
-
 # --- command line ------------------------------------------------------------------------------------
 
 def positive(text: str) -> float:
@@ -1086,7 +982,7 @@ def parser() -> cli.Parser:
     p = cli.Parser(PROG, "Drop the feature maps a linear probe ties to an object and measure whether the "
                          "generator forgets it (Radford et al. 2016, Fig. 6).", EXAMPLES)
     p.add_argument("--boxes", metavar="FILE.json", help="box file (format ganlens.boxes/1); required unless --ratings")
-    p.add_common(out_default="ganlens-out/forget")
+    p.add_common(out_default=OUT_DEFAULT)
     p.add_argument("--layer", default="second-highest",
                    help="G layer with a spatial map: module path (block3, main.6), top or second-highest "
                         "(default: second-highest); 'list' prints G's layers")
@@ -1112,10 +1008,11 @@ def parser() -> cli.Parser:
     p.add_argument("--folds", type=cli.at_least(2), default=5,
                    help="cross-validation folds, split by image (default: 5)")
     p.add_argument("--ratings", nargs="+", metavar="FILE",
-                   help="instead of a run: score the files a blind rating page (python -m ganlens.annotate "
-                        "--rate) downloaded, one per rater, and write the rates into the forget.json it was made "
-                        "from (needs --key)")
-    p.add_argument("--key", metavar="FILE", help="with --ratings: the page's key, written next to it (rate.key.json)")
+                   help="instead of a run: score the files the blind rating pages (python -m ganlens.annotate "
+                        "--rate) downloaded, one per rater, all pages together, into human_ratings.json beside "
+                        "the key, or into --out DIR when given (needs --key)")
+    p.add_argument("--key", metavar="FILE", help="with --ratings: the pages' key, written next to them (rate.key.json)")
+    p.set_defaults(out=None)   # a run writes into OUT_DEFAULT; --ratings beside its key unless --out is given
     return p
 
 
@@ -1150,17 +1047,21 @@ def from_args(args, gan) -> Result:
 
 
 def ratings_command(args) -> str:
-    """--ratings: score the raters' files (:func:`add_ratings`); returns the line to print."""
+    """--ratings: score the raters' files (:func:`ganlens.ratings.add_ratings`); returns the line to print."""
     if args.boxes is not None:
-        raise GanlensError("--ratings scores a rating page; --boxes does not apply")
+        raise GanlensError("--ratings scores rating pages; --boxes does not apply")
     if args.key is None:
-        raise GanlensError("--ratings needs --key FILE: the .key.json written next to the rating page")
-    block, path = add_ratings(args.key, args.ratings)
-    r = block["raters"][0]["rates"]
-    shown = ", ".join(f"{c} {_num(r[c]['rate'])}" + (f" [{r[c]['ci95'][0]:.2f}, {r[c]['ci95'][1]:.2f}]" if r[c]["ci95"]
-                                                      else "") for c in CONDITIONS)
-    return (f"{len(block['raters'])} rater file(s); {block['label']} rate, first rater: {shown}; "
-            f"wrote human_ratings into {path}")
+        raise GanlensError("--ratings needs --key FILE: the .key.json written next to the rating pages")
+    if args.out is not None:
+        cli.check_out(args.out)
+    block, path = ratings.add_ratings(args.key, args.ratings, args.out)
+    r = block["rates"]
+    shown = ", ".join(f"{c} {_num(r[c]['rate'])} [{r[c]['ci95'][0]:.2f}, {r[c]['ci95'][1]:.2f}]"
+                      for c in ratings.CONDITIONS)
+    q = block["cochran_q"]
+    return (f"{block['n_raters']} raters; {block['n_latents_scored']} latents rated in every condition "
+            f"({block['n_latents_dropped']} dropped); {block['label']} rate {shown}; Cochran's Q p = "
+            f"{q['p_value']:.2g}; wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1171,6 +1072,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.boxes is None:
         raise GanlensError("--boxes FILE.json is required (a ganlens.boxes/1 file), unless --ratings scores a "
                            "rating page")
+    args.out = args.out or OUT_DEFAULT
     _, gan = cli.start(args)  # checks --out before the work, then device, seed, checkpoint / --model
     result = from_args(args, gan)
     result.save(args.out)

@@ -281,11 +281,6 @@ def caption_forget(j: dict) -> str:
     if (j.get("judge") or {}).get("independent_of_boxes") is False:
         text += (" The same detector drew the boxes the probe was fit on, so its rates are not an independent "
                  "judgement of the removal.")
-    for r in (j.get("human_ratings") or {}).get("raters", [])[:1]:
-        rt = r["rates"]
-        text += (f" A blind human rating ({r['n_rated']} images, shuffled, edits hidden): "
-                 + ", ".join(f"{_f(rt[c]['rate'])}{ci(rt[c]['ci95'])} {c}" for c in ("before", "after", "control"))
-                 + f" (McNemar after vs before p = {r['mcnemar_before_vs_after']['p_value']:.2g}).")
     return text
 
 
