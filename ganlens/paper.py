@@ -249,12 +249,13 @@ def caption_forget(j: dict) -> str:
 
     def ci(c):
         return f" [{_f(c[0])}, {_f(c[1])}]" if c else ""
-    rules = {"cv": (f"the {sel['k']} largest weights, $k$ chosen by cross-validation on held-out annotated images "
-                    f"(the $k$ whose edit changes the boxes most beyond what random maps do for the same change "
-                    f"outside them)"),
+    rules = {"cv": (f"the {j['n_dropped']} largest weights, $k$ chosen by cross-validation on held-out annotated "
+                    f"images (the largest $k$ within one standard error of the best score: the change inside the "
+                    f"boxes beyond what random maps do for the same change outside them)"),
              "paper": "every map with a positive weight (the paper's rule)",
              "top-k": f"the {sel['k']} largest weights (set by hand)"}
-    names = {"cv": "the cross-validated rule", "paper": "the paper's rule (every positive weight)", "top-k": "top-$k$"}
+    names = {"cv": "the cross-validated rule", "paper": "the paper's rule (every positive weight)", "top-k": "top-$k$",
+             "paper_literal": "the paper's literal rule (every positive weight, set to zero)"}
     shown = j["figure_samples"]
     fresh = (f", then {shown['n_fresh_found']} fresh latents in which the detector finds one" if shown["n_fresh_found"]
              else "") + (f", then {shown['n_fresh_other']} other fresh latents" if shown["n_fresh_other"] else "")
@@ -268,10 +269,10 @@ def caption_forget(j: dict) -> str:
         text += (f" Share of {_n(rem['n_latents'])} fresh latents with a {latex_escape(rem['label'])} (rooms detector, "
                  f"exact 95\\% intervals): {_f(rem['before'])}{ci(rem['before_ci95'])} before, "
                  f"{_f(rem['after'])}{ci(rem['after_ci95'])} after, {_f(rem['control_after'])}"
-                 f"{ci(rem['control_after_ci95'])} after dropping as many random maps "
+                 f"{ci(rem['control_after_ci95'])} after dropping as many random other maps "
                  f"({len(rem['control_after_draws'])} draws pooled).")
     loc = j["localisation"]
-    text += (f" Pixel change inside the boxes / outside on the annotated samples: {_f(loc['selected']['ratio'])} "
+    text += (f" Pixel change inside the boxes / outside on held-out annotated samples: {_f(loc['selected']['ratio'])} "
              f"(random maps: {_f(loc['control_ratio_mean'])}).")
     for name, o in j.get("other_rules", {}).items():
         after = (f"{latex_escape(j['label'])} rate {_f(o['removal']['after'])}{ci(o['removal']['after_ci95'])} "
@@ -300,7 +301,9 @@ def caption_dose(j: dict) -> str:
                  f"{cv['folds']} folds, the mean pixel change inside the boxes and outside them when the fold "
                  f"probe's $k$ largest-weight maps are dropped, and the score, inside minus "
                  f"{_f(cv['random_ratio'])} $\\times$ outside ({_f(cv['random_ratio'])}: the inside / outside ratio "
-                 f"of random maps), mean $\\pm$ standard error over folds; largest at $k = {cv['k']}$.")
+                 f"of random maps), mean $\\pm$ standard error over folds; chosen: the largest $k$ within one "
+                 f"standard error of the best, $k = {cv['k']}$ (best at $k = "
+                 f"{sel['candidates'][max(range(len(cv['score_mean'])), key=cv['score_mean'].__getitem__)]}$).")
     return text
 
 
