@@ -130,12 +130,14 @@ class Top:
 
 @dataclass
 class Scan:
-    """One net's pass over the data (:func:`scan`): its top responses, each unit's quantile threshold (U,)
-    and, when they fit in memory, the units' activation maps (N, U, h, w) float32 on the CPU (else None)."""
+    """One net's pass over the data (:func:`scan`): its top responses, each unit's quantile threshold (U,),
+    the level a unit is compared with to fire (U,, :func:`firing_cut`) and, when they fit in memory, the
+    units' activation maps (N, U, h, w) float32 on the CPU (else None)."""
 
     top: Top
     threshold: torch.Tensor
     maps: torch.Tensor | None
+    cut: torch.Tensor
 
 
 # ------------------------------------------------------------------------------------ receptive field
@@ -355,6 +357,28 @@ def tail_quantile(tail: torch.Tensor, total: int, quantile: float) -> torch.Tens
     return tail[:, d] + (pos - lo) * (upper - tail[:, d])
 
 
+def firing_cut(tail: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """The level (U,) a unit's activations are compared with to fire, from its tail (U, m) sorted descending
+    and its quantile ``threshold`` (U,): halfway between the smallest scanned value above the threshold and the
+    largest one at or below it.
+
+    Every level in that gap fires on exactly the same scanned values as the threshold itself, so the
+    definition (P(activation > T) = 1 - quantile) is unchanged; but the threshold is often one of the
+    activations (its position quantile x (total - 1) is a whole number), and the same activation computed
+    again in another batch can differ by an ulp or two, so ``a > T`` would fire or not depending on the
+    batching and the CPU's kernels. Halfway, it takes a change of half the gap to flip a decision.
+    """
+    above = (tail > threshold[:, None]).sum(1)                     # scanned values above, all in the tail
+    if tail.shape[1] <= int(above.max()):                          # degenerate tail: keep the threshold
+        return threshold.clone()
+    rows = torch.arange(len(tail))
+    lo = tail[rows, above].double()                                # largest value at or below the threshold
+    hi = tail[rows, (above - 1).clamp(min=0)].double()             # smallest value above it
+    mid = (lo + (hi - lo) / 2).float()
+    mid = torch.where(mid.double() >= hi, lo.float(), mid)         # adjacent floats: the lower one
+    return torch.where(above > 0, mid, threshold)
+
+
 def scan(nets: dict[str, nn.Module], layer: str, data: ImageSet, units: list[int], k: int, n_images: int,
          device: torch.device, *, quantile: float = QUANTILE, chunk: int = CHUNK, progress: bool = True,
          keep_maps: bool | None = None) -> dict[str, Scan]:
@@ -387,8 +411,12 @@ def scan(nets: dict[str, nn.Module], layer: str, data: ImageSet, units: list[int
                 maps[key].append(a.cpu())
         bar.update(len(batch))
     bar.close()
-    return {key: Scan(_as_top(*best[key], width), tail_quantile(tails[key], total, quantile).cpu(),
-                      torch.cat(maps[key]) if keep_maps else None) for key in nets}
+    out = {}
+    for key in nets:
+        threshold = tail_quantile(tails[key], total, quantile)
+        out[key] = Scan(_as_top(*best[key], width), threshold.cpu(), torch.cat(maps[key]) if keep_maps else None,
+                        firing_cut(tails[key], threshold).cpu())
+    return out
 
 
 def _scan_budget(a: torch.Tensor, n: int, n_nets: int, quantile: float, keep_maps: bool | None):
@@ -583,7 +611,7 @@ def concept_iou(nets: dict[str, nn.Module], layer: str, data: ImageSet, masks: M
             else:
                 x = to_float(_images(data, idx).to(device)) if x is None else x
                 a = unit_maps(D, layer, x, idx_u).cpu()
-            thr = scans[key].threshold
+            thr = scans[key].cut
             hot = (a.flatten(2).amax(2) > thr).any(1)           # images where some unit can fire
             fired = fire(a[hot], thr, tuple(m.shape[1:]))       # (b, U, H, W)
             inter = _count(m[hot], fired, width)                # (U, width)
