@@ -200,7 +200,8 @@ def caption_filters(j: dict) -> str:
     s, sem, rf = j["settings"], j["semantic"], j["receptive_field"]
     units = ", ".join(map(str, j["units"]))
     seeds = sem["random_draws"]["seeds"]
-    text = (f"Guided backpropagation of units {units} of the discriminator's layer {latex_escape(s['layer'])} "
+    which = " (its highest-scoring; the random D shows its own)" if s.get("units_flag") is None else ""
+    text = (f"Guided backpropagation of units {units}{which} of the discriminator's layer {latex_escape(s['layer'])} "
             f"({_model(j)}; receptive field {rf['size']} px). For each unit, its {s['top']} strongest responses "
             f"among the first {_n(s['n_images_searched'])} images of {_tt(s['data'])}: receptive-field crop and "
             f"guided map (light grey: outside the image).")
@@ -221,13 +222,13 @@ def caption_filters(j: dict) -> str:
 
 def _semantic_sentence(block: dict, head: str, draws: int) -> str:
     """The caption's sentence on the headline semantic score of ganlens.filters."""
-    cmp = block["comparison"]
+    lay = block["layer"]
     if head == "iou":
         m = block["masks"]
         per = ", ".join(f"{d['unit']} {latex_escape(d['label'] or '-')} ({_f(d['iou'], 3)})" for d in block["trained"])
         text = (f"Semantic score: Network-Dissection IoU with the {len(m['concepts'])} concepts of "
                 f"{_tt(m['source'])} ({_n(m['images'])} images; a unit fires above its {block['quantile']} "
-                f"activation quantile, upsampled bilinearly); best concept per unit (labels under each unit): {per}.")
+                f"activation quantile, upsampled bilinearly); best concept of the units shown (labels under each unit): {per}.")
         name = "IoU"
     else:
         per = ", ".join(f"{d['unit']} class {latex_escape(d['class'])} ({_f(d['purity'])}, prior {_f(d['prior'])})"
@@ -235,9 +236,15 @@ def _semantic_sentence(block: dict, head: str, draws: int) -> str:
         text = f"Semantic score: class purity of each unit's top {block['k']} images: {per}."
         name = "purity"
     if draws:
-        text += (f" Mean {name}: trained {_f(cmp['trained_mean'], 3)}, random draws "
-                 f"{', '.join(_f(v, 3) for v in cmp['random_means'])}; the trained unit beats the best of the "
-                 f"{draws} random draws for {cmp['units_trained_higher']} of {len(cmp['units'])} units.")
+        ab, mw = lay["above_best_draw"], lay["mann_whitney"]
+        det = lay["detectors"]
+        text += (f" Every unit of the layer scored ({lay['n_units']} units): {det['trained']} detectors "
+                 f"({latex_escape(lay['detector_rule'][:60])}) vs {', '.join(map(str, det['random']))} in the "
+                 f"{draws} random draws; mean {name} trained {_f(lay['trained_mean'], 3)}, random "
+                 f"{', '.join(_f(v, 3) for v in lay['random_means'])}; the trained layer's scores are "
+                 f"{'' if lay['higher_than_every_draw'] else 'not '}higher than every draw's (one-sided "
+                 f"Mann-Whitney, largest p = {max(d['p_value'] for d in mw):.2g}); {ab['count']} units above the "
+                 f"best draw at their index (chance {_f(ab['chance'], 1)}, binomial p = {ab['p_value']:.2g}).")
     return text
 
 
