@@ -367,7 +367,8 @@ def write_rating_page(args) -> str:
     atomic_write(key_path, dumps(key))
     for path, page in zip(paths, pages):
         atomic_write(path, page)
-    unbalanced = "" if raters % 3 == 0 else " (not a multiple of 3: latents are not seen in every condition equally often)"
+    unbalanced = ("" if raters % 3 == 0 else
+                  " (not a multiple of 3: latents are not seen in every condition equally often)")
     return (f"{paths[0].parent}: {raters} rating pages {paths[0].name} .. {paths[-1].name}, one per rater, "
             f"{len(key['pages'][0]['items'])} images each{unbalanced}; key (keep it from the raters): {key_path}; "
             f"then python -m ganlens.forget --ratings <every rater's .ratings.json> --key {key_path}")

@@ -904,7 +904,8 @@ def panel_text(result: dict, net: str) -> tuple[str, list[str]]:
     mean = lay["trained_mean"] if net == "trained" else lay["random_means"][0]
     title = f"{who}: {det} of {lay['n_units']} units with {what}; mean {score} {mean:.{digits}f}"
     if net == "trained" and "mann_whitney" in lay:
-        title += f"; higher than all {len(lay['mann_whitney'])} random Ds: {'yes' if lay['higher_than_every_draw'] else 'no'}"
+        verdict = "yes" if lay["higher_than_every_draw"] else "no"
+        title += f"; higher than all {len(lay['mann_whitney'])} random Ds: {verdict}"
     return title, labels
 
 

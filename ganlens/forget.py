@@ -119,7 +119,7 @@ OUT_DEFAULT = "ganlens-out/forget"
 EXAMPLES = f"""  {PROG} --boxes annotations/windows.json             # the paper's Fig. 6 on the shipped rooms model
   {PROG} --boxes annotations/windows.json --select paper --out figs/forget-paper   # every weight > 0
   {PROG} --boxes annotations/windows.json --top-k 8 --out figs/forget8
-  {PROG} --ratings ~/Downloads/rate.ratings.json --key ganlens-out/forget/rate.key.json   # blind ratings
+  {PROG} --ratings rate-1.ratings.json rate-2.ratings.json rate-3.ratings.json --key ganlens-out/forget/rate.key.json
   {PROG} --checkpoint netG_epoch_24.pth --boxes glasses.json --layer block3 --C 0.1
   {PROG} --model my_gan.py:build --checkpoint G.pth --boxes glasses.json --layer main.6
   {PROG} --boxes annotations/windows.json --n-eval 2000 --control-draws 10 --device cuda
@@ -628,7 +628,8 @@ def judge_record(bf: boxfile.BoxFile, judge) -> dict:
         return {"kind": None, "independent_of_boxes": None,
                 "why": "no detector knows this label at this image size; the localisation score is measured on "
                        "the annotated samples, and a person can judge blind: python -m ganlens.annotate --rate "
-                       "OUT, then python -m ganlens.forget --ratings FILE --key OUT/rate.key.json"}
+                       "OUT --raters 3 (one page per rater), then python -m ganlens.forget --ratings FILE [FILE ...] "
+                       "--key OUT/rate.key.json"}
     if "drawn by the rooms detector" in note or "ganlens.detect --annotate" in note:
         return {"kind": "rooms detector", "independent_of_boxes": False,
                 "why": "the box file's note says its boxes were drawn by the rooms detector, the same detector "

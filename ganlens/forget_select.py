@@ -82,7 +82,8 @@ def make_folds(probe: dict, boxed: dict, image_means: torch.Tensor | None) -> tu
         models = [{"weights": probe["weights"], "test_images": np.array([], int)}]
     folds = []
     for m in models:
-        held = np.flatnonzero(np.isin(boxed["index"], m["test_images"])) if validated else np.arange(len(boxed["index"]))
+        everything = np.arange(len(boxed["index"]))
+        held = np.flatnonzero(np.isin(boxed["index"], m["test_images"])) if validated else everything
         if len(held) == 0:
             continue
         fill = None

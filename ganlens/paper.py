@@ -228,7 +228,8 @@ def _semantic_sentence(block: dict, head: str, draws: int) -> str:
         per = ", ".join(f"{d['unit']} {latex_escape(d['label'] or '-')} ({_f(d['iou'], 3)})" for d in block["trained"])
         text = (f"Semantic score: Network-Dissection IoU with the {len(m['concepts'])} concepts of "
                 f"{_tt(m['source'])} ({_n(m['images'])} images; a unit fires above its {block['quantile']} "
-                f"activation quantile, upsampled bilinearly); best concept of the units shown (labels under each unit): {per}.")
+                f"activation quantile, upsampled bilinearly); best concept of the units shown (labels under each "
+                f"unit): {per}.")
         name = "IoU"
     else:
         per = ", ".join(f"{d['unit']} class {latex_escape(d['class'])} ({_f(d['purity'])}, prior {_f(d['prior'])})"
