@@ -2,7 +2,7 @@
 
 Reports, for a 64x64 D with ndf=64 (the paper's width) and with the shipped model's size, the speed of
 :func:`ganlens.filters.scan` (what the command runs: float32 top-k plus each unit's quantile threshold, for
-the semantic scores) and of the top-k-only :func:`ganlens.filters.search_top` (bf16 screen) over in-memory
+the semantic scores, over every unit of the layer) and of the top-k-only :func:`ganlens.filters.search_top` (bf16 screen) over in-memory
 images, next to a reference run in the same
 process: a bare ``D(x)`` forward over the same batches (so the ratio is the search's own overhead, and
 holds on a machine shared with other jobs), plus the end-to-end speed on rendered ``rooms`` data.
@@ -44,8 +44,10 @@ def search(D, data, n, dev, bf16=None) -> float:
 
 
 def scan_speed(D, data, n, dev) -> float:
+    """The command's pass: every unit of the layer (it scores all of them)."""
+    channels = ganlens.wrap(D=D, nz=None, image_shape=tuple(data[0].shape)).layer("D", "last").channels
     t = time.perf_counter()
-    scan({"D": D}, "last", data, list(range(6)), 4, n, dev, progress=False)
+    scan({"D": D}, "last", data, list(range(channels)), 4, n, dev, progress=False)
     return n / (time.perf_counter() - t)
 
 

@@ -29,20 +29,23 @@ A sample is given by ``z`` or by ``seed`` (-> :func:`ganlens.latent_from_seed`);
 present. :mod:`ganlens.boxes` defines and validates the format (``image_size`` is [width, height]); this
 module checks ``--boxes`` files and COCO conversions with it.
 
-Blind rating page (``--rate FORGET``)
-    Where no detector knows the object, a person judges whether ``python -m ganlens.forget`` removed it,
+Blind rating pages (``--rate FORGET --raters R``)
+    Where no detector knows the object, people judge whether ``python -m ganlens.forget`` removed it,
     without knowing which images were edited. ``--rate`` takes a forget output folder (or its
-    ``forget.json``; ``forget.npz`` must sit beside it) and the same model, and writes a page of ``3 * --n``
-    images: the first ``--n`` (default 40) evaluation latents of that run (seeds ``1_000_000_000 + i``,
-    those its detector judged), each as generated (before), with the run's maps dropped (after), and with
-    its first random control set dropped (control), with the run's fill. The images are shuffled with a
-    secret random order (``secrets``, not the run's seed); the page holds only the images, the question
-    "Is there a <label>?" and a random page id, never a condition or a seed. Which image is which lives
-    only in the **key**, ``<page>.key.json`` next to the page: keep it away from the rater. The rater
-    answers Y / N per image (kept in the browser, surviving a reload) and downloads
-    ``<page>.ratings.json`` (``ganlens.ratings/1``: the page id and one answer per image, true / false /
-    null). ``python -m ganlens.forget --ratings FILE [FILE ...] --key <page>.key.json`` scores every
-    rater's file and writes the rates into the forget.json (:func:`ganlens.forget.score_ratings`).
+    ``forget.json``; ``forget.npz`` must sit beside it) and the same model, and writes ``R`` pages (default
+    3), one per rater, ``rate-1.html`` .. ``rate-R.html`` (from ``--out``, default FORGET/rate.html). Each
+    page shows the first ``--n`` (default 60) evaluation latents of that run (seeds ``1_000_000_000 + i``,
+    those its detector judged) **once each**, in one condition (as generated: before; with the run's maps
+    dropped: after; with its first random control set dropped: control), the condition of latent ``i`` on
+    page ``p`` being ``(i + p) mod 3`` (a Latin square), so no page shows one scene twice. Every image is
+    sent as its raw pixels (equal length for all) and drawn on a canvas, so nothing in the page's bytes
+    tells the conditions apart; the order is a secret random permutation per page (``secrets``, not the
+    run's seed). Which image is which lives only in the **key**, ``rate.key.json`` next to the pages: keep
+    it away from the raters. A rater answers Y / N per image (kept in the browser, surviving a reload) and
+    downloads ``rate-<p>.ratings.json`` (``ganlens.ratings/2``: page id, a random rater id kept by the
+    browser, one answer per image). ``python -m ganlens.forget --ratings FILE [FILE ...] --key
+    rate.key.json`` scores the files of all pages together (:mod:`ganlens.ratings`) and writes
+    ``human_ratings.json`` beside the key (or into ``--out``).
 
 COCO import (``--from-coco FILE --out boxes.json``)
     Boxes drawn in another tool (CVAT, Label Studio, makesense.ai ...) and exported as COCO JSON are
@@ -69,14 +72,13 @@ import json
 import math
 import os
 import re
-import secrets
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import boxes, cli
+from . import boxes, cli, ratings
 from .errors import GanlensError
 from .gan import latent_from_seed
 from .generate import images as generate_images
@@ -86,7 +88,8 @@ PROG = "python -m ganlens.annotate"
 FORMAT = boxes.FORMAT
 TEMPLATE = Path(__file__).with_name("annotate.html")
 DEFAULT_N = 150
-DEFAULT_RATE_N = 40  # latents on a rating page: 3 images each (before, after, control)
+DEFAULT_RATE_N = 60  # latents on each rating page, each shown once (a third in each condition)
+DEFAULT_RATERS = 3   # rating pages (one per rater): 3 make a Latin square of the 3 conditions
 PAGE_PIXELS = 512   # --scale auto: the one-at-a-time view is about this many screen pixels wide
 GRID_PIXELS = 128   # grid thumbnails are about this wide (integer scale as well)
 EXAMPLES = f"""  {PROG} --label window --n 150 --out annotations/windows.html
@@ -94,7 +97,7 @@ EXAMPLES = f"""  {PROG} --label window --n 150 --out annotations/windows.html
   {PROG} --model my_gan.py:build --checkpoint G.pth --label glasses --n 100 --out glasses.html
   {PROG} --boxes annotations/windows.json --n 200 --out annotations/windows.html   # review, continue
   {PROG} --from-coco cvat_export.json --label window --out annotations/windows.json
-  {PROG} --rate ganlens-out/forget --n 40        # blind rating page + its key, in the forget folder
+  {PROG} --rate ganlens-out/forget --raters 3   # 3 blind rating pages + their key, in the forget folder
 """
 
 
@@ -125,8 +128,12 @@ def parser() -> cli.Parser:
     p.add_argument("--from-coco", metavar="FILE",
                    help="convert a COCO JSON file to ganlens.boxes/1 (written to --out) instead of writing a page")
     p.add_argument("--rate", metavar="FORGET",
-                   help="write a blind rating page for a python -m ganlens.forget result (its --out folder or "
-                        "forget.json) and its key (<page>.key.json, next to the page) instead of a box page")
+                   help="write blind rating pages for a python -m ganlens.forget result (its --out folder or "
+                        "forget.json), one per rater, and their key (<page>.key.json, next to them) instead of a "
+                        "box page")
+    p.add_argument("--raters", type=cli.at_least(1), metavar="R",
+                   help=f"with --rate: pages to write, one per rater; each shows every latent once, its condition "
+                        f"from a Latin square (default: {DEFAULT_RATERS}; use a multiple of 3)")
     return p
 
 
@@ -271,6 +278,8 @@ def forget_result(path) -> tuple[Path, dict, dict]:
     j = _read_json(j_path)
     if not isinstance(j, dict) or not {"settings", "dropped_maps", "control", "label"} <= set(j):
         raise GanlensError(f"--rate {j_path}: not a python -m ganlens.forget result")
+    if not isinstance(j["settings"], dict):
+        raise GanlensError(f'--rate {j_path}: "settings" must be an object; run python -m ganlens.forget again')
     npz = j_path.with_suffix(".npz")
     if not npz.is_file():
         raise GanlensError(f"--rate {j_path}: {npz.name} is missing beside it (the rating page needs its seeds)")
@@ -282,70 +291,87 @@ def forget_result(path) -> tuple[Path, dict, dict]:
     return j_path, j, arrays
 
 
-def rating_page(gan, forget_json: str | Path, n: int = DEFAULT_RATE_N, scale: int | None = None) -> tuple[str, dict]:
-    """The blind rating page for a forget result, and its key: (HTML, key dict).
+def rating_pages(gan, forget_json: str | Path, n: int = DEFAULT_RATE_N, raters: int = DEFAULT_RATERS,
+                 scale: int | None = None, names: list[str] | None = None) -> tuple[list[str], dict]:
+    """The blind rating pages of a forget result, one per rater, and their key: ([HTML, ...], key dict).
 
     gan: the :class:`ganlens.GAN` the forget result was made with (checked by sha256 and layer shape).
-    The page shows ``3 * n`` images of the first ``n`` evaluation latents (before, after, control) in a
-    secret random order; the key lists, per shown image, its condition and seed (module docstring).
+    Each page shows the first ``n`` evaluation latents once, in the condition a Latin square gives it
+    (:mod:`ganlens.ratings`), as raw pixels in a secret random order; the key lists, per page and image, its
+    condition and seed. ``names``: the pages' file names recorded in the key (default rate-1.html, ...).
     """
     from .data import to_uint8
-    from .forget import CONDITIONS, KEY_FORMAT, RATINGS_FORMAT, generate
+    from .forget import generate
     j_path, j, arrays = forget_result(forget_json)
-    s = j["settings"]
+    s = j["settings"] if isinstance(j.get("settings"), dict) else {}
     if s.get("checkpoint_sha256") and gan.sha256 and s["checkpoint_sha256"] != gan.sha256:
         raise GanlensError(f"--rate {j_path}: made with checkpoint sha256 {s['checkpoint_sha256'][:12]}..., not "
                            f"this model's {gan.sha256[:12]}...; pass the same --checkpoint / --model")
-    lay = gan.layer("G", s["layer"])
-    if lay.channels != len(j["probe"]["weights"]):
-        raise GanlensError(f"--rate {j_path}: layer {lay.name} of this model has {lay.channels} maps, the result "
-                           f"{len(j['probe']['weights'])}; pass the same --checkpoint / --model")
+    lay = gan.layer("G", s["layer"]) if isinstance(s.get("layer"), str) else None
+    ratings.check_forget_json(j, j_path, lay.channels if lay else 0)
     seeds = [int(v) for v in arrays["eval_seeds"][:n]]
     if len(seeds) < n:
         raise GanlensError(f"--n {n}: the forget run has only {len(seeds)} evaluation latents")
     z = gan.latents(seeds)
     fill = torch.from_numpy(arrays["fill"]) if "fill" in arrays else None
     drops = {"before": [], "after": j["dropped_maps"], "control": j["control"]["maps"][0]}
-    made = {c: to_uint8(generate(gan, lay.name, z, drops[c], fill)).permute(0, 2, 3, 1).numpy() for c in CONDITIONS}
-    items = [(c, i) for c in CONDITIONS for i in range(n)]
-    secrets.SystemRandom().shuffle(items)                 # not the run's seed: nothing can replay the order
-    page_id = secrets.token_hex(8)
-    label = j["label"]
-    question = f"Is there a {label}?"
-    size = gan.image_size
-    data = {"mode": "rate", "format": RATINGS_FORMAT, "page": page_id, "label": label, "question": question,
-            "image_size": [size, size], "nc": gan.nc, "scale": scale or max(1, PAGE_PIXELS // size),
-            "source": f"{gan.path.name if gan.path is not None else gan.name} ({gan.source})",
-            "images": [png_base64(made[c][i]) for c, i in items]}
-    key = {"format": KEY_FORMAT, "page": page_id, "label": label, "question": question, "forget_json": str(j_path),
-           "checkpoint_sha256": gan.sha256, "layer": lay.name, "fill": s.get("fill"),
-           "dropped_maps": j["dropped_maps"], "control_maps": drops["control"],
-           "conditions": {"before": "the generator unchanged",
-                          "after": f"the {len(j['dropped_maps'])} maps forget dropped ({s.get('fill')} fill)",
-                          "control": f"{len(drops['control'])} random maps (forget's first control set)"},
-           "order": "secrets.SystemRandom().shuffle (not reproducible from any seed)",
-           "items": [{"image": k, "condition": c, "seed": seeds[i]} for k, (c, i) in enumerate(items)]}
-    return _fill_template("rate", f"{question} - ganlens rating", data), key
+    made = {c: to_uint8(generate(gan, lay.name, z, drops[c], fill)).permute(0, 2, 3, 1).numpy()
+            for c in ratings.CONDITIONS}
+    names = names or [f"rate-{p + 1}.html" for p in range(raters)]
+    key = rating_key(j, j_path, arrays, seeds, ratings.plan_pages(seeds, raters, names), drops["control"])
+    where = {sd: i for i, sd in enumerate(seeds)}
+    common = {"mode": "rate", "format": ratings.RATINGS_FORMAT, "label": j["label"], "question": key["question"],
+              "image_size": [gan.image_size, gan.image_size], "nc": gan.nc,
+              "scale": scale or max(1, PAGE_PIXELS // gan.image_size),
+              "source": f"{gan.path.name if gan.path is not None else gan.name} ({gan.source})"}
+    pages = [_fill_template("rate", f"{key['question']} - ganlens rating", {
+        **common, "page": pg["page"],
+        "pixels": [ratings.pixels_base64(made[it["condition"]][where[it["seed"]]]) for it in pg["items"]]})
+        for pg in key["pages"]]
+    return pages, key
+
+
+def rating_key(j: dict, j_path: Path, arrays: dict, seeds: list[int], pages: list[dict], control: list) -> dict:
+    """The key of the rating pages (``ganlens.ratings-key/2``, :mod:`ganlens.ratings`)."""
+    s, label = j["settings"], j["label"]
+    detector = None
+    if all(f"judge_{c}" in arrays for c in ratings.CONDITIONS):
+        detector = {"seeds": seeds, **{c: [bool(v) for v in arrays[f"judge_{c}"][:len(seeds)]]
+                                       for c in ratings.CONDITIONS}}
+    return {"format": ratings.KEY_FORMAT, "label": label, "question": f"Is there a {label}?",
+            "forget_json": j_path.name, "forget_sha256": ratings.sha256_file(j_path),
+            "checkpoint_sha256": s.get("checkpoint_sha256"), "layer": s["layer"], "fill": s.get("fill"),
+            "dropped_maps": j["dropped_maps"], "control_maps": control,
+            "conditions": {"before": "the generator unchanged",
+                           "after": f"the {len(j['dropped_maps'])} maps forget dropped ({s.get('fill')} fill)",
+                           "control": f"{len(control)} random maps (forget's first control set)"},
+            "design": ratings.DESIGN, "n_latents": len(seeds), "detector": detector, "pages": pages}
 
 
 def write_rating_page(args) -> str:
-    """--rate: the rating page at --out (default FORGET/rate.html) and its key next to it."""
+    """--rate: one page per rater at --out (default FORGET/rate.html -> rate-1.html, rate-2.html, ...) and
+    one key next to them (rate.key.json)."""
     for flag in ("boxes", "from_coco", "label", "first_seed"):
         if getattr(args, flag) is not None:
             raise GanlensError(f"--{flag.replace('_', '-')} does not apply to --rate")
     j_path = forget_result(args.rate)[0]
     out = Path(args.out) if args.out else j_path.parent / "rate.html"
     cli.check_file_out(out)
+    raters = args.raters or DEFAULT_RATERS
+    paths = [out.with_name(f"{out.stem}-{p + 1}{out.suffix or '.html'}") for p in range(raters)]
     key_path = out.with_name(out.stem + ".key.json")
     model = cli.load_model(args, cli.device(args.device))
     model.require_G()
-    page, key = rating_page(model, j_path, args.n or DEFAULT_RATE_N, args.scale)
-    key["forget_json"] = os.path.relpath(j_path.resolve(), key_path.resolve().parent)
+    pages, key = rating_pages(model, j_path, args.n or DEFAULT_RATE_N, raters, args.scale, [p.name for p in paths])
     from .results import dumps
     atomic_write(key_path, dumps(key))
-    atomic_write(out, page)
-    return (f"{out}: {len(key['items'])} images to rate blind; key (keep it from the rater): {key_path}; then "
-            f"python -m ganlens.forget --ratings <downloaded .ratings.json> --key {key_path}")
+    for path, page in zip(paths, pages):
+        atomic_write(path, page)
+    unbalanced = ("" if raters % 3 == 0 else
+                  " (not a multiple of 3: latents are not seen in every condition equally often)")
+    return (f"{paths[0].parent}: {raters} rating pages {paths[0].name} .. {paths[-1].name}, one per rater, "
+            f"{len(key['pages'][0]['items'])} images each{unbalanced}; key (keep it from the raters): {key_path}; "
+            f"then python -m ganlens.forget --ratings <every rater's .ratings.json> --key {key_path}")
 
 
 # ---------------------------------------------------------------------------------------------- COCO
@@ -510,7 +536,7 @@ scale_value.__name__ = "int"
 
 def from_coco(args) -> str:
     """--from-coco: convert the COCO file into a box file at --out; returns the line to print."""
-    for flag in ("boxes", "n", "scale", "first_seed"):
+    for flag in ("boxes", "n", "scale", "first_seed", "raters"):
         if getattr(args, flag) is not None:
             raise GanlensError(f"--{flag.replace('_', '-')} does not apply to --from-coco")
     coco = _read_json(Path(args.from_coco))
@@ -549,6 +575,8 @@ def write_page(args) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.raters is not None and args.rate is None:
+        raise GanlensError("--raters applies only to --rate (rating pages, one per rater)")
     if args.rate is not None:
         print(write_rating_page(args), file=sys.stderr)
         return 0

@@ -7,9 +7,13 @@ argmax position back to the input (:mod:`ganlens.guided`, correct on LeakyReLU, 
 show the unit's receptive-field crop of the image beside the guided map, for the trained D and for a D
 of the same architecture randomly initialised as in training (:func:`ganlens.gan.random_like`).
 
-The headline is a **semantic** score, ``filters.json["semantic"]``: what a unit responds to, measured
-against the same units of ``random_draws`` (default 5) random Ds, every draw reported; a unit counts as
-"trained higher" only when the trained D beats the best random draw.
+The headline is a **semantic** score, ``filters.json["semantic"]``: what a unit responds to, for **every
+unit of the layer** (scored in the one streamed pass), and the trained layer compared with the same layer of
+``random_draws`` (default 5) random Ds as a whole (:mod:`ganlens.filters_layer`): the number of detectors,
+a Mann-Whitney test of the units' scores against each draw, and the count of trained units above the best
+draw against its chance level. Channel indices of independently initialised networks do not correspond,
+so no unit is compared with "the same" unit of a random D. The figure shows each net's highest-scoring
+units (``units`` / ``--units`` picks others).
 
 * with masks (the rooms masks when the data is rooms; a mask folder or a ``ganlens.boxes/1`` file on the
   data's images, ``--masks``): Network-Dissection IoU (Bau et al. 2017). The unit's activation map is
@@ -21,28 +25,29 @@ against the same units of ``random_draws`` (default 5) random Ds, every draw rep
   upsampled: it fires on whole images, so its IoU only says on which images it fires ("spatial": false).
 * with class labels (image-folder class sub-folders, ``labels`` in an ``.npz``): purity of the unit's
   top-k images (k = min(``purity_top``, N/10)): the share of the most common class among them, beside
-  that class's share of all N images (its prior); lift = purity / prior.
+  that class's share of all N images (its prior); lift = purity / prior; p-value against a label-permutation
+  null of the max-class purity (the class is picked as the largest, so an interval for it would be biased);
+  detectors: Benjamini-Hochberg discoveries among the layer's units.
 
 The lag-1 spatial autocorrelation of the guided maps, the old headline, is kept as a descriptive number
 (``filters.json["descriptive"]["autocorrelation"]``): it measures smoothness, not selectivity.
 
-    r = ganlens.filters(gan, "rooms", units=6, top=4)       # or an ImageSet from ganlens.data.open_images
-    r["semantic"]["iou"]["comparison"]["units_trained_higher"], r.figure(), r.save("out/filters")
+    r = ganlens.filters(gan, "rooms", top=4)                # or an ImageSet from ganlens.data.open_images
+    r["semantic"]["iou"]["layer"]["detectors"], r.figure(), r.save("out/filters")
 
 Pipeline (compute -> Result -> save -> plot from what was saved):
   :func:`scan`            streams the data once, in chunks, through every net: top-K per unit and the
                           units' quantile thresholds, bounded memory
   :func:`concept_iou`     a second stream over the masks: intersections and unions per unit and concept
-  :func:`purity`          class purity of each unit's top-k images
+  :func:`ganlens.filters_layer.purity_units`  class purity of each unit's top-k images, permutation p
   :func:`visualise`       guided backprop of the K x U chosen activations, cropped to the receptive field
   :func:`receptive_field` (start, size, stride) of a layer's units, for any network
   :func:`structure`       the autocorrelation of one guided map (descriptive)
 
 Layers are named by module path or alias (``last``: D's last hidden layer). A Linear layer (B, C) is a
 (C, 1, 1) map: its one position is (0, 0) and its receptive field is the whole image (stride 0).
-"First N units" means channel indices 0..N-1, as in the paper ("the first 6 learned convolutional
-features"): a channel's index carries no meaning, so the first N are an unbiased sample, and the same
-indices are comparable between the trained and the random nets. Errors name the command-line flag
+``--units N`` means channel indices 0..N-1, as in the paper ("the first 6 learned convolutional
+features"), shown for every net. Errors name the command-line flag
 (``--units``, ``--top``) that matches each keyword argument.
 """
 
@@ -63,13 +68,13 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from . import cli, figures
+from . import filters_layer as flayer
 from .data import (FolderSet, ImageSet, RoomsSet, for_model, image_files, iter_chunks, mask_files, mask_names,
                    read_mask, to_float)
 from .errors import GanlensError, require_at_least, require_memory
 from .guided import eval_no_inplace, guided_backprop
 from .hooks import channels_last, layer_module, retain
 from .results import Result, analysis_module, provenance
-from .stats import clopper_pearson
 
 PROG = "python -m ganlens.filters"
 EXAMPLES = f"""  {PROG}                                   # shipped rooms model, rooms masks, units 0-5
@@ -103,10 +108,8 @@ IOU_DOC = ("Network-Dissection IoU (Bau et al. 2017): the unit's activation map 
            "fired_share: the share of all pixels where the unit fires")
 PURITY_DOC = ("purity of the unit's top-k images (largest activation over positions): the share of the most "
               "common class among them; prior: that class's share of all N images searched; lift = purity / "
-              "prior (1 = no selectivity); ci95: exact (Clopper-Pearson) interval of the purity, "
-              "scipy.stats.binomtest(count, k).proportion_ci(method='exact')")
-RULE = ("a unit counts as trained higher only when the trained D's score beats the best of the random draws "
-        "(same architecture, same unit index, seeds --seed .. --seed + draws - 1)")
+              "prior (1 = no selectivity); p_value: against the label-permutation null of the max-class purity")
+SHOW = 6              # units shown in the figure by default: each net's highest-scoring
 OUTSIDE = 0.85   # grey for receptive-field pixels that fall outside the image
 CHUNK = 256
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -126,6 +129,11 @@ class Top:
     def first(self, k: int) -> "Top":
         """The K' <= K strongest (they are sorted)."""
         return Top(self.values[:, :k], self.images[:, :k], self.positions[:, :k])
+
+    def rows(self, units: list[int]) -> "Top":
+        """Only the rows of ``units`` (row = unit index when every unit of the layer was scanned)."""
+        idx = torch.as_tensor(units, dtype=torch.long)
+        return Top(self.values[idx], self.images[idx], self.positions[idx])
 
 
 @dataclass
@@ -611,25 +619,31 @@ def concept_iou(nets: dict[str, nn.Module], layer: str, data: ImageSet, masks: M
             else:
                 x = to_float(_images(data, idx).to(device)) if x is None else x
                 a = unit_maps(D, layer, x, idx_u).cpu()
-            thr = scans[key].cut
-            hot = (a.flatten(2).amax(2) > thr).any(1)           # images where some unit can fire
-            fired = fire(a[hot], thr, tuple(m.shape[1:]))       # (b, U, H, W)
-            inter = _count(m[hot], fired, width)                # (U, width)
+            inter = pair_counts(a, m, scans[key].cut, width)    # (U, width)
             acc[key]["inter"] = _grow(acc[key]["inter"], width) + inter
             acc[key]["fired"] += inter.sum(1)                   # every pixel has one mask value
     return {"images": len(rows), "area": area, **acc}
 
 
-def _count(m: torch.Tensor, fired: torch.Tensor, width: int, most: int = 64) -> torch.Tensor:
-    """Fired pixels per unit and mask value, (U, width) int64, for masks (b, H, W) and fired (b, U, H, W)
-    bool: a product with the one-hot masks when ``width`` <= ``most`` (exact: float32 sums of 0/1 below
-    2**24), else a bincount of (unit, value) codes."""
-    U = fired.shape[1]
-    if width <= most and m.numel() < 2 ** 24:
-        onehot = F.one_hot(m.flatten(), width).float()                      # (b*H*W, width)
-        return (fired.transpose(0, 1).reshape(U, -1).float() @ onehot).round().long()
-    code = m[:, None] + width * torch.arange(U)[None, :, None, None]
-    return torch.bincount(code[fired], minlength=width * U).view(U, width)
+def pair_counts(a: torch.Tensor, m: torch.Tensor, cut: torch.Tensor, width: int, pixels: int = 2 ** 24) -> torch.Tensor:
+    """Fired pixels per unit and mask value, (U, width) int64, for maps a (b, U, h, w), masks (b, H, W) and
+    the units' firing levels (U,). Bilinear upsampling never exceeds a map's maximum, so only the (image,
+    unit) pairs whose map exceeds the level are upsampled (a few percent at NetDissect's quantile), one map
+    at a time as a batch of pairs (about ``pixels`` upsampled pixels per step), and counted by a bincount of
+    (unit, mask value) codes."""
+    U, size = a.shape[1], tuple(m.shape[1:])
+    img, unit = torch.nonzero(a.flatten(2).amax(2) > cut[None, :], as_tuple=True)
+    out = torch.zeros(U * width, dtype=torch.long)
+    step = max(1, pixels // (size[0] * size[1]))
+    for s in range(0, len(img), step):
+        i, u = img[s:s + step], unit[s:s + step]
+        maps = a[i, u][:, None]                                         # (P, 1, h, w)
+        up = maps.expand(-1, -1, *size) if maps.shape[-2:] == (1, 1) else F.interpolate(
+            maps, size=size, mode="bilinear", align_corners=False)
+        fired = up[:, 0] > cut[u][:, None, None]
+        code = m[i] + width * u[:, None, None]
+        out += torch.bincount(code[fired], minlength=U * width)
+    return out.view(U, width)
 
 
 def _iou_table(counts: dict, key: str, concepts: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -652,81 +666,83 @@ def _concepts(masks: Masks, area: torch.Tensor) -> dict[int, str]:
     return {v: name for v, name in masks.names.items() if v in present}
 
 
-def purity(top: Top, labels: np.ndarray, n: int, k: int, classes: list[str] | None = None) -> list[dict]:
-    """Class purity of each unit's top-``k`` images (``top`` sorted, at least k per unit) among the first
-    ``n`` images with integer ``labels``: see ``PURITY_DOC``. One dict per unit."""
-    lab = np.asarray(labels[:n])
-    prior = np.bincount(lab) / n
-    out = []
-    for row in top.images[:, :k].numpy():
-        counts = np.bincount(lab[row], minlength=len(prior))
-        c = int(np.argmax(counts))
-        ci = clopper_pearson(int(counts[c]), k)
-        out.append({"class": classes[c] if classes and c < len(classes) else str(c),
-                    "purity": round(float(counts[c] / k), 6), "prior": round(float(prior[c]), 6),
-                    "lift": round(float(counts[c] / k / prior[c]), 6),
-                    "ci95": [round(float(ci.low), 6), round(float(ci.high), 6)]})
-    return out
-
-
 def compare(units: list[int], trained: list[float], draws: list[list[float]]) -> dict:
-    """Trained score per unit against every random draw's: "trained higher" only above the best draw."""
-    out = {"units": units, "trained": trained, "trained_mean": round(float(np.mean(trained)), 6),
-           "random": draws, "rule": RULE}
+    """Descriptive: a score of the shown units per net, trained beside each draw (positions pair the nets'
+    shown units; it says nothing about the layers: :mod:`ganlens.filters_layer` compares those)."""
+    out = {"units": units, "trained": trained, "trained_mean": round(float(np.mean(trained)), 6), "random": draws}
     if draws:
-        best = [max(d[i] for d in draws) for i in range(len(units))]
-        higher = [bool(t > b) for t, b in zip(trained, best)]
-        out.update(random_means=[round(float(np.mean(d)), 6) for d in draws], best_random=best,
-                   trained_higher=higher, units_trained_higher=int(sum(higher)),
-                   trained_beats_every_draw=all(higher))
+        out["random_means"] = [round(float(np.mean(d)), 6) for d in draws]
     return out
 
 
-def _iou_summary(counts: dict, masks: Masks, keys: list[str], units: list[int], scans: dict, spatial: bool,
-                 seeds: list[int], quantile: float) -> dict:
+def _pick(scores: np.ndarray, units: list[int] | None, n_show: int) -> list[int]:
+    """The units a net shows: ``units`` when given, else its ``n_show`` highest-scoring."""
+    return list(units) if units is not None else flayer.top_units(scores, n_show)
+
+
+def _iou_unit(table, prec, i: int, names, values, counts, key, scans, total) -> dict:
+    j = int(table[i].argmax())
+    return {"unit": i, "label": names[j], "iou": round(float(table[i, j]), 6),
+            "precision": round(float(prec[i, j]), 6),
+            "lift": round(float(prec[i, j]) * total / float(counts["area"][values[j]]), 6),
+            "ious": {c: round(float(v), 6) for c, v in zip(names, table[i])},
+            "threshold": round(float(scans[key].threshold[i]), 6),
+            "fired_share": round(float(counts[key]["fired"][i]) / max(total, 1), 6)}
+
+
+def _iou_summary(counts: dict, masks: Masks, keys: list[str], scans: dict, spatial: bool, seeds: list[int],
+                 quantile: float, units: list[int] | None, n_show: int) -> tuple[dict, dict]:
+    """The IoU block (every unit scored, the layers compared, records of the shown units) and the units each
+    net shows."""
     concepts = _concepts(masks, counts["area"])
     names, values = list(concepts.values()), list(concepts)
     total = float(counts["area"].sum())
-    per_net = {}
-    for key in keys:
-        table, prec = _iou_table(counts, key, concepts) if names else (np.zeros((len(units), 0)),) * 2
-        best = table.argmax(1) if names else None
-        per_net[key] = [{"unit": u, "label": names[best[i]] if names else None,
-                         "iou": round(float(table[i, best[i]]), 6) if names else 0.0,
-                         "precision": round(float(prec[i, best[i]]), 6) if names else 0.0,
-                         "lift": (round(float(prec[i, best[i]]) * total / float(counts["area"][values[best[i]]]), 6)
-                                  if names else 0.0),
-                         "ious": {c: round(float(v), 6) for c, v in zip(names, table[i])},
-                         "threshold": round(float(scans[key].threshold[i]), 6),
-                         "fired_share": round(float(counts[key]["fired"][i]) / max(total, 1), 6)}
-                        for i, u in enumerate(units)]
-    trained = per_net[keys[0]]
-    return {"definition": IOU_DOC, "quantile": quantile, "detector_iou": DETECTOR_IOU, "spatial": spatial,
-            "spatial_note": None if spatial else NOT_SPATIAL,
-            "masks": {"source": masks.spec, "kind": masks.kind, "images": counts["images"], "concepts": names,
-                      "pixel_share": {c: round(float(counts["area"][v]) / max(total, 1), 6)
-                                      for v, c in concepts.items()}},
-            "trained": trained,
-            "random": [{"seed": s, "units": [{k: u[k] for k in ("unit", "label", "iou", "precision", "lift")}
-                                             for u in per_net[key]]}
-                       for s, key in zip(seeds, keys[1:])],
-            "detectors": {"trained": sum(u["iou"] > DETECTOR_IOU for u in trained),
-                          "random": [sum(u["iou"] > DETECTOR_IOU for u in per_net[k]) for k in keys[1:]]},
-            "comparison": compare(units, [u["iou"] for u in trained],
-                                  [[u["iou"] for u in per_net[k]] for k in keys[1:]])}
+    tables = {key: _iou_table(counts, key, concepts) if names else (np.zeros((len(scans[key].cut), 1)),) * 2
+              for key in keys}
+    scores = {key: tables[key][0].max(1) for key in keys}
+    shown = {key: _pick(scores[key], units, n_show) for key in keys}
+    rec = {key: ([_iou_unit(*tables[key], i, names, values, counts, key, scans, total) for i in shown[key]]
+                 if names else [{"unit": i, "label": None, "iou": 0.0, "precision": 0.0, "lift": 0.0}
+                                for i in shown[key]]) for key in keys}
+    det = {key: int((scores[key] > DETECTOR_IOU).sum()) for key in keys}
+    layer = flayer.compare_layers(scores[keys[0]], [scores[k] for k in keys[1:]], det[keys[0]],
+                                  [det[k] for k in keys[1:]], seeds)
+    layer.update(score="each unit's best-concept IoU", detector_rule=f"IoU > {DETECTOR_IOU} (NetDissect)",
+                 trained_scores=[round(float(v), 6) for v in scores[keys[0]]],
+                 random_scores=[[round(float(v), 6) for v in scores[k]] for k in keys[1:]])
+    block = {"definition": IOU_DOC, "quantile": quantile, "detector_iou": DETECTOR_IOU, "spatial": spatial,
+             "spatial_note": None if spatial else NOT_SPATIAL,
+             "masks": {"source": masks.spec, "kind": masks.kind, "images": counts["images"], "concepts": names,
+                       "pixel_share": {c: round(float(counts["area"][v]) / max(total, 1), 6)
+                                       for v, c in concepts.items()}},
+             "layer": layer, "trained": rec[keys[0]],
+             "random": [{"seed": s, "units": [{k: u[k] for k in ("unit", "label", "iou", "precision", "lift")}
+                                              for u in rec[key]]} for s, key in zip(seeds, keys[1:])]}
+    return block, shown
 
 
-def _purity_summary(scans: dict, keys: list[str], units: list[int], labels, n: int, k: int, seeds) -> dict:
+def _purity_summary(scans: dict, keys: list[str], labels, n: int, k: int, seeds, units: list[int] | None,
+                    n_show: int, seed: int) -> tuple[dict, dict]:
+    """The purity block (every unit with its permutation p-value, BH detectors, the layers compared,
+    records of the shown units) and the units each net shows."""
     lab, classes, source = labels
-    per_net = {key: purity(scans[key].top, lab, n, k, classes) for key in keys}
+    null = flayer.purity_null(lab[:n], k, seed=seed)
+    per = {key: flayer.purity_units(scans[key].top.images.numpy(), lab[:n], k, null, classes) for key in keys}
     for key in keys:
-        for u, d in zip(units, per_net[key]):
-            d["unit"] = u
-    return {"definition": PURITY_DOC, "k": k, "labels": source, "classes": len(np.unique(lab[:n])),
-            "trained": per_net[keys[0]],
-            "random": [{"seed": s, "units": per_net[key]} for s, key in zip(seeds, keys[1:])],
-            "comparison": compare(units, [d["purity"] for d in per_net[keys[0]]],
-                                  [[d["purity"] for d in per_net[key]] for key in keys[1:]])}
+        for i, d in enumerate(per[key]):
+            d["unit"] = i
+    scores = {key: np.array([d["purity"] for d in per[key]]) for key in keys}
+    det = {key: int(sum(flayer.purity_detectors(per[key]))) for key in keys}
+    shown = {key: _pick(scores[key], units, n_show) for key in keys}
+    layer = flayer.compare_layers(scores[keys[0]], [scores[kk] for kk in keys[1:]], det[keys[0]],
+                                  [det[kk] for kk in keys[1:]], seeds)
+    layer.update(score=f"each unit's top-{k} max-class purity", detector_rule=flayer.PURITY_NULL_DOC,
+                 trained_scores=scores[keys[0]].tolist(), random_scores=[scores[kk].tolist() for kk in keys[1:]])
+    return {"definition": PURITY_DOC, "null": flayer.PURITY_NULL_DOC, "k": k, "labels": source,
+            "classes": len(np.unique(lab[:n])), "layer": layer,
+            "trained": [per[keys[0]][i] for i in shown[keys[0]]],
+            "random": [{"seed": s, "units": [per[key][i] for i in shown[key]]} for s, key in zip(seeds, keys[1:])]
+            }, shown
 
 
 def _labels(labels, data: ImageSet):
@@ -748,24 +764,29 @@ def purity_k(n: int, purity_top: int) -> int:
     return max(1, min(purity_top, n // 10))
 
 
-def semantic(nets: dict, layer: str, data: ImageSet, units: list[int], scans: dict[str, Scan], n: int,
-             device: torch.device, *, masks: Masks | None, labels, spatial: bool, seeds: list[int],
-             quantile: float, purity_top: int, chunk: int = CHUNK) -> dict:
-    """``filters.json["semantic"]``: IoU with concept masks and / or purity of class labels, trained vs
-    every random draw; "headline" names the score the figure and the summary line use (IoU first)."""
+def semantic(nets: dict, layer: str, data: ImageSet, scans: dict[str, Scan], n: int, device: torch.device, *,
+             masks: Masks | None, labels, spatial: bool, seeds: list[int], quantile: float, purity_top: int,
+             units: list[int] | None, n_show: int, seed: int = 0, chunk: int = CHUNK) -> tuple[dict, dict]:
+    """``filters.json["semantic"]``: every unit of the layer scored (IoU with concept masks and / or purity of
+    class labels), the trained layer against every random draw (:mod:`ganlens.filters_layer`); "headline"
+    names the score the figure and the summary line use (IoU first). Also returns the units each net shows
+    (``units``, or its ``n_show`` highest-scoring on the headline; the first ``n_show`` without one)."""
     keys = list(nets)
+    all_units = list(range(len(scans[keys[0]].cut)))
     out = {"headline": "iou" if masks else "purity" if labels else None,
            "note": None if masks or labels else NO_SEMANTIC,
            "random_draws": {"seeds": seeds, "init": "ganlens.gan.random_like (the DCGAN paper's initialisation)"},
            "iou": None, "purity": None}
+    shown = {key: list(units) if units is not None else all_units[:n_show] for key in keys}
+    if labels is not None:
+        out["purity"], shown = _purity_summary(scans, keys, labels, n, purity_k(n, purity_top), seeds, units,
+                                               n_show, seed)
     if masks is not None:
-        counts = concept_iou(nets, layer, data, masks, units, scans, n, device, chunk)
+        counts = concept_iou(nets, layer, data, masks, all_units, scans, n, device, chunk)
         if counts["images"] == 0:
             raise GanlensError(f"--masks {masks.spec}: none of the first {n} images has a mask")
-        out["iou"] = _iou_summary(counts, masks, keys, units, scans, spatial, seeds, quantile)
-    if labels is not None:
-        out["purity"] = _purity_summary(scans, keys, units, labels, n, purity_k(n, purity_top), seeds)
-    return out
+        out["iou"], shown = _iou_summary(counts, masks, keys, scans, spatial, seeds, quantile, units, n_show)
+    return out, shown
 
 
 # --------------------------------------------------------------------------------------- visualise
@@ -861,29 +882,29 @@ def mosaic(images: np.ndarray, maps: np.ndarray, gap: int = 1, pair_gap: int = 4
 
 def panel_text(result: dict, net: str) -> tuple[str, list[str]]:
     """(title, one label per unit) of a panel ("trained" or "random", the first random draw), from the
-    headline semantic score; without one the title says it was not measured."""
+    headline semantic score: the net's detectors among all its units, and its shown units' scores; without a
+    headline the title says it was not measured."""
     sem = result["semantic"]
     head = sem["headline"]
     who = "trained D" if net == "trained" else f"random D (seed {sem['random_draws']['seeds'][0]})"
-    units = result["units"]
+    units = [u["unit"] for u in result[net]["units"]]
     if head is None:
         return f"{who}: {NO_SEMANTIC}", [f"unit {u}" for u in units]
     block = sem[head]
     rows = block["trained"] if net == "trained" else block["random"][0]["units"]
     if head == "iou":   # IoUs of a few hundredths are common (NetDissect's detector level is 0.04)
         labels = [f"unit {u}\n{d['label']} {d['iou']:.3f}" for u, d in zip(units, rows)]
-        score, digits = "IoU", 3
+        score, digits, what = "IoU", 3, f"IoU > {DETECTOR_IOU}"
     else:
         labels = [f"unit {u}\n{d['class']} {d['purity']:.2f}" for u, d in zip(units, rows)]
-        score, digits = f"top-{block['k']} purity", 2
-    cmp = block["comparison"]
-    if net == "trained":
-        title = f"{who}: mean {score} {cmp['trained_mean']:.{digits}f}"
-        if "best_random" in cmp:
-            title += (f"; above the best of {len(cmp['random'])} random draws for "
-                      f"{cmp['units_trained_higher']}/{len(units)} units")
-    else:
-        title = f"{who}: mean {score} {cmp['random_means'][0]:.{digits}f}"
+        score, digits, what = f"top-{block['k']} purity", 2, "purity above chance (BH)"
+    lay = block["layer"]
+    det = lay["detectors"]["trained"] if net == "trained" else lay["detectors"]["random"][0]
+    mean = lay["trained_mean"] if net == "trained" else lay["random_means"][0]
+    title = f"{who}: {det} of {lay['n_units']} units with {what}; mean {score} {mean:.{digits}f}"
+    if net == "trained" and "mann_whitney" in lay:
+        verdict = "yes" if lay["higher_than_every_draw"] else "no"
+        title += f"; higher than all {len(lay['mann_whitney'])} random Ds: {verdict}"
     return title, labels
 
 
@@ -939,7 +960,7 @@ def _checks(top, n_images, batch_size, random_draws, purity_top, quantile) -> No
         raise GanlensError(f"--quantile must be between 0 and 1 (exclusive), got {quantile!r}")
 
 
-def filters(gan, images, *, layer: str = "last", units=6, top: int = 4, n_images: int = 5000, masks=None,
+def filters(gan, images, *, layer: str = "last", units=None, top: int = 4, n_images: int = 5000, masks=None,
             labels=None, quantile: float = QUANTILE, purity_top: int = PURITY_TOP, random_draws: int = RANDOM_DRAWS,
             random_baseline: bool = True, seed: int = 0, batch_size: int = CHUNK, progress: bool = False) -> Result:
     """What D's units respond to: semantic scores (IoU with concept masks, purity of class labels) trained
@@ -959,7 +980,7 @@ def filters(gan, images, *, layer: str = "last", units=6, top: int = 4, n_images
     """
     _checks(top, n_images, batch_size, random_draws, purity_top, quantile)
     D, lay = gan.require_D(), gan.layer("D", layer)
-    unit_list = parse_units(units, lay.channels, lay.name)
+    unit_list = parse_units(units, lay.channels, lay.name) if units is not None else None
     data = _open(gan, images)
     n = min(n_images, len(data))
     if top > n:
@@ -972,22 +993,24 @@ def filters(gan, images, *, layer: str = "last", units=6, top: int = 4, n_images
     field = receptive_field(D, lay.name, (gan.nc, gan.image_size, gan.image_size))
     with channels_last(list(nets.values())):
         t0 = time.perf_counter()
-        scans = scan(nets, lay.name, data, unit_list, max(top, purity_k(n, purity_top) if lab else 0), n, dev,
-                     quantile=quantile, chunk=batch_size, progress=progress)
+        scans = scan(nets, lay.name, data, list(range(lay.channels)), max(top, purity_k(n, purity_top) if lab else 0),
+                     n, dev, quantile=quantile, chunk=batch_size, progress=progress)
         scan_s = time.perf_counter() - t0
-        vis = {key: visualise(net, lay.name, data, unit_list, scans[key].top.first(top), dev, field)
-               for key, net in nets.items()}
-        sem = semantic(nets, lay.name, data, unit_list, scans, n, dev, masks=mask_src, labels=lab,
-                       spatial=lay.side > 1, seeds=seeds, quantile=quantile, purity_top=purity_top, chunk=batch_size)
-    shown = ["trained"] + (["random0"] if seeds else [])
-    arrays = {f"{net}_{a}": vis[key][a] for net, key in zip(("trained", "random"), shown) for a in ("images", "maps")}
+        sem, shown = semantic(nets, lay.name, data, scans, n, dev, masks=mask_src, labels=lab, spatial=lay.side > 1,
+                              seeds=seeds, quantile=quantile, purity_top=purity_top, units=unit_list,
+                              n_show=len(unit_list) if unit_list else min(SHOW, lay.channels), seed=seed,
+                              chunk=batch_size)
+        tops = {key: scans[key].top.rows(shown[key]).first(top) for key in nets}
+        vis = {key: visualise(net, lay.name, data, shown[key], tops[key], dev, field) for key, net in nets.items()}
+    drawn = ["trained"] + (["random0"] if seeds else [])
+    arrays = {f"{net}_{a}": vis[key][a] for net, key in zip(("trained", "random"), drawn) for a in ("images", "maps")}
     call = (f"ganlens.filters(gan, {data.spec!r}, layer={layer!r}, units={units!r}, top={top}, n_images={n_images}, "
             f"masks={mask_src.spec if mask_src else masks!r}, quantile={quantile}, random_draws={len(seeds)}, "
             f"seed={seed})")
     out = _record(gan, lay, layer, units, top, n, seed, seeds, dev, data, field, quantile)
-    out.update(units=unit_list, semantic=sem, descriptive=_descriptive(vis, list(nets), unit_list),
-               trained=_summary(vis["trained"], scans["trained"].top.first(top), unit_list),
-               random=_summary(vis["random0"], scans["random0"].top.first(top), unit_list) if seeds else None,
+    out.update(units=shown["trained"], semantic=sem, descriptive=_descriptive(vis, list(nets), shown["trained"]),
+               trained=_summary(vis["trained"], tops["trained"], shown["trained"]),
+               random=_summary(vis["random0"], tops["random0"], shown["random0"]) if seeds else None,
                search_nets=len(nets), provenance=provenance(gan, seed, call=call, device=str(dev)),
                # when/how fast, not results: kept under "timing" so that comparisons of runs can ignore it
                timing={"search_seconds": round(scan_s, 3), "search_images_per_second": round(n / scan_s, 1),
@@ -997,14 +1020,16 @@ def filters(gan, images, *, layer: str = "last", units=6, top: int = 4, n_images
 
 def _record(gan, lay, layer_flag, units, top, n, seed, seeds, dev, data, field, quantile) -> dict:
     """The settings and definitions part of filters.json."""
-    origin, units_flag = gan.origin(), units_text(units)
+    origin, units_flag = gan.origin(), units_text(units) if units is not None else None
     return {
         "settings": {"checkpoint": origin["checkpoint"], "checkpoint_sha256": gan.sha256, "source": gan.source,
                      "config": origin["config"], "data": data.spec, "layer": lay.name, "layer_flag": layer_flag,
                      "units_flag": units_flag, "top": top, "n_images_searched": n, "seed": seed,
                      "random_baseline": bool(seeds), "random_draws": len(seeds), "quantile": quantile,
                      "device": str(dev), "search_precision": "float32"},
-        "unit_choice": ("first N channel indices, as in the paper" if "," not in units_flag
+        "unit_choice": (f"each net's {SHOW} highest-scoring units on the headline score (the first {SHOW} without "
+                        f"one); every unit of the layer is scored" if units_flag is None
+                        else "first N channel indices, as in the paper" if "," not in units_flag
                         else "unit indices given by --units"),
         "response": ("largest activation of the unit over spatial positions (the layer's output: after "
                      "the normalisation and activation that follow its conv/linear)"),
@@ -1032,9 +1057,10 @@ def parser() -> cli.Parser:
                         "seeds are image indices; none: no masks (default: the rooms masks for rooms data)")
     p.add_argument("--layer", default="last",
                    help="D layer: a name or module path from --layer list, or last (default: last)")
-    p.add_argument("--units", default="6", metavar="N|A,B,C",
-                   help="the first N units (channel indices 0..N-1, as in the paper), or a comma list of "
-                        "unit indices (one unit: '12,') (default: 6)")
+    p.add_argument("--units", default=None, metavar="N|A,B,C",
+                   help=f"units the figure shows: the first N (channel indices 0..N-1, as in the paper), or a comma "
+                        f"list of unit indices (one unit: '12,') (default: each net's {SHOW} highest-scoring); every "
+                        f"unit of the layer is scored either way")
     p.add_argument("--top", type=cli.at_least(1), default=4, metavar="K", help="images shown per unit (default: 4)")
     p.add_argument("--n-images", type=cli.at_least(1), default=5000, metavar="N",
                    help="search the first N images of --data (default: 5000)")
@@ -1064,22 +1090,25 @@ def from_args(args, gan) -> Result:
 
 
 def summary_line(result: dict) -> str:
-    """The command's one line: the headline semantic score, trained vs the best random draw."""
+    """The command's one line: the layers compared on the headline score, then the units shown."""
     sem = result["semantic"]
     if sem["headline"] is None:
         ac = result["descriptive"]["autocorrelation"]
         return f"{NO_SEMANTIC} (descriptive autocorrelation: trained {ac['trained_mean']:.3f})"
     block = sem[sem["headline"]]
-    cmp = block["comparison"]
+    lay = block["layer"]
     if sem["headline"] == "iou":
-        msg = "IoU " + ", ".join(f"{d['unit']}:{d['label']} {d['iou']:.3f}" for d in block["trained"])
+        msg = f"IoU: {lay['detectors']['trained']} of {lay['n_units']} units above {DETECTOR_IOU}"
+        shown = ", ".join(f"{d['unit']}:{d['label']} {d['iou']:.3f}" for d in block["trained"])
     else:
-        msg = f"top-{block['k']} purity " + ", ".join(f"{d['unit']}:{d['class']} {d['purity']:.2f}"
-                                                     for d in block["trained"])
-    if "best_random" in cmp:
-        msg += (f"; above the best of {len(cmp['random'])} random Ds for {cmp['units_trained_higher']}/"
-                f"{len(cmp['units'])} units (random means {', '.join(f'{m:.3f}' for m in cmp['random_means'])})")
-    return msg
+        msg = f"top-{block['k']} purity: {lay['detectors']['trained']} of {lay['n_units']} units above chance"
+        shown = ", ".join(f"{d['unit']}:{d['class']} {d['purity']:.2f}" for d in block["trained"])
+    if "mann_whitney" in lay:
+        ab = lay["above_best_draw"]
+        msg += (f" (random Ds: {', '.join(map(str, lay['detectors']['random']))}); layer above every random D "
+                f"(Mann-Whitney): {'yes' if lay['higher_than_every_draw'] else 'no'}; {ab['count']} units above the "
+                f"best draw (chance {ab['chance']:.1f}, p = {ab['p_value']:.2g})")
+    return f"{msg}; shown {shown}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,18 +27,24 @@ the pictures into a measured causal result::
    Reported: grouped cross-validated AUC / accuracy / balanced accuracy (folds split by *image*, so
    cells of one image never sit on both sides).
 2. **Choose the maps** (``select``, ``--select``). The default (``cv``) drops the ``k`` maps of largest
-   probe weight, ``k`` chosen by cross-validation over the annotated images (:func:`cv_selection`): in
-   each fold the probe is fit on the other images' cells, and the fold's held-out images *with boxes* are
-   generated with its top-``k`` maps dropped, for ``k`` in :func:`candidate_ks` (1, 2, 3, 4, 6, 8, 11,
-   16, ... up to the number of positive weights, the paper's rule being the largest candidate), and with
-   random sets of ``k`` maps dropped. Score: the mean pixel change inside the boxes minus
+   probe weight, ``k`` chosen by cross-validation over the annotated images (:mod:`ganlens.forget_select`):
+   in each fold the probe, the cap of the candidate grid (its number of positive weights) and the
+   mean-fill values are fit on the fold's training images only, and the fold's held-out images *with
+   boxes* are generated with its top-``k`` maps dropped, for ``k`` in :func:`candidate_ks` (1, 2, 3, 4, 6,
+   8, 11, 16, ... up to the fold's positive weights, the paper's rule being the largest candidate), and
+   with random sets of ``k`` other maps dropped. Score: the mean pixel change inside the boxes minus
    ``rho_random`` times the change outside them, ``rho_random`` being the inside/outside ratio the
    random sets get (random edits change detailed regions such as windows more than flat walls too). The
-   ``k`` of largest mean held-out score is chosen. Why this rule: "remove the object, keep the rest" is a
+   **largest** ``k`` whose mean held-out score is within one standard error of the best is chosen (the
+   curve is flat near its top; among the ``k`` the data cannot tell apart, the largest removes the most).
+   Why this score: "remove the object, keep the rest" is a
    large change inside the boxes for a small one outside, and the score counts the change inside that
    targeting adds over an untargeted edit of the same size outside; it grows while the added maps are
    more about the object than random maps and falls once they draw the rest of the scene; held-out
-   images make it a prediction, not a fit. Why not the plain inside / outside *ratio* (reported, and the
+   images make it a prediction, not a fit. The inside/outside change reported in ``"localisation"`` is
+   measured out of sample too: each fold's held-out images, at the ``k`` the rule picks from the other
+   folds (for a fixed rule, the fold probe's maps); the in-sample number is beside it.
+   Why not the plain inside / outside *ratio* (reported, and the
    issue's first suggestion): it is largest for the smallest edit; on the shipped model it chose one map
    (held-out ratio 5.3), which moved 4% of the box pixels and left the window rate at 0.684 of 0.690.
    Why not the paper's rule: every positive weight also takes the many maps with small positive weights
@@ -47,7 +53,8 @@ the pictures into a measured causal result::
    2.0x and the faces survived. ``select="paper"`` keeps the paper's rule (every map with weight > 0),
    ``top_k`` (``--top-k K``) drops the K largest weights; the JSON's ``"selection"`` says which rule
    chose the maps and why, with the cross-validation scores, and ``"other_rules"`` reports the rules not
-   used (localisation and, with a detector, removal) beside it.
+   used (localisation and, with a detector, removal) beside it, including the paper's literal rule (every
+   positive weight, *zero* fill) when the run fills with the mean.
 3. **Drop.** The chosen maps are dropped at every position by :func:`ganlens.hooks.ablate` while G runs
    whole (:func:`ganlens.generate.images` with ``edit=``), and the same latents are generated with and
    without the drop. ``--fill mean`` (default) sets a dropped map to its mean activation (over the
@@ -57,8 +64,8 @@ the pictures into a measured causal result::
    shipped run random zeroed sets *raised* the detected window rate to 2.1x, which makes the control
    meaningless; mean fill kept it at 1.1-1.3x). A constant map carries no information about *where* the
    object is (what the probe found) but keeps the average input the next layer expects.
-4. **Control.** ``--control-draws`` random sets of as many maps (uniform over all maps of the layer) are
-   dropped the same way.
+4. **Control.** ``--control-draws`` random sets of as many maps (uniform over the maps *not* dropped;
+   only when more than half are dropped do they include dropped ones) are dropped the same way.
 5. **Dose curve.** The object rate (or, without a detector, the localisation on the annotated samples)
    as 0, 1/4, 1/2, 1 and 3/2 times as many maps are dropped, and as many as the other rules drop, in
    weight order vs in random order (the random orders are the control draws, so the control sets are
@@ -71,11 +78,11 @@ the pictures into a measured causal result::
    survives. ``"judge"`` in the JSON says whether that judge is independent of the boxes: the shipped
    ``annotations/windows.json`` was drawn by the same detector, so it is **not**. For labels without a
    detector that part is absent; the localisation score is reported for every label, and a person can
-   judge blind: ``python -m ganlens.annotate --rate OUT`` writes a page that shows before / after /
-   random-control images of the same fresh latents shuffled, the key kept in a separate file, and
-   ``python -m ganlens.forget --ratings RATINGS.json --key OUT/rate.key.json`` turns the downloaded
-   answers into the three rates with exact intervals and McNemar tests (:func:`score_ratings`), written
-   into ``forget.json`` as ``"human_ratings"``.
+   judge blind: ``python -m ganlens.annotate --rate OUT --raters 3`` writes one page per rater, each
+   showing every fresh latent once in one condition (before / after / random control, a Latin square),
+   the key kept in a separate file, and ``python -m ganlens.forget --ratings R1.json R2.json R3.json
+   --key OUT/rate.key.json`` scores the latents rated in every condition (exact intervals, Cochran's Q,
+   McNemar pairs, Fleiss' kappa; :mod:`ganlens.ratings`) into ``human_ratings.json`` beside the key.
 
 The figure (``forget.pdf``) shows samples that contain the object: annotated samples with boxes first
 (about half of ``--n`` when there is a detector, all of it without), then fresh latents in which the
@@ -99,18 +106,21 @@ import numpy as np
 import torch
 
 from . import boxes as boxfile
-from . import cli, figures, stats
+from . import cli, figures, ratings, stats
+from . import forget_select as fsel
+from .forget_select import candidate_ks  # noqa: F401 (part of this module's API)
 from .errors import GanlensError, require_at_least
 from .generate import activations, images
 from .hooks import ablate, edit
-from .results import Result, analysis_module, finite_or_none, provenance, write_json
+from .results import Result, analysis_module, provenance
 from .stats import clopper_pearson
 
 PROG = "python -m ganlens.forget"
+OUT_DEFAULT = "ganlens-out/forget"
 EXAMPLES = f"""  {PROG} --boxes annotations/windows.json             # the paper's Fig. 6 on the shipped rooms model
   {PROG} --boxes annotations/windows.json --select paper --out figs/forget-paper   # every weight > 0
   {PROG} --boxes annotations/windows.json --top-k 8 --out figs/forget8
-  {PROG} --ratings ~/Downloads/rate.ratings.json --key ganlens-out/forget/rate.key.json   # blind ratings
+  {PROG} --ratings rate-1.ratings.json rate-2.ratings.json rate-3.ratings.json --key ganlens-out/forget/rate.key.json
   {PROG} --checkpoint netG_epoch_24.pth --boxes glasses.json --layer block3 --C 0.1
   {PROG} --model my_gan.py:build --checkpoint G.pth --boxes glasses.json --layer main.6
   {PROG} --boxes annotations/windows.json --n-eval 2000 --control-draws 10 --device cuda
@@ -122,12 +132,10 @@ FILLS = ("mean", "zero")
 SELECTS = ("cv", "paper")      # --select: cross-validated top-k (default) or the paper's weight > 0
 RULES = {"cv": "top-k by probe weight, k chosen by cross-validation on held-out annotated images: the k whose "
                "edit changes the boxes most beyond what random maps do for the same change outside them",
-         "paper": "every map with probe weight > 0 (the paper's rule)",
+         "paper": "every map with probe weight > 0 (the paper's rule), with the run's fill",
+         "paper_literal": "every map with probe weight > 0, set to zero (the paper's literal rule)",
          "top-k": "the K maps of largest probe weight (--top-k / top_k, set by hand)"}
 CI_METHOD = "exact (Clopper-Pearson) 95% interval: scipy.stats.binomtest(k, n).proportion_ci(method='exact')"
-RATINGS_FORMAT = "ganlens.ratings/1"        # what the blind rating page downloads
-KEY_FORMAT = "ganlens.ratings-key/1"        # the page's hidden key (written next to the page)
-CONDITIONS = ("before", "after", "control")
 PROBE_DOC = ("StandardScaler + LogisticRegression(L2, C, class_weight='balanced', lbfgs) on the layer's "
              "maps at one feature cell; positives: cells >= 50% inside a box (and each box's most covered "
              "cell); negatives: random cells with no pixel in any box; partly covered cells are left out")
@@ -216,19 +224,6 @@ def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, C: float = 1.0, 
     return out
 
 
-def candidate_ks(n_positive: int) -> list[int]:
-    """The numbers of top-weight maps cross-validation chooses among: round(sqrt(2) ** i) = 1, 2, 3, 4, 6,
-    8, 11, 16, 23, 32, 45, 64, ... below ``n_positive`` (the number of maps with a positive weight in the
-    probe fit on all images), and ``n_positive`` itself, so the paper's rule is the largest candidate: a
-    map the probe gives a negative weight is no part of the object. A geometric grid: the change moves
-    fast among the first few maps and slowly among many. [1] when no weight is positive."""
-    top, v, ks = max(1, int(n_positive)), 1.0, set()
-    while round(v) < top:
-        ks.add(int(round(v)))
-        v *= 2 ** 0.5
-    return sorted(ks | {top})
-
-
 def boxed_samples(bf: boxfile.BoxFile, annotated: torch.Tensor) -> dict:
     """The annotated samples with boxes: {"index": their positions in the box file, "z" (M, nz), "base"
     (M, nc, S, S) their images, "masks" (M, S, S) bool, the union of their boxes}."""
@@ -236,78 +231,6 @@ def boxed_samples(bf: boxfile.BoxFile, annotated: torch.Tensor) -> dict:
     index = [i for i, s in enumerate(bf.samples) if s.boxes]
     masks = np.stack([boxfile.pixel_mask(bf.samples[i].boxes, size, size) for i in index])
     return {"index": np.array(index, int), "z": bf.latents()[index], "base": annotated[index], "masks": masks}
-
-
-def cv_selection(gen_each, probe: dict, boxed: dict, candidates: list[int], perms: list[np.ndarray]) -> dict:
-    """Choose how many top-weight maps to drop by their object-specific pixel change on held-out images.
-
-    gen_each(z, drops) -> images of z with each set of maps in ``drops`` dropped; probe: :func:`fit_probe`'s result (its
-    "fold_models": per fold the weights fit without the fold's images, and those images); boxed:
-    :func:`boxed_samples`; perms: random orders of all maps (the first ``k`` of each are random sets of
-    ``k`` maps; each fold uses one of them, in turn). For each fold and each ``k`` in ``candidates``, the
-    fold's held-out images with boxes are generated with the fold probe's ``k`` largest-weight maps
-    dropped, and with the fold's random set of ``k`` maps dropped; :func:`localisation` (pooled over the
-    fold's images) gives the mean pixel change inside the boxes and outside them.
-
-    Score: inside - rho_random * outside, where rho_random is the inside / outside ratio of all the random
-    sets of the fold (every size pooled: the ratio an untargeted edit gets). Random edits already
-    change the boxes more than the rest when the object is a detailed region (windows on the shipped
-    model: about 2x), so the exchange rate between a change inside and a change outside is measured,
-    not assumed: the score is the change inside the boxes beyond what an untargeted edit that changes the
-    rest of the image as much would make there. It grows while the added maps are more about the object
-    than random maps are, and falls once they draw the rest of the scene (its maximum is where the next
-    maps' own inside/outside ratio drops to rho_random). Rule: the ``k`` of largest mean score over folds
-    (ties: the smaller k); the standard errors are reported beside it, and ``"within_one_se"`` lists the
-    ``k`` whose mean is within one standard error of the chosen one (the data cannot tell those apart).
-    The plain ratio inside / outside is
-    reported but does not choose: it
-    is largest for the smallest edit (one map that moves a few pixels, most of them in the box, scores
-    high and removes nothing).
-    Without folds (fewer than 2 images with boxes) the full probe is scored on the annotated images
-    themselves and ``"validated"`` is False. Returns {"k", "candidates", "within_one_se", "validated", "folds",
-    "score", "score_mean", "score_se", "random_ratio", "ratio_mean", "random_ratio_by_k_mean",
-    "inside_mean", "outside_mean", "per_fold": [...]}.
-    """
-    folds = probe["fold_models"]
-    validated = bool(folds)
-    if not validated:
-        folds = [{"weights": probe["weights"], "test_images": boxed["index"]}]
-    rows = []
-    for f in folds:
-        held = np.flatnonzero(np.isin(boxed["index"], f["test_images"]))
-        if len(held) == 0:
-            continue
-        order = [int(i) for i in np.argsort(-f["weights"], kind="stable")]
-        q = perms[len(rows) % len(perms)]          # each fold one random order, the orders in turn
-        base, z, masks = boxed["base"][held], boxed["z"][held], boxed["masks"][held]
-        sets = [s for k in candidates for s in (order[:k], q[:k])]    # per k: the top-k set, the random set
-        step = 2 * max(1, 1024 // (2 * len(held)))                      # about 1024 images per batched run
-        made = [m for i in range(0, len(sets), step) for m in gen_each(z, sets[i:i + step])]
-        top = [localisation(base, m, masks) for m in made[0::2]]
-        rand = [localisation(base, m, masks) for m in made[1::2]]
-        rho = float(np.mean([c["inside"] for c in rand]) / max(np.mean([c["outside"] for c in rand]), 1e-12))
-        rows.append({"held_out_images": int(len(held)), "random_ratio": rho,
-                     "inside": [c["inside"] for c in top], "outside": [c["outside"] for c in top],
-                     "ratio": [c["ratio"] for c in top], "random_ratio_by_k": [c["ratio"] for c in rand],
-                     "score": [c["inside"] - rho * c["outside"] for c in top]})
-    S = np.array([r["score"] for r in rows], float)                               # (folds, K)
-    mean = S.mean(0)
-    se = S.std(0, ddof=1) / np.sqrt(len(S)) if len(S) > 1 else np.zeros(len(candidates))
-    chosen = int(np.argmax(mean))
-    close = [k for k, m in zip(candidates, mean) if m >= mean[chosen] - se[chosen]]
-
-    def avg(key):
-        vals = np.array([[np.nan if v is None else v for v in r[key]] for r in rows], float)
-        return [None if np.isnan(c).all() else finite_or_none(np.nanmean(c)) for c in vals.T]
-    return {"k": candidates[chosen], "candidates": list(candidates), "within_one_se": close,
-            "validated": validated, "folds": len(rows), "random_orders": min(len(perms), len(rows)),
-            "score": "held-out pixel change inside the boxes minus rho_random times the change outside them "
-                     "(rho_random: inside/outside ratio of the fold's random sets, all sizes pooled); [0, 1] "
-                     "pixel units",
-            "score_mean": [float(v) for v in mean], "score_se": [float(v) for v in se],
-            "random_ratio": float(np.mean([r["random_ratio"] for r in rows])),
-            "ratio_mean": avg("ratio"), "random_ratio_by_k_mean": avg("random_ratio_by_k"),
-            "inside_mean": avg("inside"), "outside_mean": avg("outside"), "per_fold": rows}
 
 
 def select_maps(weights: np.ndarray, top_k: int | None = None) -> list[int]:
@@ -466,49 +389,69 @@ def run_probe(gan, layer: str, bf: boxfile.BoxFile, rng: np.random.Generator, *,
     maps by weight), "perms" (random orders), "controls" (their first len(dropped) maps)}."""
     acts, annotated = activations(gan, bf.latents(), layer, batch=BATCH, with_images=True)
     # fill "mean": a dropped map keeps its average (over annotated samples and positions), loses where it fires.
-    fill_values = acts.mean((0, 2, 3)) if fill == "mean" else None
+    image_means = acts.float().mean((2, 3))
+    fill_values = image_means.mean(0) if fill == "mean" else None
     data = probe_data(acts, bf, gan.image_size, negatives_per_image, rng)
     if (data["y"] == 0).sum() == 0:
         raise GanlensError(f"{bf.path or 'boxes'}: the boxes cover every feature cell of every sample; no negatives")
     probe = fit_probe(data["X"], data["y"], data["groups"], C, folds, seed)
     order = [int(i) for i in np.argsort(-probe["weights"], kind="stable")]
     boxed = boxed_samples(bf, annotated)
+    folds_, validated = fsel.make_folds(probe, boxed, image_means if fill == "mean" else None)
     cv = None
     if select is not None:
         cv_rng = np.random.default_rng([seed, 1])       # its own stream: the control sets stay as they were
-        cv = cv_selection(partial(generate_each, gan, layer, fill=fill_values), probe, boxed,
-                          candidate_ks(int((probe["weights"] > 0).sum())),
-                          [cv_rng.permutation(len(order)) for _ in range(control_draws)])
-    rules = {"cv": order[:cv["k"]] if cv else [], "paper": select_maps(probe["weights"]),
+        cv = fsel.cv_selection(partial(generate_each, gan, layer), folds_, validated, boxed,
+                               fsel.candidate_ks(max(f.cap for f in folds_)),
+                               [cv_rng.permutation(len(order)) for _ in range(control_draws)])
+    paper = select_maps(probe["weights"])
+    n_pos = len(paper)
+    rules = {"cv": order[:min(cv["k"], max(1, n_pos))] if cv else [], "paper": paper,
+             "paper_literal": paper if fill == "mean" and select is not None else [],
              "top-k": order[:top_k] if top_k is not None else []}
     rule = "top-k" if top_k is not None else (select or "paper")
     dropped = rules[rule]
     if not dropped:
         raise GanlensError(f"{bf.path or 'boxes'}: the probe gave no map of layer {layer} a positive weight; "
                            f"nothing to drop (try top_k / --top-k K, select='cv' / --select cv or another layer)")
-    perms = [rng.permutation(acts.shape[1]) for _ in range(control_draws)]
+    # random orders with the dropped maps last: their first len(dropped) maps (the controls) are never dropped ones
+    perms = [fsel.random_set(rng.permutation(acts.shape[1]), dropped, acts.shape[1]) for _ in range(control_draws)]
     return {"annotated": annotated, "fill": fill_values, "data": data, "probe": probe, "boxed": boxed, "cv": cv,
-            "rule": rule, "dropped": dropped, "others": {r: m for r, m in rules.items() if r != rule and m},
-            "order": order, "perms": perms, "controls": [[int(i) for i in q[:len(dropped)]] for q in perms]}
+            "folds": folds_, "rule": rule, "dropped": dropped, "order": order, "perms": perms,
+            "others": {r: m for r, m in rules.items() if r != rule and m},
+            "controls": [q[:len(dropped)] for q in perms]}
 
 
-def run_localisation(gen, p: dict, levels: list[int] | None = None) -> dict:
-    """Step 3 (every label): pixel change inside vs outside the boxes on the annotated samples with boxes,
-    for the dropped maps, each control set and each other rule (with controls of its size). With
-    ``levels`` (no detector), also the dose curve of that ratio in weight order and in the random orders."""
-    b = p["boxed"]
+def held_out(gan, layer: str, p: dict, name: str, maps: list[int]) -> dict:
+    """Rule ``name``'s pixel change inside vs outside the boxes on held-out annotated images
+    (:mod:`ganlens.forget_select`): the cross-validated rule from its folds, a fixed rule by its fold probes."""
+    if name == "cv":
+        return p["cv"]["held_out"]
+    maps_of = {"paper": fsel.Fold.positive, "paper_literal": fsel.Fold.positive,
+               "top-k": lambda f: f.order[:len(maps)]}[name]
+    return fsel.held_out_rule(partial(generate_each, gan, layer), p["folds"], p["boxed"], p["perms"], maps_of,
+                              zero_fill=name == "paper_literal" or p["fill"] is None)
+
+
+def run_localisation(gan, layer: str, p: dict, levels: list[int] | None = None) -> dict:
+    """Step 3 (every label): pixel change inside vs outside the boxes for the dropped maps and each other
+    rule, out of sample (:func:`held_out`), against random sets of as many other maps; in sample on every
+    annotated image with boxes beside it. With ``levels`` (no detector), also the dose curve of the in-sample
+    ratio in weight order and in the random orders."""
+    b, gen = p["boxed"], partial(generate, gan, layer, fill=p["fill"])
 
     def ratio(drop):
         return localisation(b["base"], gen(b["z"], [int(i) for i in drop]), b["masks"])
-    out = {"with_boxes": b["index"].tolist(), "selected": ratio(p["dropped"]),
-           "control": [ratio(c) for c in p["controls"]],
-           "others": {name: {"selected": ratio(m), "control": [ratio(q[:len(m)]) for q in p["perms"]]}
-                      for name, m in p["others"].items()}}
+    out = {"with_boxes": b["index"].tolist(), **held_out(gan, layer, p, p["rule"], p["dropped"]),
+           "others": {name: held_out(gan, layer, p, name, m) for name, m in p["others"].items()},
+           "in_sample": {"selected": ratio(p["dropped"]), "control_ratio_mean": mean_ratio(
+               [ratio(c) for c in p["controls"]]), "how": "every annotated image with boxes, the maps and the "
+                                                         "fill of the probe fit on all of them (optimistic)"}}
     if levels is not None:
         nan = float("nan")
         w = [nan if k == 0 else ratio(p["order"][:k])["ratio"] or nan for k in levels]
         r = [[nan if k == 0 else ratio(q[:k])["ratio"] or nan for k in levels] for q in p["perms"]]
-        out["dose"] = {"metric": "localisation", "metric_label": "pixel change inside boxes / outside",
+        out["dose"] = {"metric": "localisation", "metric_label": "pixel change inside boxes / outside (in sample)",
                        "latents": "annotated samples with boxes", "n_latents": len(b["index"]), "levels": levels,
                        "weight_order": [None if np.isnan(v) else float(v) for v in w],
                        "random_order": [[None if np.isnan(v) else float(v) for v in q] for q in r]}
@@ -525,11 +468,12 @@ class Judged:
     """Images of the evaluation latents with some maps dropped, judged by the detector; each run (a key)
     is generated and measured once and kept in ``measured``."""
 
-    def __init__(self, gen, judge, z: torch.Tensor):
+    def __init__(self, gen, judge, z: torch.Tensor, zero_gen=None):
         self.gen, (self.det, self.cls), self.z, self.measured = gen, judge, z, {}
+        self.zero_gen = zero_gen or gen
 
-    def __call__(self, key: tuple, drop, n: int) -> torch.Tensor:
-        imgs = self.gen(self.z[:n], [int(i) for i in drop])
+    def __call__(self, key: tuple, drop, n: int, zero: bool = False) -> torch.Tensor:
+        imgs = (self.zero_gen if zero else self.gen)(self.z[:n], [int(i) for i in drop])
         self.measured[key] = self.det.measure(self.det.segment(imgs), self.cls,
                                               all_classes=key[0] in ("before", "after", "control"))
         return imgs
@@ -548,16 +492,17 @@ def run_removal(judged: Judged, p: dict, n_eval: int) -> None:
     for d, c in enumerate(p["controls"]):
         judged(("control", d), c, n_eval)
     for name, maps in p["others"].items():
-        judged(("other", name), maps, n_eval)
+        zero = name == "paper_literal"
+        judged(("other", name), maps, n_eval, zero)
         for d, q in enumerate(p["perms"]):
-            judged(("other_control", name, d), q[:len(maps)], n_eval)
+            judged(("other_control", name, d), fsel.random_set(q, maps, len(maps)), n_eval, zero)
 
 
 def run_dose(judged: Judged, p: dict, levels: list[int], dose_n: int) -> dict:
     """Step 5 (with a detector): the object rate on the first ``dose_n`` latents as ``levels`` maps are
     dropped in weight order and in each random order (runs of step 6 are reused where they match)."""
-    known = {tuple(p["dropped"]): ("after",), **{tuple(m): ("other", r) for r, m in p["others"].items()}}
-    sizes = {len(m): r for r, m in p["others"].items()}
+    known = {tuple(m): ("other", r) for r, m in p["others"].items() if r != "paper_literal"}
+    known[tuple(p["dropped"])] = ("after",)
     k_drop, w_curve, r_curve = len(p["dropped"]), [], [[] for _ in p["perms"]]
     for k in levels:
         if k == 0:
@@ -568,7 +513,7 @@ def run_dose(judged: Judged, p: dict, levels: list[int], dose_n: int) -> dict:
             continue
         w_curve.append(judged.rate(known.get(tuple(p["order"][:k]), ("w", k)), p["order"][:k], dose_n))
         for d, q in enumerate(p["perms"]):
-            key = ("control", d) if k == k_drop else ("other_control", sizes[k], d) if k in sizes else ("r", d, k)
+            key = ("control", d) if k == k_drop else ("r", d, k)
             r_curve[d].append(judged.rate(key, q[:k], dose_n))
     classes = judged.det.classes
     return {"metric": "rate", "metric_label": f"share of samples with a {classes[judged.cls]}",
@@ -627,7 +572,9 @@ def other_rules_record(p: dict, loc: dict, judged: Judged | None) -> dict:
     for name, maps in p["others"].items():
         lo = loc["others"][name]
         rec = {"description": RULES[name], "k": len(maps), "maps": maps,
-               "localisation": {**lo["selected"], "control_ratio_mean": mean_ratio(lo["control"])}}
+               "fill": "zero" if name == "paper_literal" else p_fill(p),
+               "localisation": {**lo["selected"], "control_ratio_mean": lo["control_ratio_mean"],
+                                "k_per_fold": lo["k_per_fold"], "how": lo["how"]}}
         if judged is not None:
             b = judged.measured[("before",)]["present"]
             a = judged.measured[("other", name)]["present"]
@@ -642,20 +589,27 @@ def other_rules_record(p: dict, loc: dict, judged: Judged | None) -> dict:
     return out
 
 
+def p_fill(p: dict) -> str:
+    return "mean" if p["fill"] is not None else "zero"
+
+
 def selection_record(p: dict) -> dict:
     """The "selection" block: which rule chose the maps, why, and the cross-validation it rests on."""
     rule, k, cv = p["rule"], len(p["dropped"]), p["cv"]
     why = {"paper": f"select='paper' / --select paper: every map with a positive probe weight ({k} maps)",
+           "paper_literal": "",
            "top-k": f"top_k={k} / --top-k {k}, set by hand"}
     if cv:
         j = cv["candidates"].index(cv["k"])
         held = "held-out" if cv["validated"] else "in-sample (fewer than 2 images with boxes: nothing to hold out)"
-        why["cv"] = (f"the default (select='cv'): of the top-k sets for k in {cv['candidates']}, k = {cv['k']} "
-                     f"changed the {held} annotated images most inside the boxes beyond what random maps do "
-                     f"for the same change outside (score {cv['score_mean'][j]:.4f} +- {cv['score_se'][j]:.4f} "
-                     f"over {cv['folds']} folds; random maps' inside/outside ratio {cv['random_ratio']:.2f}): the "
-                     f"maps beyond it are no more about the object than random maps are; within one standard "
-                     f"error of it: k in {cv['within_one_se']}")
+        best = int(np.argmax(cv["score_mean"]))
+        why["cv"] = (f"the default (select='cv'): of the top-k sets for k in {cv['candidates']}, the largest k whose "
+                     f"{held} score (change inside the boxes beyond what random maps do for the same change "
+                     f"outside) is within one standard error of the best: k = {cv['k']} (score "
+                     f"{cv['score_mean'][j]:.4f}; best k = {cv['candidates'][best]}, {cv['score_mean'][best]:.4f} "
+                     f"+- {cv['score_se'][best]:.4f} over {cv['folds']} folds; within one standard error: k in "
+                     f"{cv['within_one_se']}); the data cannot tell those k apart, and the largest removes the most"
+                     + (f"; {k} maps have a positive weight in the probe fit on all images" if k < cv["k"] else ""))
     out = {"rule": rule, "description": RULES[rule], "k": k, "why": why[rule]}
     if cv:
         out.update(candidates=cv["candidates"],
@@ -670,7 +624,8 @@ def judge_record(bf: boxfile.BoxFile, judge) -> dict:
         return {"kind": None, "independent_of_boxes": None,
                 "why": "no detector knows this label at this image size; the localisation score is measured on "
                        "the annotated samples, and a person can judge blind: python -m ganlens.annotate --rate "
-                       "OUT, then python -m ganlens.forget --ratings FILE --key OUT/rate.key.json"}
+                       "OUT --raters 3 (one page per rater), then python -m ganlens.forget --ratings FILE [FILE ...] "
+                       "--key OUT/rate.key.json"}
     if "drawn by the rooms detector" in note or "ganlens.detect --annotate" in note:
         return {"kind": "rooms detector", "independent_of_boxes": False,
                 "why": "the box file's note says its boxes were drawn by the rooms detector, the same detector "
@@ -737,10 +692,11 @@ def assemble(gan, bf: boxfile.BoxFile, lay, p: dict, loc: dict, settings: dict, 
         "selection": selection_record(p),
         "n_dropped": len(p["dropped"]),
         "dropped_maps": p["dropped"],
-        "control": {"rule": "uniform random sets of n_dropped maps of the layer (may overlap the dropped ones)",
-                    "maps": p["controls"]},
-        "localisation": {"samples": len(loc["with_boxes"]), "selected": loc["selected"], "control": loc["control"],
-                         "control_ratio_mean": mean_ratio(loc["control"])},
+        "control": {"rule": "uniform random sets of n_dropped maps of the layer, never a dropped map (unless more "
+                            "than half are dropped)", "maps": p["controls"]},
+        "localisation": {"samples": loc["samples"], "held_out": True, "how": loc["how"], "selected": loc["selected"],
+                         "control": loc["control"], "control_ratio_mean": loc["control_ratio_mean"],
+                         "k_per_fold": loc["k_per_fold"], "in_sample": loc["in_sample"]},
         "other_rules": measured["other_rules"],
         "dose": measured["dose"],
         "judge": measured["judge"],
@@ -803,12 +759,12 @@ def forget(gan, boxes, *, layer: str = "second-highest", negatives_per_image: in
     gen = partial(generate, gan, lay.name, fill=p["fill"])
     levels = dose_levels(lay.channels, len(p["dropped"]), [len(m) for m in p["others"].values()])
     timings["probe_and_selection"], t = time.perf_counter() - t, time.perf_counter()
-    loc = run_localisation(gen, p, None if judge else levels)
+    loc = run_localisation(gan, lay.name, p, None if judge else levels)
     seeds = fresh_seeds(bf, n_eval)
     z_eval = gan.latents(seeds)
     judged, measured = None, {"removal": None, "judge": judge_record(bf, judge)}
     if judge is not None:
-        judged = Judged(gen, judge, z_eval)
+        judged = Judged(gen, judge, z_eval, partial(generate, gan, lay.name, fill=None))
         run_removal(judged, p, n_eval)
         timings["removal"], t = time.perf_counter() - t, time.perf_counter()
         measured.update(dose=run_dose(judged, p, levels, dose_n), removal=removal_record(judged, n_eval, control_draws))
@@ -910,6 +866,18 @@ def plot_dose(result: dict, arrays: dict):
     return fig
 
 
+def _tick_labels(ks) -> list[str]:
+    """Labels of log-spaced ticks, blank where a tick is too close to the one before to be read (32, 33)."""
+    out, last = [], None
+    for k in ks:
+        show = last is None or np.log2(k / last) >= 0.3 or k == ks[-1]
+        if show and out and last is not None and np.log2(k / last) < 0.3:   # the last k wins over its neighbour
+            out[-1] = ""
+        out.append(str(k) if show else "")
+        last = k if show else last
+    return out
+
+
 def _plot_cv(ax, sel: dict, cv: dict) -> None:
     """The cross-validation curve: held-out pixel change inside / outside the boxes and their difference
     (the score, mean +- SE over folds) against k."""
@@ -922,10 +890,10 @@ def _plot_cv(ax, sel: dict, cv: dict) -> None:
     ax.errorbar(ks, cv["score_mean"], yerr=cv["score_se"], fmt="o-", color="k", ms=3, lw=1, capsize=2,
                 label=f"score: inside - {cv['random_ratio']:.2f} x outside (+- SE, {cv['folds']} folds)")
     ax.axhline(0, color="0.7", lw=0.5)
-    ax.axvline(cv["k"], color="0.2", lw=0.8, label=f"chosen k = {cv['k']} (largest mean score)")
+    ax.axvline(cv["k"], color="0.2", lw=0.8, label=f"chosen k = {cv['k']} (largest within 1 SE of the best)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(ks)
-    ax.set_xticklabels([str(k) for k in ks])
+    ax.set_xticklabels(_tick_labels(ks))
     ax.minorticks_off()
     ax.set_xlabel("top-weight maps dropped (k)\n" + ("held-out annotated images, probe fit on the other folds"
                                                      if cv["validated"] else "annotated images (in-sample)"))
@@ -962,108 +930,6 @@ def plot_annotations(result: dict, arrays: dict):
     return fig
 
 
-# --- blind human ratings --------------------------------------------------------------------------------
-
-def _read_json(path, what: str):
-    path = Path(path)
-    if not path.exists():
-        raise GanlensError(f"{path}: no such {what}")
-    if path.is_dir():
-        raise GanlensError(f"{path}: is a folder, expected a {what}")
-    return boxfile.read_json(path)
-
-
-def check_key(key, where: str = "key") -> dict:
-    """A rating page's key (``ganlens.ratings-key/1``, written by ``python -m ganlens.annotate --rate``)."""
-    if not isinstance(key, dict) or key.get("format") != KEY_FORMAT:
-        raise GanlensError(f"{where}: not a rating key (expected format {KEY_FORMAT!r})")
-    items = key.get("items")
-    if not isinstance(items, list) or not items or not all(
-            isinstance(i, dict) and i.get("condition") in CONDITIONS and isinstance(i.get("seed"), int) for i in items):
-        raise GanlensError(f"{where}: \"items\" must list {{condition: {'/'.join(CONDITIONS)}, seed: int}} objects")
-    return key
-
-
-def score_ratings(ratings, key: dict, where: str = "ratings", judge: dict | None = None) -> dict:
-    """One rater's blind answers -> the three rates, exact intervals and McNemar tests.
-
-    ratings: a parsed ``ganlens.ratings/1`` file (the rating page's download: {"page", "answers": [true /
-    false / null per shown image, in page order]}); key: the page's key (:func:`check_key`: per image its
-    condition and latent seed); judge: optional {"seeds" (n_eval,), "before" / "after" / "control" (n_eval,)
-    bool}, the detector's verdicts on the same latents (forget.npz), for the agreement with the rater.
-    Rates: share of "yes" among the images of a condition the rater answered, with an exact (Clopper-Pearson)
-    95% interval. McNemar: exact test (binomtest on the discordant pairs) of each edit against "before" on
-    the latents answered in both conditions ("lost": yes before, no after).
-    """
-    check_key(key)
-    if not isinstance(ratings, dict) or ratings.get("format") != RATINGS_FORMAT:
-        raise GanlensError(f"{where}: not a ratings file (expected format {RATINGS_FORMAT!r})")
-    if ratings.get("page") != key.get("page"):
-        raise GanlensError(f"{where}: rates page {ratings.get('page')!r}, but the key is of page {key.get('page')!r}")
-    answers = ratings.get("answers")
-    if not isinstance(answers, list) or len(answers) != len(key["items"]) or not all(
-            a is None or isinstance(a, bool) for a in answers):
-        raise GanlensError(f"{where}: \"answers\" must hold {len(key['items'])} values, each true, false or null")
-    by = {c: {} for c in CONDITIONS}                        # condition -> {seed: answer}
-    for item, a in zip(key["items"], answers):
-        if a is not None:
-            by[item["condition"]][item["seed"]] = a
-    if not any(by.values()):
-        raise GanlensError(f"{where}: no image was rated")
-
-    def rate(c):
-        v = np.array(list(by[c].values()), bool)
-        return {"yes": int(v.sum()), "n": int(len(v)), "rate": float(v.mean()) if len(v) else None,
-                "ci95": binom_ci(int(v.sum()), len(v))}
-
-    def paired(c):
-        seeds = sorted(set(by["before"]) & set(by[c]))
-        a, b = (np.array([by[x][s] for s in seeds], bool) for x in ("before", c))
-        return {**mcnemar(a, b), "n_pairs": len(seeds)}
-    out = {"file": str(where), "n_images": len(answers), "n_rated": sum(a is not None for a in answers),
-           "rates": {c: rate(c) for c in CONDITIONS}, "ci_method": CI_METHOD,
-           "mcnemar_before_vs_after": paired("after"), "mcnemar_before_vs_control": paired("control")}
-    if judge is not None:
-        out["agreement_with_detector"] = agreement(by, judge)
-    return out
-
-
-def agreement(by: dict, judge: dict) -> dict:
-    """How often the rater and the detector give the same verdict on the same image (latent and edit)."""
-    where = {int(s): i for i, s in enumerate(judge["seeds"])}
-    pairs = [(a, bool(judge[c][where[s]])) for c in CONDITIONS for s, a in by[c].items() if s in where]
-    if not pairs:
-        return {"n": 0}
-    h, d = np.array(pairs, bool).T
-    return {"n": len(pairs), "agree": float((h == d).mean()), "both_yes": int((h & d).sum()),
-            "both_no": int((~h & ~d).sum()), "rater_yes_detector_no": int((h & ~d).sum()),
-            "rater_no_detector_yes": int((~h & d).sum())}
-
-
-def add_ratings(key_path, ratings_paths) -> tuple[dict, Path]:
-    """Score every rater's file against the page's key and write the result into the forget.json the
-    page was made from (``"human_ratings"``, replacing an earlier one). Returns (that block, the path)."""
-    key_path = Path(key_path)
-    key = check_key(_read_json(key_path, "rating key"), str(key_path))
-    target = key_path.parent / str(key.get("forget_json", "forget.json"))
-    j = _read_json(target, "forget.json (the rating key names it)")
-    if j.get("dropped_maps") != key.get("dropped_maps"):
-        raise GanlensError(f"{target}: its dropped maps differ from those the rating page {key_path} showed; the "
-                           f"forget result was remade after the page was written")
-    judge = None
-    npz = target.with_suffix(".npz")
-    if npz.is_file():
-        with np.load(npz, allow_pickle=False) as z:
-            if "judge_before" in z.files:
-                judge = {"seeds": z["eval_seeds"], **{c: z[f"judge_{c}"] for c in CONDITIONS}}
-    raters = [score_ratings(_read_json(r, "ratings file"), key, str(r), judge) for r in ratings_paths]
-    block = {"key": str(key_path), "page": key["page"], "label": key.get("label"), "question": key.get("question"),
-             "conditions": key.get("conditions"), "raters": raters}
-    j["human_ratings"] = block
-    write_json(target, j)
-    return block, target
-
-
 # --- command line ------------------------------------------------------------------------------------
 
 def positive(text: str) -> float:
@@ -1082,7 +948,7 @@ def parser() -> cli.Parser:
     p = cli.Parser(PROG, "Drop the feature maps a linear probe ties to an object and measure whether the "
                          "generator forgets it (Radford et al. 2016, Fig. 6).", EXAMPLES)
     p.add_argument("--boxes", metavar="FILE.json", help="box file (format ganlens.boxes/1); required unless --ratings")
-    p.add_common(out_default="ganlens-out/forget")
+    p.add_common(out_default=OUT_DEFAULT)
     p.add_argument("--layer", default="second-highest",
                    help="G layer with a spatial map: module path (block3, main.6), top or second-highest "
                         "(default: second-highest); 'list' prints G's layers")
@@ -1108,10 +974,11 @@ def parser() -> cli.Parser:
     p.add_argument("--folds", type=cli.at_least(2), default=5,
                    help="cross-validation folds, split by image (default: 5)")
     p.add_argument("--ratings", nargs="+", metavar="FILE",
-                   help="instead of a run: score the files a blind rating page (python -m ganlens.annotate "
-                        "--rate) downloaded, one per rater, and write the rates into the forget.json it was made "
-                        "from (needs --key)")
-    p.add_argument("--key", metavar="FILE", help="with --ratings: the page's key, written next to it (rate.key.json)")
+                   help="instead of a run: score the files the blind rating pages (python -m ganlens.annotate "
+                        "--rate) downloaded, one per rater, all pages together, into human_ratings.json beside "
+                        "the key, or into --out DIR when given (needs --key)")
+    p.add_argument("--key", metavar="FILE", help="with --ratings: the pages' key, written next to them (rate.key.json)")
+    p.set_defaults(out=None)   # a run writes into OUT_DEFAULT; --ratings beside its key unless --out is given
     return p
 
 
@@ -1146,17 +1013,21 @@ def from_args(args, gan) -> Result:
 
 
 def ratings_command(args) -> str:
-    """--ratings: score the raters' files (:func:`add_ratings`); returns the line to print."""
+    """--ratings: score the raters' files (:func:`ganlens.ratings.add_ratings`); returns the line to print."""
     if args.boxes is not None:
-        raise GanlensError("--ratings scores a rating page; --boxes does not apply")
+        raise GanlensError("--ratings scores rating pages; --boxes does not apply")
     if args.key is None:
-        raise GanlensError("--ratings needs --key FILE: the .key.json written next to the rating page")
-    block, path = add_ratings(args.key, args.ratings)
-    r = block["raters"][0]["rates"]
-    shown = ", ".join(f"{c} {_num(r[c]['rate'])}" + (f" [{r[c]['ci95'][0]:.2f}, {r[c]['ci95'][1]:.2f}]" if r[c]["ci95"]
-                                                      else "") for c in CONDITIONS)
-    return (f"{len(block['raters'])} rater file(s); {block['label']} rate, first rater: {shown}; "
-            f"wrote human_ratings into {path}")
+        raise GanlensError("--ratings needs --key FILE: the .key.json written next to the rating pages")
+    if args.out is not None:
+        cli.check_out(args.out)
+    block, path = ratings.add_ratings(args.key, args.ratings, args.out)
+    r = block["rates"]
+    shown = ", ".join(f"{c} {_num(r[c]['rate'])} [{r[c]['ci95'][0]:.2f}, {r[c]['ci95'][1]:.2f}]"
+                      for c in ratings.CONDITIONS)
+    q = block["cochran_q"]
+    return (f"{block['n_raters']} raters; {block['n_latents_scored']} latents rated in every condition "
+            f"({block['n_latents_dropped']} dropped); {block['label']} rate {shown}; Cochran's Q p = "
+            f"{q['p_value']:.2g}; wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1167,6 +1038,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.boxes is None:
         raise GanlensError("--boxes FILE.json is required (a ganlens.boxes/1 file), unless --ratings scores a "
                            "rating page")
+    args.out = args.out or OUT_DEFAULT
     _, gan = cli.start(args)  # checks --out before the work, then device, seed, checkpoint / --model
     result = from_args(args, gan)
     result.save(args.out)

@@ -201,7 +201,8 @@ def caption_filters(j: dict) -> str:
     s, sem, rf = j["settings"], j["semantic"], j["receptive_field"]
     units = ", ".join(map(str, j["units"]))
     seeds = sem["random_draws"]["seeds"]
-    text = (f"Guided backpropagation of units {units} of the discriminator's layer {latex_escape(s['layer'])} "
+    which = " (its highest-scoring; the random D shows its own)" if s.get("units_flag") is None else ""
+    text = (f"Guided backpropagation of units {units}{which} of the discriminator's layer {latex_escape(s['layer'])} "
             f"({_model(j)}; receptive field {rf['size']} px). For each unit, its {s['top']} strongest responses "
             f"among the first {_n(s['n_images_searched'])} images of {_tt(s['data'])}: receptive-field crop and "
             f"guided map (light grey: outside the image).")
@@ -222,13 +223,14 @@ def caption_filters(j: dict) -> str:
 
 def _semantic_sentence(block: dict, head: str, draws: int) -> str:
     """The caption's sentence on the headline semantic score of ganlens.filters."""
-    cmp = block["comparison"]
+    lay = block["layer"]
     if head == "iou":
         m = block["masks"]
         per = ", ".join(f"{d['unit']} {latex_escape(d['label'] or '-')} ({_f(d['iou'], 3)})" for d in block["trained"])
         text = (f"Semantic score: Network-Dissection IoU with the {len(m['concepts'])} concepts of "
                 f"{_tt(m['source'])} ({_n(m['images'])} images; a unit fires above its {block['quantile']} "
-                f"activation quantile, upsampled bilinearly); best concept per unit (labels under each unit): {per}.")
+                f"activation quantile, upsampled bilinearly); best concept of the units shown (labels under each "
+                f"unit): {per}.")
         name = "IoU"
     else:
         per = ", ".join(f"{d['unit']} class {latex_escape(d['class'])} ({_f(d['purity'])}, prior {_f(d['prior'])})"
@@ -236,9 +238,15 @@ def _semantic_sentence(block: dict, head: str, draws: int) -> str:
         text = f"Semantic score: class purity of each unit's top {block['k']} images: {per}."
         name = "purity"
     if draws:
-        text += (f" Mean {name}: trained {_f(cmp['trained_mean'], 3)}, random draws "
-                 f"{', '.join(_f(v, 3) for v in cmp['random_means'])}; the trained unit beats the best of the "
-                 f"{draws} random draws for {cmp['units_trained_higher']} of {len(cmp['units'])} units.")
+        ab, mw = lay["above_best_draw"], lay["mann_whitney"]
+        det = lay["detectors"]
+        text += (f" Every unit of the layer scored ({lay['n_units']} units): {det['trained']} detectors "
+                 f"({latex_escape(lay['detector_rule'][:60])}) vs {', '.join(map(str, det['random']))} in the "
+                 f"{draws} random draws; mean {name} trained {_f(lay['trained_mean'], 3)}, random "
+                 f"{', '.join(_f(v, 3) for v in lay['random_means'])}; the trained layer's scores are "
+                 f"{'' if lay['higher_than_every_draw'] else 'not '}higher than every draw's (one-sided "
+                 f"Mann-Whitney, largest p = {max(d['p_value'] for d in mw):.2g}); {ab['count']} units above the "
+                 f"best draw at their index (chance {_f(ab['chance'], 1)}, binomial p = {ab['p_value']:.2g}).")
     return text
 
 
@@ -250,12 +258,13 @@ def caption_forget(j: dict) -> str:
 
     def ci(c):
         return f" [{_f(c[0])}, {_f(c[1])}]" if c else ""
-    rules = {"cv": (f"the {sel['k']} largest weights, $k$ chosen by cross-validation on held-out annotated images "
-                    f"(the $k$ whose edit changes the boxes most beyond what random maps do for the same change "
-                    f"outside them)"),
+    rules = {"cv": (f"the {j['n_dropped']} largest weights, $k$ chosen by cross-validation on held-out annotated "
+                    f"images (the largest $k$ within one standard error of the best score: the change inside the "
+                    f"boxes beyond what random maps do for the same change outside them)"),
              "paper": "every map with a positive weight (the paper's rule)",
              "top-k": f"the {sel['k']} largest weights (set by hand)"}
-    names = {"cv": "the cross-validated rule", "paper": "the paper's rule (every positive weight)", "top-k": "top-$k$"}
+    names = {"cv": "the cross-validated rule", "paper": "the paper's rule (every positive weight)", "top-k": "top-$k$",
+             "paper_literal": "the paper's literal rule (every positive weight, set to zero)"}
     shown = j["figure_samples"]
     fresh = (f", then {shown['n_fresh_found']} fresh latents in which the detector finds one" if shown["n_fresh_found"]
              else "") + (f", then {shown['n_fresh_other']} other fresh latents" if shown["n_fresh_other"] else "")
@@ -269,10 +278,10 @@ def caption_forget(j: dict) -> str:
         text += (f" Share of {_n(rem['n_latents'])} fresh latents with a {latex_escape(rem['label'])} (rooms detector, "
                  f"exact 95\\% intervals): {_f(rem['before'])}{ci(rem['before_ci95'])} before, "
                  f"{_f(rem['after'])}{ci(rem['after_ci95'])} after, {_f(rem['control_after'])}"
-                 f"{ci(rem['control_after_ci95'])} after dropping as many random maps "
+                 f"{ci(rem['control_after_ci95'])} after dropping as many random other maps "
                  f"({len(rem['control_after_draws'])} draws pooled).")
     loc = j["localisation"]
-    text += (f" Pixel change inside the boxes / outside on the annotated samples: {_f(loc['selected']['ratio'])} "
+    text += (f" Pixel change inside the boxes / outside on held-out annotated samples: {_f(loc['selected']['ratio'])} "
              f"(random maps: {_f(loc['control_ratio_mean'])}).")
     for name, o in j.get("other_rules", {}).items():
         after = (f"{latex_escape(j['label'])} rate {_f(o['removal']['after'])}{ci(o['removal']['after_ci95'])} "
@@ -282,11 +291,6 @@ def caption_forget(j: dict) -> str:
     if (j.get("judge") or {}).get("independent_of_boxes") is False:
         text += (" The same detector drew the boxes the probe was fit on, so its rates are not an independent "
                  "judgement of the removal.")
-    for r in (j.get("human_ratings") or {}).get("raters", [])[:1]:
-        rt = r["rates"]
-        text += (f" A blind human rating ({r['n_rated']} images, shuffled, edits hidden): "
-                 + ", ".join(f"{_f(rt[c]['rate'])}{ci(rt[c]['ci95'])} {c}" for c in ("before", "after", "control"))
-                 + f" (McNemar after vs before p = {r['mcnemar_before_vs_after']['p_value']:.2g}).")
     return text
 
 
@@ -306,7 +310,9 @@ def caption_dose(j: dict) -> str:
                  f"{cv['folds']} folds, the mean pixel change inside the boxes and outside them when the fold "
                  f"probe's $k$ largest-weight maps are dropped, and the score, inside minus "
                  f"{_f(cv['random_ratio'])} $\\times$ outside ({_f(cv['random_ratio'])}: the inside / outside ratio "
-                 f"of random maps), mean $\\pm$ standard error over folds; largest at $k = {cv['k']}$.")
+                 f"of random maps), mean $\\pm$ standard error over folds; chosen: the largest $k$ within one "
+                 f"standard error of the best, $k = {cv['k']}$ (best at $k = "
+                 f"{sel['candidates'][max(range(len(cv['score_mean'])), key=cv['score_mean'].__getitem__)]}$).")
     return text
 
 

@@ -170,6 +170,12 @@ def hypergeom_tail(k: int, population: int, successes: int, draws: int) -> float
     return float(_st.hypergeom.sf(k - 1, population, successes, draws))
 
 
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): the one-sided exact binomial test of ``k`` successes against the
+    chance rate ``p`` (``scipy.stats.binomtest(k, n, p, alternative="greater")``); 1 when n = 0."""
+    return float(_st.binomtest(int(k), int(n), p, alternative="greater").pvalue) if n else 1.0
+
+
 # ------------------------------------------------------------------------------------------ nulls
 
 def permutation_test(statistic: Callable[[np.ndarray], np.ndarray], labels: np.ndarray,

@@ -4,6 +4,7 @@ browser, where one is installed) drawing, undo, delete, download and reload."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
@@ -348,66 +349,116 @@ def test_preloaded_boxes_and_evil_label_in_the_browser(browser, page, tmp_path):
 
 @pytest.fixture
 def rating(tmp_path):
-    """(page path, key) of a blind rating page (3 latents: 9 images) for a forget run of the paper's G."""
+    """(page paths, key, gan, forget folder) of 3 blind rating pages (6 latents each) for a forget run of the
+    paper's G."""
     from archs import paper_gan
     import ganlens
     gan = paper_gan()
     bf = boxes.BoxFile(label=EVIL, width=32, height=32, latent_dim=16, distribution="normal",
                        samples=[boxes.Sample(seed=s, z=None, boxes=[(2, 2, 14, 12)] if s % 2 else []) for s in range(8)])
     ganlens.forget(gan, bf, n=2, n_eval=6, dose_n=3, control_draws=2, folds=2).save(tmp_path / "forget")
-    html, key = annotate.rating_page(gan, tmp_path / "forget", n=3)
-    (tmp_path / "forget" / "rate.html").write_text(html)
-    return tmp_path / "forget" / "rate.html", key
+    pages, key = annotate.rating_pages(gan, tmp_path / "forget", n=6, raters=3)
+    paths = []
+    for html, pg in zip(pages, key["pages"]):
+        paths.append(tmp_path / "forget" / pg["file"])
+        paths[-1].write_text(html)
+    return paths, key, gan, tmp_path / "forget"
 
 
-def test_rating_page_hides_which_image_is_which(rating):
-    path, key = rating
-    html = path.read_text()
-    data = page_data(html)
-    assert set(data) == {"mode", "format", "page", "label", "question", "image_size", "nc", "scale", "source", "images"}
-    assert data["question"] == f"Is there a {EVIL}?" and EVIL not in html and html.count("</script>") == 2
-    assert not re.search(r"before|after|control|1000000", html.split("<script>", 1)[0].split("ganlens-data", 1)[1])
-    assert 'id="btn-yes"' in html and 'id="box-list"' not in html and "ganlensAnnotate" not in html  # rating part only
-    assert len(data["images"]) == 9 and data["page"] == key["page"]
+def test_rating_pages_are_blind(rating):
+    """Reproducer: one page held before / after / control of each latent, and the PNG sizes told "before"."""
+    from ganlens.data import to_uint8
+    from ganlens.forget import generate
+    paths, key, gan, folder = rating
+    j = json.loads((folder / "forget.json").read_text())
+    drop = {"before": [], "after": j["dropped_maps"], "control": j["control"]["maps"][0]}
+    fill = torch.from_numpy(np.load(folder / "forget.npz")["fill"])
+    lengths = set()
+    for path, pg in zip(paths, key["pages"]):
+        html = path.read_text()
+        data = page_data(html)
+        assert set(data) == {"mode", "format", "page", "label", "question", "image_size", "nc", "scale", "source",
+                             "pixels"}
+        assert data["question"] == f"Is there a {EVIL}?" and EVIL not in html and html.count("</script>") == 2
+        assert not re.search(r"before|after|control|1000000|seed", html.split("<script>", 1)[0].split("ganlens-data", 1)[1])
+        assert data["page"] == pg["page"] and len(data["pixels"]) == 6
+        assert sorted(it["seed"] for it in pg["items"]) == [1_000_000_000 + i for i in range(6)]  # each latent once
+        assert sorted(it["condition"] for it in pg["items"]) == sorted(["before", "after", "control"] * 2)
+        lengths |= {len(b64) for b64 in data["pixels"]}
+        for k in (0, 5):                                       # the raw pixels are the run's edit of its latent
+            it = pg["items"][k]
+            want = to_uint8(generate(gan, j["settings"]["layer"], gan.latents([it["seed"]]), drop[it["condition"]],
+                                     fill))[0].permute(1, 2, 0).numpy()
+            got = np.frombuffer(base64.b64decode(data["pixels"][k]), np.uint8).reshape(32, 32, 3)
+            np.testing.assert_array_equal(got, want)
+    assert len(lengths) == 1                                   # every image's bytes the same length
+    seen = {(it["seed"], it["condition"]) for pg in key["pages"] for it in pg["items"]}
+    assert len(seen) == 18 and key["forget_sha256"] == hashlib.sha256((folder / "forget.json").read_bytes()).hexdigest()
 
 
 def test_rate_blind_in_the_browser_reload_change_download(browser, rating, tmp_path):
-    from ganlens import forget
-    path, key = rating
-    plan = [it["condition"] != "after" for it in key["items"]]     # a rater who never sees it after the edit
+    from ganlens import ratings
+    paths, key, gan, folder = rating
+    items = key["pages"][0]["items"]
+    plan = [it["condition"] != "after" for it in items]          # a rater who never sees it after the edit
     ctx = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 720})
     p = ctx.new_page()
     errors = []
     p.on("pageerror", lambda e: errors.append(str(e)))
     p.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
     try:
-        p.goto(path.as_uri())
+        p.goto(paths[0].as_uri())
         p.wait_for_function("window.ganlensRate && window.ganlensRate.ready")
         assert p.locator("#question").inner_text() == f"Is there a {EVIL}?"      # text, never markup
-        for k in range(5):                                      # five answers by key, each moves on
-            assert f"image {k + 1} / 9" in p.locator("#counter").inner_text()
+        drawn = p.evaluate("""() => { const c = document.getElementById('stage-canvas');
+            return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }""")
+        want = base64.b64decode(page_data(paths[0].read_text())["pixels"][0])
+        rgba = np.array(drawn, np.uint8).reshape(32, 32, 4)
+        np.testing.assert_array_equal(rgba[..., :3], np.frombuffer(want, np.uint8).reshape(32, 32, 3))
+        assert (rgba[..., 3] == 255).all() and p.locator("#stage-canvas").bounding_box()["width"] == 32 * 16
+        for k in range(3):                                      # three answers by key, each moves on
+            assert f"image {k + 1} / 6" in p.locator("#counter").inner_text()
             p.keyboard.press("y" if plan[k] else "n")
-        assert "5 of 9 answered" in p.locator("#counter").inner_text()
         p.reload()                                              # the answers survive a reload
         p.wait_for_function("window.ganlensRate && window.ganlensRate.ready")
-        assert "Restored" in p.locator("#status").inner_text() and "image 6 / 9" in p.locator("#counter").inner_text()
-        for k in range(5, 9):                                   # the rest by the buttons
+        assert "Restored" in p.locator("#status").inner_text() and "image 4 / 6" in p.locator("#counter").inner_text()
+        for k in range(3, 6):                                   # the rest by the buttons
             p.click("#btn-yes" if plan[k] else "#btn-no")
         assert "Every image is answered" in p.locator("#status").inner_text()
         p.keyboard.press("Home")                                # go back and change the first answer
         p.keyboard.press("n" if plan[0] else "y")
         plan[0] = not plan[0]
-        p.keyboard.press("Home")
-        assert p.locator("#answer").inner_text() == "your answer: " + ("yes" if plan[0] else "no")
         with p.expect_download() as d:
             p.click("#btn-download")
-        assert d.value.suggested_filename == "rate.ratings.json"
+        assert d.value.suggested_filename == "rate-1.ratings.json"
         got = json.loads(Path(d.value.path()).read_text())
-        p.screenshot(path=tmp_path / "rate.png")
         assert errors == []
     finally:
         ctx.close()
-    assert got["format"] == "ganlens.ratings/1" and got["page"] == key["page"] and got["answers"] == plan
-    r = forget.score_ratings(got, key)
-    assert r["n_rated"] == 9 and r["rates"]["after"]["yes"] == int(plan[0] and key["items"][0]["condition"] == "after")
-    assert r["rates"]["before"]["n"] == r["rates"]["after"]["n"] == r["rates"]["control"]["n"] == 3
+    assert got["format"] == "ganlens.ratings/2"
+    assert got["page"] == key["pages"][0]["page"] and got["answers"] == plan and re.fullmatch("[0-9a-f]{16}", got["rater"])
+    k = ratings.check_key(key)
+    assert ratings.read_rating(_write(tmp_path / "r.json", got), k).answers == plan
+
+
+def _write(path: Path, obj) -> Path:
+    path.write_text(json.dumps(obj))
+    return path
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda j: j.update(settings=[1, 2]), '"settings" must be an object'),
+    (lambda j: j.pop("probe"), "no probe weights"),
+    (lambda j: j.update(dropped_maps=[0, 99]), '"dropped_maps" must list map indices 0..15'),
+    (lambda j: j["control"].update(maps=[]), '"control" must hold random map sets'),
+    (lambda j: j.update(control={}), '"control" must hold random map sets'),
+])
+def test_rate_on_a_damaged_forget_json_is_one_line(rating, capsys, damage, needle):
+    """Reproducers: each of these gave a traceback."""
+    from archs import __file__ as archs
+    folder = rating[3]
+    j = json.loads((folder / "forget.json").read_text())
+    damage(j)
+    (folder / "forget.json").write_text(json.dumps(j))
+    code, err = cli(["--model", f"{archs}:paper_gan", "--device", "cpu", "--rate", folder, "--n", "3"], capsys)
+    one_line_error(code, err, needle)

@@ -354,11 +354,15 @@ def test_cli_end_to_end(tiny_ckpt, tmp_path):
     iou = sem["iou"]
     assert iou["quantile"] == 0.995 and iou["masks"]["kind"] == "rooms" and iou["masks"]["images"] == 24
     assert iou["masks"]["concepts"][0] == "wall" and len(iou["random"]) == 5
-    cmp = iou["comparison"]
-    assert cmp["units"] == [0, 7, 12] and len(cmp["random"]) == 5 and all(len(d) == 3 for d in cmp["random"])
-    assert cmp["best_random"] == [max(d[i] for d in cmp["random"]) for i in range(3)]
-    assert cmp["trained_higher"] == [t > b for t, b in zip(cmp["trained"], cmp["best_random"])]
-    assert cmp["units_trained_higher"] == sum(cmp["trained_higher"])
+    lay = iou["layer"]        # every unit of the layer is scored; the layers are compared, not unit i with unit i
+    assert lay["n_units"] == len(lay["trained_scores"]) == 64 and len(lay["random_scores"]) == 5
+    assert [d["seed"] for d in lay["mann_whitney"]] == [0, 1, 2, 3, 4]
+    assert lay["higher_than_every_draw"] == all(d["p_value"] < 0.05 for d in lay["mann_whitney"])
+    best = np.max(lay["random_scores"], axis=0)
+    assert lay["above_best_draw"]["count"] == int((np.array(lay["trained_scores"]) > best).sum())
+    assert lay["above_best_draw"]["chance"] == pytest.approx(64 / 6, abs=1e-5)
+    assert lay["detectors"]["trained"] == sum(v > 0.04 for v in lay["trained_scores"])
+    assert [u["unit"] for u in iou["trained"]] == [0, 7, 12]
     ac = res["descriptive"]["autocorrelation"]   # the old headline, now descriptive
     assert len(ac["trained"]) == 3 and len(ac["random"]) == 5
     assert ac["trained_mean"] == pytest.approx(np.mean(ac["trained"]), abs=1e-5)
@@ -499,12 +503,17 @@ def test_planted_square_unit_gets_iou_1_and_random_ds_near_0():
     assert iou["trained"][1]["iou"] == 0.0          # unit 1 is 0 everywhere: it fires nowhere
     draws = [d["units"][0] for d in iou["random"]]
     assert len(draws) == 5 and all(d["iou"] < 0.05 for d in draws), draws
-    cmp = iou["comparison"]
-    assert cmp["trained_higher"] == [True, False] and cmp["best_random"][0] < 0.05
+    lay = iou["layer"]              # all 4 units of the layer scored: one detector, none in any random D
+    assert lay["n_units"] == 4 and lay["detectors"] == {"trained": 1, "random": [0] * 5, "more_than_every_draw": True}
+    assert lay["trained_scores"][0] == 1.0 and max(map(max, lay["random_scores"])) < 0.05
+    # By default the figure shows each net's highest-scoring units: the square unit first.
+    d = ganlens.filters(gan, images, layer="act3", top=3, n_images=80, masks=named, batch_size=16)
+    assert d["units"][0] == 0 and d["semantic"]["iou"]["trained"][0]["label"] == "square"
     # The top images shown are the ones with a square.
     assert all(i % 8 == 3 for i in r["trained"]["units"][0]["image_indices"])
     # The old headline does not see it: the planted unit's guided maps are flat (autocorrelation 0).
-    assert r["descriptive"]["autocorrelation"]["units_trained_higher"] == 0
+    ac = r["descriptive"]["autocorrelation"]
+    assert ac["trained"][0] == 0.0 < max(d[0] for d in ac["random"])          # not above the best draw
 
 
 def test_unit_wired_to_a_class_has_purity_1_and_random_ds_about_the_prior():
@@ -520,11 +529,11 @@ def test_unit_wired_to_a_class_has_purity_1_and_random_ds_about_the_prior():
     assert pur["k"] == 30 and pur["labels"].startswith("labels of")
     t = pur["trained"][0]
     assert t["class"] == "1" and t["purity"] == 1.0 and t["prior"] == pytest.approx(1 / 3, abs=1e-6)
-    assert t["lift"] == pytest.approx(3.0, abs=1e-5) and t["ci95"][0] > 0.88
+    assert t["lift"] == pytest.approx(3.0, abs=1e-5) and t["p_value"] == 1 / 1000   # above every permutation
     rnd = [d["units"][0]["purity"] for d in pur["random"]]
     # A class-blind top-30 has a majority share of 0.42 on average (the largest of three shares of 1/3).
     assert len(rnd) == 5 and all(p < 0.6 for p in rnd) and np.mean(rnd) < 0.55, rnd
-    assert pur["comparison"]["trained_higher"] == [True]
+    assert pur["layer"]["detectors"]["trained"] >= 1 and pur["layer"]["trained_scores"][0] == 1.0
 
 
 def _brute_force_counts(a, cut, masks, S, n_values):
@@ -696,14 +705,18 @@ def test_without_masks_or_labels_the_figure_says_so():
     assert [ax.get_title() for ax in fig.axes] == [f"trained D: {NO_SEMANTIC}", f"random D (seed 0): {NO_SEMANTIC}"]
 
 
-def test_both_ways_of_counting_fired_pixels_per_mask_value_agree():
-    from ganlens.filters import _count
+def test_pair_counts_equal_counting_every_pixel():
+    from ganlens.filters import pair_counts
     g = torch.Generator().manual_seed(9)
-    for values in (3, 300):         # one-hot product (few values), bincount of codes (many)
-        m = torch.randint(0, values, (5, 16, 16), generator=g)
-        fired = torch.rand(5, 4, 16, 16, generator=g) > 0.7
-        expect = torch.stack([torch.bincount(m[fired[:, u]], minlength=values + 2) for u in range(4)])
-        assert torch.equal(_count(m, fired, values + 2), expect)
+    for side in (4, 1):                                             # a spatial map and a 1x1 (Linear) one
+        a = torch.randn(6, 5, side, side, generator=g)
+        m = torch.randint(0, 4, (6, 16, 16), generator=g)
+        cut = torch.quantile(a.transpose(0, 1).reshape(5, -1), 0.8, dim=1)
+        got = pair_counts(a, m, cut, 6, pixels=300)                 # several steps of pairs
+        up = a.expand(-1, -1, 16, 16) if side == 1 else F.interpolate(a, size=(16, 16), mode="bilinear")
+        fired = up > cut[None, :, None, None]
+        expect = torch.stack([torch.bincount(m[fired[:, u]], minlength=6) for u in range(5)])
+        assert torch.equal(got, expect)
 
 
 def test_rooms_masks_kept_from_the_scan_are_the_rendered_ones():

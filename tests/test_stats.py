@@ -222,3 +222,15 @@ def test_corrected_resampled_t_value_and_false_positive_rate():
     assert np.mean(res.p < 0.05) <= bound(sims)
     naive = st.ttest_1samp(per_fold, 0.0, axis=1).pvalue          # the uncorrected test does not hold
     assert np.mean(naive < 0.05) > 0.2
+
+
+def test_binomial_tail_is_the_upper_tail():
+    from scipy.stats import binom
+    for k, n, p in ((0, 10, 0.2), (3, 10, 1 / 6), (10, 10, 0.5), (40, 256, 1 / 6)):
+        assert stats.binomial_tail(k, n, p) == pytest.approx(binom.sf(k - 1, n, p), rel=1e-9, abs=1e-15)
+    assert stats.binomial_tail(0, 0, 0.5) == 1.0
+    # its decision rule (p < 0.05) under the null: at most 5% of runs (+ simulation error), exact test
+    rng = np.random.default_rng(0)
+    runs = 2000
+    fired = np.mean([stats.binomial_tail(int(rng.binomial(64, 1 / 6)), 64, 1 / 6) < 0.05 for _ in range(runs)])
+    assert fired <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / runs)
