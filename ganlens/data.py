@@ -107,7 +107,7 @@ class FolderSet(ImageSet):
 
     def __init__(self, root: Path, size: int, nc: int = 3):
         self.root, self.size, self.nc, self.spec = root, size, nc, str(root)
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = image_files(root)
         if not files:
             raise GanlensError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
         from torchvision.io import ImageReadMode, decode_image, read_file
@@ -313,8 +313,24 @@ MASK_NAMES_FILE = "classes.txt"
 
 def image_files(root: Path) -> list[Path]:
     """The image files of a folder in the order :class:`FolderSet` reads them (sorted paths, sub-folders
-    included); unreadable files are in this list but not in the FolderSet."""
-    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    included); unreadable files are in this list but not in the FolderSet.
+
+    Skipped: hidden files and folders (a run's staging folder among them) and every sub-folder that is a
+    ganlens output folder (it holds ganlens's record of what it wrote): an ``--out`` inside ``--data`` is
+    never read back as images of a new class."""
+    from .results import WRITTEN
+    root = Path(root)
+    outputs = {p.parent for p in root.rglob(WRITTEN) if p.parent != root}
+    files = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if p.suffix.lower() not in IMAGE_SUFFIXES or any(part.startswith(".") for part in rel.parts):
+            continue
+        if outputs and any(parent in outputs for parent in p.parents):
+            continue
+        if p.is_file():
+            files.append(p)
+    return sorted(files)
 
 
 def mask_files(root: Path) -> list[Path]:
