@@ -194,3 +194,49 @@ def test_rooms_refuses_an_empty_out(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     one_line(capsys, command("rooms", ["--n", "2", "--size", "32", "--out", ""]), "--out is empty")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------- 7: a console script for untrusted folders
+
+CONSOLE_SCRIPT = """import re, sys
+from ganlens.registry import entry
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(entry())
+"""  # what pip writes for [project.scripts] ganlens = "ganlens.registry:entry"
+
+
+def test_console_script_does_not_import_from_the_current_folder(tmp_path):
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    evil = tmp_path / "data"
+    evil.mkdir()
+    (evil / "tqdm.py").write_text(f"open({str(tmp_path / 'MARK')!r}, 'w').write('ran')\n")
+    script = tmp_path / "bin" / "ganlens"
+    script.parent.mkdir()
+    script.write_text(CONSOLE_SCRIPT)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "HOME": str(tmp_path)}
+    p = subprocess.run([sys.executable, str(script), "walk", "--help"], cwd=evil, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0 and "--checkpoint" in p.stdout, p.stderr
+    assert not (tmp_path / "MARK").exists()
+    p = subprocess.run([sys.executable, "-m", "ganlens.walk", "--help"], cwd=evil, env=env, capture_output=True,
+                       timeout=120)  # the control: python -m does import it (what the README warns about)
+    assert (tmp_path / "MARK").exists()
+
+
+def test_console_entry_dispatches_every_registered_command(tmp_path, ckpt, capsys):
+    from ganlens import registry
+    assert registry.main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"  {n} " in listing for n in registry.COMMANDS)
+    assert registry.main(["nosuch"]) == 2 and "unknown command 'nosuch'" in capsys.readouterr().err
+    assert registry.main([]) == 2
+    capsys.readouterr()
+    for name in registry.COMMANDS:
+        assert registry.main([name, "--help"]) == 0, name
+        assert "usage:" in capsys.readouterr().out
+    code = registry.main(["walk", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o")])
+    assert one_line(capsys, code, "missing.pt").startswith("ganlens walk: error: ")
+    assert registry.main(["walk"] + [str(a) for a in walk_argv(ckpt, tmp_path / "o")]) == 0
