@@ -113,8 +113,9 @@ class Segmentation:
     """A segmenter: ``fn(images)`` -> integer class maps (N, S, S), and the class names.
 
     fn gets images (N, nc, S, S) of the generator on the CPU, float in [-1, 1] (or uint8 in [0, 255] with
-    ``uint8=True``), and returns a numpy array or tensor (N, S, S) of class indices at the image size; a
-    pixel whose value is not in 0 .. len(classes) - 1 belongs to no class. min_area: share of the image a
+    ``uint8=True``), and returns a numpy array or tensor (N, S, S) of class indices 0 .. len(classes) - 1 at
+    the image size (any other value is an error: name a class such as "unlabelled" for pixels of no class;
+    an id past the names would otherwise be dropped silently). min_area: share of the image a
     class's largest 8-connected region must cover for the image to contain the class.
     """
 
@@ -141,6 +142,11 @@ class Segmentation:
         if not np.issubdtype(out.dtype, np.integer):
             raise GanlensError(f"segmenter {self.name}: returned {out.dtype} maps; it must return integer class "
                                f"indices")
+        bad = out.min() if out.size and out.min() < 0 else out.max() if out.size and out.max() >= len(self.classes) else None
+        if bad is not None:  # -1, an id past the names given or 1e12 would be silently dropped as "no class"
+            raise GanlensError(f"segmenter {self.name}: returned class id {bad}; ids must be 0..{len(self.classes) - 1} "
+                               f"for the {len(self.classes)} class names given (name a class, e.g. 'unlabelled', "
+                               f"for pixels of no class)")
         return out.astype(np.int64)
 
     def min_pixels(self, size: int) -> int:

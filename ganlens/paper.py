@@ -791,6 +791,10 @@ def _call(mod, argv: list[str], gan, folder: Path) -> tuple[dict | None, int]:
         r.save(folder)
         return r.to_dict(), 0
     except SystemExit as e:  # argparse: a bad flag in --args (its one line is already printed)
+        line = cli.user_code_error(e)  # or sys.exit() in the user's --model code
+        if line is not None:
+            print(f"{prog}: error: {line}", file=sys.stderr)
+            return None, 1
         return None, e.code if isinstance(e.code, int) else 2
     except NotApplicable as e:   # e.g. dissection without a segmenter for this model: not a failure
         print(f"{prog}: skipped: {e}", file=sys.stderr)
@@ -799,6 +803,10 @@ def _call(mod, argv: list[str], gan, folder: Path) -> tuple[dict | None, int]:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return None, 2
     except Exception as e:  # a bug in one command must not cost the other figures; show it in full
+        line = cli.user_code_error(e)
+        if line is not None:  # the user's --model code failed: one line, as the command says it
+            print(f"{prog}: error: {line}", file=sys.stderr)
+            return None, 1
         traceback.print_exc()
         print(f"{mod.__name__}: {type(e).__name__}: {e}", file=sys.stderr)
         return None, 1
@@ -902,15 +910,35 @@ def _parse(argv, only: str | None) -> tuple[argparse.Namespace, list[str], dict[
     p = parser(only)
     if only:
         args, rest = p.parse_known_args(argv)
-        return args, [only], {only: rest}
+        return args, [only], {only: _figure_flags(rest, "flags")}
     args = p.parse_args(argv)
     extra: dict[str, list[str]] = {}
     for item in args.args:
         key, eq, flags = item.partition("=")
         if not eq or key not in FIGURES:
             raise GanlensError(f"--args {item!r}: expected KEY=\"FLAGS\" with KEY one of {', '.join(FIGURES)}")
-        extra[key] = extra.get(key, []) + shlex.split(flags)
+        try:
+            words = shlex.split(flags)
+        except ValueError as e:  # an unbalanced quote
+            raise GanlensError(f"--args {item!r}: {e}; quote each flag's value once")
+        extra[key] = extra.get(key, []) + _figure_flags(words, f"--args {item!r}")
     return args, list(args.only or FIGURES), extra
+
+
+SHARED_FLAGS = ("--checkpoint", "--model", "--out", "--seed", "--device", "--boxes")  # set once, for every figure
+
+
+def _figure_flags(words: list[str], where: str) -> list[str]:
+    """A figure's extra flags, refused when they would make the manifest lie (a model, seed, device or
+    folder other than the one every figure uses: give those to the script itself) or print help."""
+    for w in words:
+        name = w.split("=", 1)[0]
+        if name in ("-h", "--help"):
+            raise GanlensError(f"{where}: --help is not a figure flag; see python -m <module> --help")
+        if name in SHARED_FLAGS:
+            raise GanlensError(f"{where}: {name} is set once for every figure; give it to the script itself, "
+                               f"not as a figure's flag")
+    return words
 
 
 def main(argv: list[str] | None = None, only: str | None = None) -> int:

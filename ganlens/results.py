@@ -168,6 +168,9 @@ def check_out(out: str | Path) -> None:
     :func:`staged_output` checks again when it starts. An empty --out, and one that resolves to the root
     folder, the home folder or the ganlens project itself, is refused: results go into a folder of their own.
     """
+    from .validate import kind
+    if not isinstance(out, (str, os.PathLike)):
+        raise GanlensError(f"out must be a folder path (str or pathlib.Path), got {kind(out)}")
     if str(out).strip() == "":
         raise GanlensError("--out is empty; name a folder for the results (e.g. --out results)")
     out = Path(out)
@@ -446,6 +449,7 @@ class _AnalysisModule(types.ModuleType):
 
 def analysis_module(name: str, fn: Callable) -> None:
     """Make module ``name`` callable as ``fn`` (each analysis module calls this at its end)."""
+    from .validate import checked
     mod = sys.modules[name]
-    mod.__analysis__ = fn
+    mod.__analysis__ = checked(name.rsplit(".", 1)[-1], fn)  # arguments checked at the edge, one-line errors
     mod.__class__ = _AnalysisModule
