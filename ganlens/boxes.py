@@ -46,6 +46,10 @@ from .results import atomic_write
 FORMAT = "ganlens.boxes/1"
 MAX_SEED = 2 ** 63
 MAX_Z = 1e4            # a latent coordinate beyond this is no sample of any latent distribution (and overflows G)
+MAX_SIDE = 16384       # image_size, latent.dim, samples and boxes per sample are bounded: a box file of a few
+MAX_DIM = 1 << 20      # bytes must not make ganlens allocate gigabytes (masks, latents) before any other check
+MAX_SAMPLES = 1 << 20
+MAX_BOXES = 10000      # per sample
 SHOWN_PROBLEMS = 20    # a box file with thousands of problems prints the first 20 and a count
 
 
@@ -146,6 +150,8 @@ def validate(data, *, model=None, config=None) -> list[str]:
         return problems + [f"samples: expected a list, got {_type(samples)}"]
     if not samples:
         return problems + ["samples: the list is empty"]
+    if len(samples) > MAX_SAMPLES:
+        return problems + [f"samples: {len(samples)} samples, more than {MAX_SAMPLES}"]
     n_boxes, first = 0, {}
     for i, s in enumerate(samples):
         found, n = _sample_problems(f"samples[{i}]", s, dim, width, height)
@@ -181,8 +187,8 @@ def _image_size(data: dict, problems: list[str]) -> tuple[int | None, int | None
     size = data.get("image_size")
     if "image_size" not in data:
         problems.append("missing field 'image_size' ([width, height])")
-    elif not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)):
-        problems.append(f"image_size: expected [width, height] as two positive integers, got {json.dumps(size)}")
+    elif not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and 0 < v <= MAX_SIDE for v in size)):
+        problems.append(f"image_size: expected [width, height] as two positive integers up to {MAX_SIDE}, got {json.dumps(size)}")
     else:
         return size[0], size[1]
     return None, None
@@ -197,8 +203,8 @@ def _latent(data: dict, problems: list[str]) -> tuple[int | None, str | None]:
     elif not isinstance(lat, dict):
         problems.append(f"latent: expected an object, got {_type(lat)}")
     else:
-        if not (_is_int(lat.get("dim")) and lat["dim"] > 0):
-            problems.append(f"latent.dim: expected a positive integer, got {json.dumps(lat.get('dim'))}")
+        if not (_is_int(lat.get("dim")) and 0 < lat["dim"] <= MAX_DIM):
+            problems.append(f"latent.dim: expected a positive integer up to {MAX_DIM}, got {json.dumps(lat.get('dim'))}")
         else:
             dim = lat["dim"]
         if lat.get("distribution") not in LATENTS:
@@ -230,6 +236,8 @@ def _sample_problems(where: str, s, dim: int | None, width: int | None, height: 
         return problems + [f"{where}: missing field 'boxes' (use [] for a sample without objects)"], 0
     if not isinstance(s["boxes"], list):
         return problems + [f"{where}.boxes: expected a list, got {_type(s['boxes'])}"], 0
+    if len(s["boxes"]) > MAX_BOXES:
+        return problems + [f"{where}.boxes: {len(s['boxes'])} boxes, more than {MAX_BOXES} per sample"], 0
     for j, b in enumerate(s["boxes"]):
         problems += _box_problems(f"{where}.boxes[{j}]", b, width, height)
     return problems, len(s["boxes"])

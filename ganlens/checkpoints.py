@@ -47,6 +47,7 @@ from .errors import GanlensError
 from .gan import GAN, file_sha256, latent_from_seed, wrap  # noqa: F401 (re-exported)
 from .models import ConfigError, DCGANConfig, Discriminator, Generator
 from .results import atomic_write, command_line
+from .validate import path_arg
 from .results import provenance as record
 
 FORMAT = "ganlens.checkpoint/1"
@@ -86,6 +87,10 @@ def save(path: str | Path, config: DCGANConfig, G: Generator, D: Discriminator |
             return None
         out = {k: v.detach().to("cpu") for k, v in _unwrap(net).state_dict().items()}
         if half:
+            for k, v in out.items():  # beyond float16's range a weight would become inf (and the file be refused)
+                if v.is_floating_point() and v.numel() and v.abs().max() > torch.finfo(torch.float16).max:
+                    raise GanlensError(f"--half: {k} reaches {v.abs().max().item():.4g}, beyond float16's range "
+                                       f"(65504); export without --half")
             out = {k: v.half() if v.is_floating_point() else v for k, v in out.items()}
         return out
 
@@ -124,6 +129,7 @@ def read(path: str | Path) -> object:
         raise GanlensError(f"{path}: is a folder, expected a checkpoint file")
     if path.stat().st_size == 0:
         raise GanlensError(f"{path}: empty file, expected a PyTorch checkpoint")
+    _check_declared_size(path)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols on stderr; the error below says it all
             warnings.simplefilter("ignore")
@@ -157,6 +163,36 @@ def read(path: str | Path) -> object:
                                f"expected a file written by torch.save")
         raise GanlensError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
                            f"{_first_line(str(e)) or type(e).__name__}")
+
+
+MAX_TENSORS = 20000        # a GAN checkpoint (optimiser state included) holds hundreds; 32k took 8.8 GB to unpickle
+MAX_PICKLE_BYTES = 1 << 26  # the structure (data.pkl) of a checkpoint is small; the tensors are stored beside it
+
+
+def _check_declared_size(path: Path) -> None:
+    """Before unpickling a torch zip checkpoint: refuse one whose structure holds more than MAX_TENSORS tensors
+    (counted as storage references in data.pkl, without building anything) or whose stored tensors would not
+    fit in memory, with the estimate."""
+    import pickletools
+    from .errors import require_memory
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            pkl = next((i for i in infos if i.filename.endswith("/data.pkl") or i.filename == "data.pkl"), None)
+            stored = sum(i.file_size for i in infos if "/data/" in i.filename)
+            require_memory(stored, f"{path}: its tensors ({stored / 2**20:.0f} MiB stored)")
+            if pkl is None:
+                return
+            if pkl.file_size > MAX_PICKLE_BYTES:
+                raise GanlensError(f"{path}: its structure (data.pkl) is {pkl.file_size / 2**20:.0f} MiB; a checkpoint's "
+                                   f"is well under {MAX_PICKLE_BYTES >> 20} MiB; refused before unpickling")
+            with z.open(pkl) as f:
+                n = sum(op.name == "BINPERSID" for op, _, _ in pickletools.genops(f))
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError):
+        return  # not a (readable) zip checkpoint: torch.load says what it is
+    if n > MAX_TENSORS:
+        raise GanlensError(f"{path}: holds {n} tensors (a GAN checkpoint holds hundreds; at most {MAX_TENSORS} are "
+                           f"read); refused before unpickling")
 
 
 def _raw_pickle(path: Path) -> GanlensError:
@@ -235,6 +271,8 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     Returns a :class:`ganlens.GAN` with G and D in eval mode on ``device``. Raises GanlensError with one
     line naming the file and the problem for anything else.
     """
+    if path is not None:
+        path = path_arg(path, "path", "ganlens.load")  # a numpy array or a dict is not a file name
     if path is None or str(path) == "default":
         if path is not None and Path("default").exists():
             print("warning: ./default exists, but --checkpoint default means the shipped model; pass ./default "
@@ -280,6 +318,7 @@ def _build(path: Path, cls, config: DCGANConfig, sd: dict):
     if not isinstance(sd, dict):
         raise GanlensError(f"{path}: {cls.__name__} weights are a {type(sd).__name__}, expected a state dict")
     net = cls(config)
+    check_dtypes(path, sd)
     try:
         net.load_state_dict(sd)
     except (RuntimeError, TypeError, AttributeError) as e:
@@ -330,6 +369,15 @@ def _classify(path: Path, sd: dict) -> tuple[dict | None, dict | None]:
     if weights and weights[-1].shape[0] == 1:
         return None, sd
     return sd, None
+
+
+def check_dtypes(path, sd: dict) -> None:
+    """Weights are floating-point: a bool, integer or complex tensor (other than BatchNorm's step counter)
+    would be converted silently by load_state_dict; refused naming the tensor."""
+    for k, v in sd.items():
+        if isinstance(v, torch.Tensor) and not v.is_floating_point() and not str(k).endswith("num_batches_tracked"):
+            raise GanlensError(f"{path}: tensor {k} is {str(v.dtype).replace('torch.', '')}; weights must be "
+                               f"floating-point")
 
 
 def _strip(sd: dict) -> dict:
@@ -500,6 +548,7 @@ def _foreign_net(path: Path, role: str, sd: dict, base: DCGANConfig | None = Non
     """(network, info) for one network's state dict: ganlens's own class for the tutorial layout (as
     before), else a plain ``nn.Sequential`` inferred by :mod:`ganlens.architectures` (modules in the
     file's order, then in the natural order of their names). info: nz, nc, image_size, layout, config."""
+    check_dtypes(path, sd)
     sd, n_sn = _fold_spectral_norm(path, _strip(sd), role)
     mods = _modules(path, sd)
     spectral = f", spectral norm ({n_sn} layers, folded)" if n_sn else ""
@@ -544,6 +593,7 @@ def load_weights(gan: GAN, path: str | Path) -> GAN:
         if sd is None or net is None:
             continue
         try:
+            check_dtypes(path, sd)
             net.load_state_dict(_strip(sd))
         except (RuntimeError, TypeError, AttributeError, KeyError) as e:
             raise GanlensError(f"{path}: its {role} weights do not fit the --model {role}: {load_error(e)}")

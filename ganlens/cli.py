@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 import threading
+import traceback
 import warnings
 from pathlib import Path
 from typing import Callable, Iterator
@@ -135,6 +136,7 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, 
     GanlensError (2), a file-system error such as a full disk, a name too long or a link loop (1, naming
     the path and the cause), Ctrl-C, SIGTERM and SIGHUP (130, 143, 129; cleanup runs first). Library
     warnings (matplotlib, scikit-learn, torch) are kept off stderr: a command prints only its own lines."""
+    argv, debug = _debug_flag(argv)
     try:
         with running_command(None if argv is None else " ".join([prog] + [str(a) for a in argv])), \
                 _signals(), warnings.catch_warnings():
@@ -143,7 +145,10 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, 
     except Listed:
         return 0
     except SystemExit as e:  # argparse: --help (0) or a bad flag (2, its one line already printed)
-        return e.code if isinstance(e.code, int) else 2
+        line = user_code_error(e)
+        if line is None:
+            return e.code if isinstance(e.code, int) else 2
+        return _user_failed(prog, line, debug)
     except GanlensError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
@@ -153,10 +158,58 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, 
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except OSError as e:  # the file system said no (ENOSPC, EACCES, ENAMETOOLONG, ELOOP, ...): say where and why
-        where = e.filename if e.filename is not None else "a file"
+    except Exception as e:  # noqa: BLE001 - the user's --model / --segmenter code failed: one line, exit 1
+        line = user_code_error(e)
+        if line is not None:
+            return _user_failed(prog, line, debug)
+        if not isinstance(e, OSError):
+            raise  # a bug in ganlens itself keeps its traceback
+        where = e.filename if e.filename is not None else "a file"  # the file system said no (ENOSPC, ...)
         print(f"{prog}: error: {where}: {e.strerror or e}", file=sys.stderr)
         return 1
+
+
+DEBUG_FLAG = "--debug"  # taken by cli.run from every command line: full tracebacks of errors in user code
+
+
+def _debug_flag(argv: list[str] | None) -> tuple[list[str] | None, bool]:
+    """(argv without ``--debug``, whether it was there); for argv None, sys.argv is read and cleaned."""
+    given = sys.argv[1:] if argv is None else list(argv)
+    if DEBUG_FLAG not in given:
+        return argv, False
+    cleaned = [a for a in given if a != DEBUG_FLAG]
+    if argv is None:
+        sys.argv[1:] = cleaned
+        return None, True
+    return cleaned, True
+
+
+def _user_failed(prog: str, line: str, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"{prog}: error: {line}" + ("" if debug else f" (run with {DEBUG_FLAG} for the traceback)"),
+          file=sys.stderr)
+    return 1
+
+
+_USER_CODE: dict[str, str] = {}  # resolved file of user code (--model, --segmenter) -> the flag and spec
+
+
+def user_code_error(e: BaseException) -> str | None:
+    """One line for an exception raised inside user code named on the command line (the innermost frame in
+    one of its files): "--model my.py:build: your code raised ValueError: ... (my.py, line 7, in forward)";
+    None when no user code is in the traceback."""
+    hit = None
+    for frame in traceback.extract_tb(e.__traceback__):
+        owner = _USER_CODE.get(str(Path(frame.filename).resolve())) if frame.filename else None
+        if owner:
+            hit = (owner, frame)
+    if hit is None:
+        return None
+    owner, frame = hit
+    what = (f"called sys.exit({e.code!r})" if isinstance(e, SystemExit)
+            else f"raised {type(e).__name__}: {_line(e)}" if _line(e) else f"raised {type(e).__name__}")
+    return f"{owner}: your code {what} ({Path(frame.filename).name}, line {frame.lineno}, in {frame.name})"
 
 
 def device(name: str) -> torch.device:
@@ -208,31 +261,19 @@ def user_model(spec: str, flag: str = "--model", accept: Callable[[object], str 
     where, sep, func = spec.rpartition(":")
     if not sep or not where or not func.isidentifier():
         raise GanlensError(f"{flag} {spec}: expected FILE.py:FUNC or package.module:FUNC")
-    try:
-        if where.endswith(".py") or "/" in where or Path(where).is_file():
-            path = Path(where)
-            if not path.is_file():
-                raise GanlensError(f"{flag} {spec}: no such file {path}")
-            name = f"ganlens_user_model_{abs(hash(str(path.resolve())))}"
-            mod_spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(mod_spec)
-            sys.modules[name] = module
-            mod_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(where)
-    except GanlensError:
-        raise
-    except Exception as e:  # noqa: BLE001 - the user's file failed to import: say so in one line
-        raise GanlensError(f"{flag} {spec}: importing {where} failed: {type(e).__name__}: {_line(e)}")
+    with _slow_notice(f"{flag} {spec}: importing {where}"):
+        module = _import_user(where, flag, spec)
     fn = getattr(module, func, None)
     if not callable(fn):
         raise GanlensError(f"{flag} {spec}: {where} has no function {func}")
     try:
-        gan = fn()
+        with _slow_notice(f"{flag} {spec}: {func}()"):
+            gan = fn()
     except GanlensError as e:
         raise GanlensError(f"{flag} {spec}: {e}")
-    except Exception as e:  # noqa: BLE001
-        raise GanlensError(f"{flag} {spec}: {func}() raised {type(e).__name__}: {_line(e)}")
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - sys.exit() in FUNC is an error, not the command's exit
+        what = f"called sys.exit({e.code!r})" if isinstance(e, SystemExit) else f"raised {type(e).__name__}: {_line(e)}"
+        raise GanlensError(f"{flag} {spec}: {func}() {what}")
     if accept is not None:
         problem = accept(gan)
         if problem:
@@ -245,6 +286,50 @@ def user_model(spec: str, flag: str = "--model", accept: Callable[[object], str 
     if gan.name == "in-memory":
         gan.name = func
     return gan
+
+
+def _import_user(where: str, flag: str, spec: str):
+    """The module of a FILE.py or package.module spec, its file remembered as user code (errors raised
+    there later, inside an analysis, are one line: :func:`user_code_error`)."""
+    try:
+        if where.endswith(".py") or "/" in where or Path(where).is_file():
+            path = Path(where)
+            if not path.is_file():
+                raise GanlensError(f"{flag} {spec}: no such file {path}")
+            if path.suffix != ".py":
+                raise GanlensError(f"{flag} {spec}: {path} is not a Python file (.py)")
+            _USER_CODE[str(path.resolve())] = f"{flag} {spec}"
+            name = f"ganlens_user_model_{abs(hash(str(path.resolve())))}"
+            mod_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(mod_spec)
+            sys.modules[name] = module
+            mod_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+            if getattr(module, "__file__", None):
+                _USER_CODE[str(Path(module.__file__).resolve())] = f"{flag} {spec}"
+    except GanlensError:
+        raise
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's file failed to import: say so in one line
+        what = f"called sys.exit({e.code!r})" if isinstance(e, SystemExit) else f"{type(e).__name__}: {_line(e)}"
+        raise GanlensError(f"{flag} {spec}: importing {where} failed: {what}")
+    return module
+
+
+SLOW_NOTICE_S = 10.0  # user code running longer than this gets a line on stderr, so a hang is visible
+
+
+@contextlib.contextmanager
+def _slow_notice(what: str) -> Iterator[None]:
+    """Say on stderr when ``what`` (user code) has run for SLOW_NOTICE_S seconds (Ctrl-C stops it)."""
+    timer = threading.Timer(SLOW_NOTICE_S, lambda: print(f"{what} is still running after {SLOW_NOTICE_S:.0f} s "
+                                                         f"(your code; Ctrl-C stops it)", file=sys.stderr))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _line(e: BaseException) -> str:

@@ -19,8 +19,11 @@ as in the DCGAN reference code.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -107,7 +110,7 @@ class FolderSet(ImageSet):
 
     def __init__(self, root: Path, size: int, nc: int = 3):
         self.root, self.size, self.nc, self.spec = root, size, nc, str(root)
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = image_files(root)
         if not files:
             raise GanlensError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
         from torchvision.io import ImageReadMode, decode_image, read_file
@@ -117,11 +120,14 @@ class FolderSet(ImageSet):
         # the decoded uint8 tensors are small next to the models that use them.
         for p in files:
             try:
-                self.images.append(_fit(decode_image(read_file(str(p)), mode=ImageReadMode.UNCHANGED), size, nc))
-            except (RuntimeError, ValueError) as e:
+                _check_declared_size(p)
+                img = decode_image(read_file(str(p)), mode=ImageReadMode.UNCHANGED)
+                self.images.append(_fit(img[0] if img.dim() == 4 else img, size, nc))  # animated: first frame
+            except (RuntimeError, ValueError, GanlensError) as e:
                 bad.append((p, e))
         if bad:
-            print(f"warning: {root}: skipped {len(bad)} unreadable image(s), e.g. {bad[0][0].name}",
+            why = f" ({bad[0][1]})" if isinstance(bad[0][1], GanlensError) else ""
+            print(f"warning: {root}: skipped {len(bad)} unreadable image(s), e.g. {bad[0][0].name}{why}",
                   file=sys.stderr)
         if not self.images:
             raise GanlensError(f"{root}: none of the {len(files)} image files could be read")
@@ -136,6 +142,27 @@ class FolderSet(ImageSet):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return self.images[i]
+
+
+MAX_IMAGE_PIXELS = 1 << 26  # 67 megapixels (8192 x 8192): a larger declared size is not decoded
+
+
+def _check_declared_size(path: Path) -> None:
+    """Refuse an image whose header declares more than MAX_IMAGE_PIXELS pixels before decoding it (a 2.6 MB
+    PNG can declare 30000 x 30000 and decode to 2.7 GB). PIL reads only the header here."""
+    from PIL import Image, UnidentifiedImageError
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the header only; our limit is below
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            bands = len(im.getbands())
+    except (OSError, UnidentifiedImageError, ValueError):
+        return  # not for PIL to judge: the decoder says whether it can read it
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    if w * h > MAX_IMAGE_PIXELS:
+        raise GanlensError(f"declares {w}x{h} pixels, about {w * h * bands / 2**30:.1f} GiB decoded; "
+                           f"images above {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels are not read")
 
 
 class TensorSet(ImageSet):
@@ -163,7 +190,7 @@ def _load_npz(path: Path, size: int, nc: int) -> TensorSet:
                            f"np.savez(path, images=..., labels=...)")
     try:
         arrays = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise GanlensError(f"{path}: not a readable .npz file ({str(e).splitlines()[0][:120]})")
     if not isinstance(arrays, np.lib.npyio.NpzFile):  # a single .npy array saved under a .npz name
         raise GanlensError(f"{path}: a single .npy array, expected an .npz archive (np.savez(path, images=...))")
@@ -196,11 +223,35 @@ def _load_npz(path: Path, size: int, nc: int) -> TensorSet:
     return TensorSet(images, str(path), None if labels is None else labels.astype(np.int64))
 
 
+NPZ_BOMB_BYTES = 1 << 28   # an array above 256 MiB ...
+NPZ_BOMB_RATIO = 200       # ... stored over 200x smaller (deflate tops out near 1000x) is a zip bomb, not images
+
+
+def _check_npz_member(arrays, key: str, path: Path) -> None:
+    """Refuse, before inflating it, an .npz array whose header declares more than this machine's memory, or
+    a zip bomb (see NPZ_BOMB_RATIO), with the estimate."""
+    from .errors import require_memory
+    names = arrays.zip.namelist()
+    info = arrays.zip.getinfo(f"{key}.npy" if f"{key}.npy" in names else key)
+    with arrays.zip.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = reader(f)
+    nbytes = float(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    what = f"{path}: array '{key}' {tuple(shape)} {dtype}"
+    require_memory(2 * nbytes, what)  # the array and its converted copy
+    if nbytes > NPZ_BOMB_BYTES and nbytes > NPZ_BOMB_RATIO * max(info.compress_size, 1):
+        raise GanlensError(f"{what}: declares {nbytes / 2**20:.0f} MiB stored in {info.compress_size / 2**20:.2f} MiB "
+                           f"(over {NPZ_BOMB_RATIO}x compression); refused as a zip bomb, not images")
+
+
 def _array(arrays, key: str, path: Path) -> np.ndarray:
-    """One array of an .npz; arrays are read lazily, so a pickled (object) or damaged one fails here."""
+    """One array of an .npz; arrays are read lazily, so a pickled (object) or damaged one fails here. The
+    size its header declares is checked first (a 2 MB .npz can inflate to 2 GB)."""
     try:
+        _check_npz_member(arrays, key, path)
         return arrays[key]
-    except (ValueError, OSError, EOFError) as e:  # object arrays: "cannot be loaded when allow_pickle=False"
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # object arrays: "cannot be loaded when allow_pickle=False"
         msg = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
         raise GanlensError(f"{path}: array '{key}' cannot be read ({msg}); ganlens reads numeric arrays only")
 
@@ -264,14 +315,11 @@ def for_model(gan, data, flag: str = "data") -> ImageSet:
     """Images for an analysis of ``gan``: a data spec (``"rooms"``, a folder, an .npz, LSUN) opened at the
     model's size and channels, an opened :class:`ImageSet` of that size, a uint8 tensor (N, nc, H, W), or a
     pair (uint8 tensor, integer labels (N,)). ``flag`` names the argument in error messages."""
-    import numpy as np
-    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+    check_data_arg(data, flag)
+    if isinstance(data, tuple):
         images, labels = data
-        labels = np.asarray(labels)
-        if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-            raise GanlensError(f"{flag}: labels must be one integer per image, got {labels.dtype} {labels.shape}")
         data = TensorSet(_check_tensor(images, flag), f"tensor of {len(images)} labelled images",
-                         labels.astype(np.int64))
+                         check_labels(labels, len(images), flag))
     elif isinstance(data, torch.Tensor):
         data = TensorSet(_check_tensor(data, flag), f"tensor of {len(data)} images")
     if isinstance(data, ImageSet):
@@ -281,6 +329,37 @@ def for_model(gan, data, flag: str = "data") -> ImageSet:
                                f"(spec, {gan.image_size}, {gan.nc})")
         return data
     return open_images(str(data), gan.image_size, gan.nc)
+
+
+def check_data_arg(data, flag: str) -> None:
+    """The kinds of data an analysis takes (see :func:`for_model`); anything else is one line, not an error
+    from deep inside (a numpy array used as a file name)."""
+    from .validate import kind, path_arg
+    if isinstance(data, (ImageSet, torch.Tensor)):
+        return
+    if isinstance(data, tuple):
+        if len(data) != 2 or not isinstance(data[0], torch.Tensor):
+            raise GanlensError(f"{flag}: a tuple must be (uint8 images (N, nc, H, W), labels (N,)), got "
+                               f"({', '.join(kind(d) for d in data)})")
+        return
+    if isinstance(data, np.ndarray):
+        raise GanlensError(f"{flag}: got a numpy array {data.shape}; pass a uint8 torch tensor (N, nc, H, W), e.g. "
+                           f"torch.from_numpy(a).permute(0, 3, 1, 2) for (N, H, W, C) images")
+    if not isinstance(data, (str, os.PathLike)):
+        raise GanlensError(f"{flag}: expected a data spec (\"rooms\", a folder, an .npz path), an ImageSet, a uint8 "
+                           f"tensor (N, nc, H, W) or (tensor, labels); got {kind(data)}")
+    path_arg(data, flag)
+
+
+def check_labels(labels, n: int, flag: str) -> np.ndarray:
+    """Class ids, one per image, integers 0..MAX_CLASS, as int64 (N,): a label of 1e15 would make every
+    per-class count allocate terabytes."""
+    labels = np.asarray(labels)
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise GanlensError(f"{flag}: labels must be one integer per image, got {labels.dtype} {labels.shape}")
+    if n and (labels.min() < 0 or labels.max() > MAX_CLASS):
+        raise GanlensError(f"{flag}: labels must be class ids 0..{MAX_CLASS}, got {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
 
 
 def _check_tensor(x: torch.Tensor, flag: str) -> torch.Tensor:
@@ -313,8 +392,24 @@ MASK_NAMES_FILE = "classes.txt"
 
 def image_files(root: Path) -> list[Path]:
     """The image files of a folder in the order :class:`FolderSet` reads them (sorted paths, sub-folders
-    included); unreadable files are in this list but not in the FolderSet."""
-    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    included); unreadable files are in this list but not in the FolderSet.
+
+    Skipped: hidden files and folders (a run's staging folder among them) and every sub-folder that is a
+    ganlens output folder (it holds ganlens's record of what it wrote): an ``--out`` inside ``--data`` is
+    never read back as images of a new class."""
+    from .results import WRITTEN
+    root = Path(root)
+    outputs = {p.parent for p in root.rglob(WRITTEN) if p.parent != root}
+    files = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if p.suffix.lower() not in IMAGE_SUFFIXES or any(part.startswith(".") for part in rel.parts):
+            continue
+        if outputs and any(parent in outputs for parent in p.parents):
+            continue
+        if p.is_file():
+            files.append(p)
+    return sorted(files)
 
 
 def mask_files(root: Path) -> list[Path]:
@@ -345,9 +440,10 @@ def read_mask(path: Path, size: int) -> np.ndarray:
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
     try:
+        _check_declared_size(path)
         with Image.open(path) as im:
             mode, arr = im.mode, np.array(im)
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, GanlensError) as e:
         raise GanlensError(f"--masks {path}: not a readable PNG ({str(e).splitlines()[0][:100]})")
     if arr.ndim != 2 or mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
         raise GanlensError(f"--masks {path}: a mask must be a single-channel integer PNG (grey or palette), "

@@ -126,8 +126,9 @@ class Segmentation:
     """A segmenter: ``fn(images)`` -> integer class maps (N, S, S), and the class names.
 
     fn gets images (N, nc, S, S) of the generator on the CPU, float in [-1, 1] (or uint8 in [0, 255] with
-    ``uint8=True``), and returns a numpy array or tensor (N, S, S) of class indices at the image size; a
-    pixel whose value is not in 0 .. len(classes) - 1 belongs to no class. min_area: share of the image a
+    ``uint8=True``), and returns a numpy array or tensor (N, S, S) of class indices 0 .. len(classes) - 1 at
+    the image size (any other value is an error: name a class such as "unlabelled" for pixels of no class;
+    an id past the names would otherwise be dropped silently). min_area: share of the image a
     class's largest 8-connected region must cover for the image to contain the class.
     """
 
@@ -154,6 +155,11 @@ class Segmentation:
         if not np.issubdtype(out.dtype, np.integer):
             raise GanlensError(f"segmenter {self.name}: returned {out.dtype} maps; it must return integer class "
                                f"indices")
+        bad = out.min() if out.size and out.min() < 0 else out.max() if out.size and out.max() >= len(self.classes) else None
+        if bad is not None:  # -1, an id past the names given or 1e12 would be silently dropped as "no class"
+            raise GanlensError(f"segmenter {self.name}: returned class id {bad}; ids must be 0..{len(self.classes) - 1} "
+                               f"for the {len(self.classes)} class names given (name a class, e.g. 'unlabelled', "
+                               f"for pixels of no class)")
         return out.astype(np.int64)
 
     def min_pixels(self, size: int) -> int:
@@ -331,13 +337,17 @@ def count_layer(a: torch.Tensor, t: torch.Tensor, Uh: torch.Tensor, Uw: torch.Te
     hot = (a >= t[None, :, None, None]).flatten(2).any(2)                      # (B, C)
     bi, ui = hot.nonzero(as_tuple=True)
     step = max(1, ELEMS // (Uh.shape[0] * Uw.shape[0]))
+    present = torch.bincount(labels.reshape(-1), minlength=k + 1).nonzero().squeeze(1)  # sorted class ids here:
+    # only the classes in this chunk are counted, so 5,000 names cost no more than 3
+    m, cls = len(present), present[present < k]
+    compact = torch.searchsorted(present, labels)                             # (B, S*S) in 0..m-1
     for s in range(0, len(bi), step):
         b, u = bi[s:s + step], ui[s:s + step]
         fire = (Uh @ a[b, u] @ Uw.T > t[u][:, None, None]).flatten(1)          # (p, S*S)
         p, pix = fire.nonzero(as_tuple=True)
-        per = torch.bincount(p * (k + 1) + labels[b[p], pix], minlength=len(b) * (k + 1)).view(len(b), k + 1)
+        per = torch.bincount(p * m + compact[b[p], pix], minlength=len(b) * m).view(len(b), m)
         acc["fired"].index_add_(0, u, per.sum(1).double())                     # every fired pixel, any class
-        acc["inter"].index_add_(0, u, per[:, :k].double())
+        acc["inter"].index_put_((u[:, None], cls[None, :]), per[:, :len(cls)].double(), accumulate=True)
 
 
 def iou_pass(gan, layers: list, n: int, stats: dict, seg: Segmentation) -> dict:
@@ -427,6 +437,18 @@ def _selection(st: dict, u: int) -> dict:
         return {}
     return {"selected_fraction": float(st["fraction"][u]), "selection_iqr": float(st["selection_iqr"][u])}
 
+def _best_units(records: list[dict], ious: dict, K: int) -> list[tuple[str, int, float]]:
+    """Per class: (layer, unit, IoU) of its best unit, the first in layer and unit order among equals; one
+    argmax per layer instead of a Python loop over classes x units (5,000 class names took minutes)."""
+    best: list = [None] * K
+    for r in records:
+        m = np.asarray(ious[r["layer"]], dtype=np.float64)[: len(r["units"]), :K]
+        arg, val = m.argmax(0), m.max(0)
+        for k in range(K):
+            if best[k] is None or val[k] > best[k][2]:
+                best[k] = (r["layer"], int(arg[k]), float(val[k]))
+    return best
+
 
 def class_summary(records: list[dict], ious: dict, counts: dict, seg: Segmentation, allowed: list[int], n: int,
                   iou_floor: float) -> dict:
@@ -435,9 +457,9 @@ def class_summary(records: list[dict], ious: dict, counts: dict, seg: Segmentati
     total = float(counts["class_pixels"].sum()) or 1.0
     cover = max(u["coverage"] for r in records for u in r["units"])
     out = {}
+    best_of = _best_units(records, ious, len(seg.classes))
     for k, name in enumerate(seg.classes):
-        best = max(((r["layer"], u, float(ious[r["layer"]][u, k])) for r in records
-                    for u in range(len(r["units"]))), key=lambda t: t[2])
+        best = best_of[k]
         per_layer = {r["layer"]: r["counts"].get(name, 0) for r in records}
         rec = {"pixel_share": float(counts["class_pixels"][k]) / total,
                "image_rate": float(counts["class_images"][k]) / n,

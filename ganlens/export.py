@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         prov["command"] = args.training_command
     prov["exported"] = checkpoints.provenance(None, source=model.path.name, source_sha256=model.sha256,
                                               half=args.half)  # model.path: "default" resolved to the file
-    with cli.staged_output(out.parent) as stage:
+    with cli.staged_output(out.parent, explicit=(out.name,)) as stage:
         staged = checkpoints.save(stage / out.name, model.config, model.G, model.D, provenance=prov, half=args.half)
         if model.G is not None:
             samples = images(model, model.latents(range(64)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import operator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -31,14 +32,22 @@ SEED_MAX = 2**63 - 1  # what torch.Generator.manual_seed takes; cli.seed_value a
 IN_MEMORY = "in-memory"
 
 
+def _is_index(x) -> bool:
+    """An integer-like scalar (numpy integers); a numpy array has __index__ too, but it fails."""
+    try:
+        operator.index(x)
+    except TypeError:
+        return False
+    return True
+
+
 def latent_from_seed(seed: int, nz: int, latent: str = "normal") -> torch.Tensor:
     """The latent vector (nz,) for a seed. This rule is a contract: box files name samples by seed.
 
     normal: ``torch.randn(nz, generator=torch.Generator().manual_seed(seed))``;
     uniform: ``torch.rand(...) * 2 - 1`` with the same generator.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__") \
-            or not 0 <= int(seed) <= SEED_MAX:
+    if isinstance(seed, bool) or not isinstance(seed, int) and not _is_index(seed) or not 0 <= int(seed) <= SEED_MAX:
         raise GanlensError(f"seed {seed!r}: seeds are integers 0..2**63-1 (one rule for every command and file)")
     gen = torch.Generator().manual_seed(int(seed))
     if latent == "normal":
@@ -183,6 +192,8 @@ def wrap(G: nn.Module | None = None, D: nn.Module | None = None, *, nz: int | No
     for role, net in (("G", G), ("D", D)):
         if net is not None and not isinstance(net, nn.Module):
             raise GanlensError(f"ganlens.wrap: {role} must be a torch.nn.Module, got {type(net).__name__}")
+        if net is not None:
+            _check_dtypes(net, role)
     if latent not in LATENTS:
         raise GanlensError(f"ganlens.wrap: latent must be one of {', '.join(LATENTS)}, got {latent!r}")
     if G is not None and (not isinstance(nz, int) or isinstance(nz, bool) or nz < 1):
@@ -207,6 +218,16 @@ def wrap(G: nn.Module | None = None, D: nn.Module | None = None, *, nz: int | No
         size = (gan.nc, gan.image_size, gan.image_size)
         _layers.register(D, lambda: torch.zeros(2, *size, device=_layers._device(D)), "D")
     return gan
+
+
+def _check_dtypes(net: nn.Module, role: str) -> None:
+    """ganlens runs float32 networks: a float64 or half network (which would fail on float32 latents and be
+    reported as a wrong nz) and bool, integer or complex weights are refused, naming the tensor."""
+    for name, p in net.named_parameters():
+        if p.dtype != torch.float32:
+            fix = f" ({role}.float() converts it)" if p.dtype.is_floating_point else ""
+            raise GanlensError(f"ganlens.wrap: {role}'s weight {name} is {str(p.dtype).replace('torch.', '')}; "
+                               f"ganlens runs float32 networks{fix}")
 
 
 def _first_line(e: BaseException) -> str:
@@ -234,6 +255,9 @@ def _probe_G(gan: GAN) -> tuple[int, tuple[int, int, int]]:
         if out.shape[2] != out.shape[3]:
             raise GanlensError(f"{gan.where}: G makes {out.shape[2]}x{out.shape[3]} images; ganlens supports "
                                f"square images")
+        if out.dtype != torch.float32:  # NaN pixels are refused where images are made (generate.images)
+            raise GanlensError(f"{gan.where}: G returned {str(out.dtype).replace('torch.', '')} images for zero "
+                               f"latents; it must return float32 images in [-1, 1]")
         return dims, (int(out.shape[1]), int(out.shape[2]), int(out.shape[3]))
     raise GanlensError(f"{gan.where}: G fails on latents (B, {gan.nz}, 1, 1) and (B, {gan.nz}) "
                        f"({'; '.join(errors)}); is nz right?")

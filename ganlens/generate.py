@@ -20,6 +20,8 @@ import torch
 
 from . import hooks
 from .data import to_uint8
+from .errors import GanlensError
+from .validate import kind
 
 BATCH = 256
 
@@ -40,6 +42,30 @@ def _batches(gan, z: torch.Tensor, batch: int, conv: bool, dev: torch.device):
         yield zb.contiguous(memory_format=torch.channels_last) if conv else zb
 
 
+def _latents(gan, z) -> torch.Tensor:
+    """``z`` checked: a float tensor of latents (N, nz) or (N, nz, 1, 1) for this G."""
+    if not (isinstance(z, torch.Tensor) and z.is_floating_point() and z.dim() >= 1
+            and (len(z) == 0 or z[0].numel() == gan.nz)):
+        got = f"{z.dtype} {tuple(z.shape)}" if isinstance(z, torch.Tensor) else kind(z)
+        raise GanlensError(f"{gan.where}: latents must be a float tensor (N, {gan.nz}) (gan.latents(seeds) makes "
+                           f"them), got {got}")
+    return z
+
+
+def _checked(gan, x, n: int) -> torch.Tensor:
+    """G's output for a batch of ``n`` latents, or a one-line GanlensError: not a tensor of images of the
+    size found when the GAN was wrapped, or NaN / infinite values (a result from them would be garbage
+    reported as numbers, e.g. "sharpness 0.00")."""
+    want = (n, gan.nc, gan.image_size, gan.image_size)
+    if not isinstance(x, torch.Tensor) or tuple(x.shape) != want:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise GanlensError(f"{gan.where}: G returned {got} for {n} latents; expected images {want}")
+    if not torch.isfinite(x).all():
+        raise GanlensError(f"{gan.where}: G returned NaN or infinite pixel values for {n} latents; check its "
+                           f"weights and its last layer (tanh)")
+    return x
+
+
 def images(gan, z: torch.Tensor, *, batch: int = BATCH, uint8: bool = False,
            edit: ContextManager | Callable[[], ContextManager] | None = None) -> torch.Tensor:
     """Latents (N, nz) -> images on the CPU: float (N, nc, H, W) in [-1, 1], or uint8 with ``uint8=True``.
@@ -48,6 +74,7 @@ def images(gan, z: torch.Tensor, *, batch: int = BATCH, uint8: bool = False,
     to every chunk, or a function returning one.
     """
     G, dev, conv = _prepare(gan)
+    z = _latents(gan, z)
     if len(z) == 0:
         return torch.zeros(0, gan.nc, gan.image_size, gan.image_size,
                            dtype=torch.uint8 if uint8 else torch.float32)
@@ -56,7 +83,7 @@ def images(gan, z: torch.Tensor, *, batch: int = BATCH, uint8: bool = False,
     cm = cm or contextlib.nullcontext()
     with torch.inference_mode(), cm:
         for zb in _batches(gan, z, batch, conv, dev):
-            x = G(zb)
+            x = _checked(gan, G(zb), len(zb))
             out.append(to_uint8(x).cpu().contiguous() if uint8 else x.float().cpu().contiguous())
     return torch.cat(out)
 
@@ -70,7 +97,7 @@ def activations(gan, z: torch.Tensor, layer: str, *, batch: int = BATCH, with_im
     acts, imgs = [], []
     with torch.inference_mode(), (edit or contextlib.nullcontext()), hooks.retain(G, name) as store:
         for zb in _batches(gan, z, batch, conv, dev):
-            x = G(zb)
+            x = _checked(gan, G(zb), len(zb))
             a = store[name].float()
             acts.append((a[:, :, None, None] if a.dim() == 2 else a).cpu())
             if with_images:

@@ -418,8 +418,9 @@ def open_data(gan, data) -> ImageSet:
     """Training images for ``gan`` from a data spec (``"rooms"``, a folder, an .npz, LSUN), an opened
     :class:`ganlens.data.ImageSet` or a uint8 tensor (N, nc, H, W). ``rooms`` is the checkpoint's own
     rooms set when its provenance names one. The set's ``spec`` says what was opened."""
-    from .data import for_model
-    if isinstance(data, (ImageSet, torch.Tensor)):
+    from .data import check_data_arg, for_model
+    check_data_arg(data, "data")  # a numpy array, a dict or None: one line, not a file named by its repr
+    if isinstance(data, (ImageSet, torch.Tensor, tuple)):
         return for_model(gan, data)
     spec = resolve_data(str(data), gan.provenance)
     opened = for_model(gan, spec)

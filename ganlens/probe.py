@@ -54,6 +54,8 @@ import json
 import os
 import sys
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -261,16 +263,19 @@ def cache_path(folder: Path, key: dict) -> Path:
     return folder / f"probe-features-{digest}.npz"
 
 
-def cache_read(path: Path, n: int, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(features, labels) from a cache file, or None if absent or damaged (then it is recomputed)."""
+def cache_read(path: Path, n: int, dim: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(features, labels) from a cache file, or None if absent, damaged (truncated, NaN) or holding other
+    labels than ``labels`` (the data's own, when known without rendering): then it is recomputed. The
+    labels returned are the data's, never the file's, when the data has them."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
             x, y = z["features"], z["labels"]
-        if x.shape == (n, dim) and x.dtype in (np.float16, np.float32) and y.shape == (n,) and y.dtype == np.int64:
-            return x, y
-    except (OSError, ValueError, KeyError, EOFError) as e:
+        if x.shape == (n, dim) and x.dtype in (np.float16, np.float32) and y.shape == (n,) and y.dtype == np.int64 \
+                and np.isfinite(x).all() and (labels is None or np.array_equal(y, labels)):
+            return x, (y if labels is None else labels)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         print(f"warning: cache {path}: unreadable ({type(e).__name__}); recomputing", file=sys.stderr)
         return None
     print(f"warning: cache {path}: unexpected contents; recomputing", file=sys.stderr)
@@ -294,8 +299,9 @@ def _features(nets: dict[str, nn.Module], layers, dim, data, task, n, pool, fold
         common = {"v": CACHE_VERSION, "data": data_key(data, task, n), "layers": layers, "pool": pool}
         paths = {k: cache_path(folder, dict(common, net=f"state:{net_fingerprint(net)}")) for k, net in nets.items()}
     feats, labels = {}, None
+    own = None if isinstance(data, RoomsSet) else np.asarray(data.labels[:n], np.int64)  # rooms: set by the key
     for k, path in paths.items():
-        got = cache_read(path, n, dim)
+        got = cache_read(path, n, dim, own)
         if got is not None:
             feats[k], labels = got
     cached = sorted(feats)

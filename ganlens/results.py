@@ -36,6 +36,7 @@ import torch
 
 from .errors import GanlensError
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # a source checkout (or site-packages)
 OUT_ROOT = "ganlens-out"  # default outputs go to ganlens-out/<command>; a user's --out needs an existing parent
 _COMMAND: list[str] = []  # set by cli.run while a command runs: provenance then records its command line
 
@@ -164,9 +165,25 @@ def check_out(out: str | Path) -> None:
     """Raise a one-line GanlensError now if ``out`` cannot become an output folder.
 
     Commands call this right after parsing, so a mistyped --out fails before minutes of work, not after;
-    :func:`staged_output` checks again when it starts.
+    :func:`staged_output` checks again when it starts. An empty --out, and one that resolves to the root
+    folder, the home folder or the ganlens project itself, is refused: results go into a folder of their own.
     """
+    from .validate import kind
+    if not isinstance(out, (str, os.PathLike)):
+        raise GanlensError(f"out must be a folder path (str or pathlib.Path), got {kind(out)}")
+    if str(out).strip() == "":
+        raise GanlensError("--out is empty; name a folder for the results (e.g. --out results)")
     out = Path(out)
+    resolved = out.resolve()
+    for name, folder in (("the root folder", Path("/")), ("your home folder", Path.home()),
+                         ("the ganlens project folder", PROJECT_ROOT)):
+        if resolved == folder.resolve():
+            raise GanlensError(f"--out {out}: is {name} ({resolved}); results go into a folder of their own, "
+                               f"e.g. --out {out / 'results'}")
+    _check_parent(out)
+
+
+def _check_parent(out: Path) -> None:
     if out.parent == Path(OUT_ROOT) and not out.parent.exists():  # made on demand by staged_output
         return
     parent = out.resolve().parent
@@ -178,11 +195,71 @@ def check_out(out: str | Path) -> None:
         raise GanlensError(f"--out {out}: exists and is not a folder")
 
 
+# ------------------------------------------------------------- what ganlens wrote (and may replace)
+
+WRITTEN = ".ganlens-written.json"   # in every output folder: the names ganlens put there
+WRITTEN_FORMAT = "ganlens-written/1"
+
+
+def written(folder: str | Path) -> set[str]:
+    """Names (files and folders directly in ``folder``) that ganlens wrote there, from its record
+    (:data:`WRITTEN`). A missing or damaged record means none: nothing is then replaced or deleted."""
+    try:
+        obj = json.loads((Path(folder) / WRITTEN).read_text())
+    except (OSError, ValueError):
+        return set()
+    names = obj.get("names") if isinstance(obj, dict) and obj.get("format") == WRITTEN_FORMAT else None
+    return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
+
+
+def record_written(folder: str | Path, add=(), drop=()) -> None:
+    """Add ``add`` to (and remove ``drop`` from) ``folder``'s record of the names ganlens wrote there."""
+    names = (written(folder) | set(add)) - set(drop)
+    atomic_write(Path(folder) / WRITTEN, dumps({"format": WRITTEN_FORMAT, "names": sorted(names),
+                                                "note": "names ganlens wrote in this folder; ganlens replaces or "
+                                                        "deletes only these"}))
+
+
+def not_ours(folder: str | Path, names, explicit=()) -> list[str]:
+    """Those of ``names`` that exist in ``folder`` but were not written by ganlens (nor named by the user
+    on the command line: ``explicit``)."""
+    folder = Path(folder)
+    ours = written(folder) | set(explicit)
+    return sorted(n for n in names if n not in ours and ((folder / n).exists() or (folder / n).is_symlink()))
+
+
+def refuse_taken(folder: str | Path, names, what: str = "--out", explicit=()) -> None:
+    """GanlensError (one line) when a name ganlens needs in ``folder`` is taken by something it did not write."""
+    taken = not_ours(folder, names, explicit)
+    if taken:
+        shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+        raise GanlensError(f"{what} {folder}: already holds {shown}, which ganlens did not write there; ganlens "
+                           f"replaces only its own results: move {'them' if len(taken) > 1 else 'it'} away or "
+                           f"use another {what}")
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, wait: bool = True, what: str = "--out") -> Iterator[None]:
+    """An exclusive fcntl lock on the folder itself (no lock file): ``wait=False`` refuses at once with a
+    one-line GanlensError when another process holds it."""
+    import fcntl
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise GanlensError(f"{what} {folder}: another ganlens command is writing this folder right now; "
+                               f"wait for it to finish or use another {what}")
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 STAGE_PREFIX = ".ganlens-stage-"
 
 
 @contextlib.contextmanager
-def staged_output(out: str | Path) -> Iterator[Path]:
+def staged_output(out: str | Path, explicit=(), exclusive: bool = False) -> Iterator[Path]:
     """Write results into a hidden staging folder inside ``out``; move them into ``out`` only on success.
 
     An error part-way (bad input found late, Ctrl-C, SIGTERM) leaves ``out`` as it was: no half-written
@@ -190,39 +267,71 @@ def staged_output(out: str | Path) -> Iterator[Path]:
     beside it) means a writable ``out`` in a read-only parent works, and the final renames never cross a
     mount point. Staging folders left by a process that was killed (SIGKILL) are removed the next time.
     Yields the staging folder; the caller writes plain files (and sub-folders) into it.
+
+    Only what ganlens wrote is replaced: every target name is checked before anything moves (a name
+    held by something ganlens did not write, see :func:`written`, or a file where a folder goes, stops the
+    whole move with one line), and the names moved in are recorded in ``out``'s :data:`WRITTEN`.
+    ``explicit``: file names the user typed (``export --out model.pt``), which may be replaced. The move
+    holds ``out``'s :func:`folder_lock`; ``exclusive`` holds it for the whole block and refuses a second
+    writer at once (``analyses/run_all.py``, whose manifest merges with the folder's earlier one).
     """
     out = Path(out)
     if out.parent == Path(OUT_ROOT):  # the default folders (ganlens-out/walk, ...) work on a fresh checkout
         out.parent.mkdir(exist_ok=True)
-    check_out(out)
+    _check_parent(out)
     created = not out.exists()
     try:
         out.mkdir(exist_ok=True)
-        remove_stale_stages(out)
-        stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=out))
     except OSError as e:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
         raise GanlensError(f"--out {out}: cannot write there: {e.strerror or e}")
     ok = False
     try:
-        yield stage  # an error from the body (OSError included) propagates as it is, not as "--out"'s
-        try:
-            for item in stage.iterdir():
-                target = out / item.name
-                if target.is_dir() and item.is_dir():
-                    shutil.rmtree(target)
-                os.replace(item, target)
-        except OSError as e:
-            raise GanlensError(f"--out {out}: cannot write: {e.strerror or e}")
-        ok = True
+        with contextlib.ExitStack() as held:
+            if exclusive:
+                held.enter_context(folder_lock(out, wait=False))
+            try:
+                remove_stale_stages(out)
+                stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=out))
+            except OSError as e:
+                raise GanlensError(f"--out {out}: cannot write there: {e.strerror or e}")
+            try:
+                yield stage  # an error from the body (OSError included) propagates as it is, not as "--out"'s
+                with contextlib.ExitStack() as move:
+                    if not exclusive:
+                        move.enter_context(folder_lock(out))
+                    _move_in(stage, out, explicit)
+                ok = True
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
         if created and not ok:
             try:
                 out.rmdir()  # only if empty: never removes anything that was there
             except OSError:
                 pass
+
+
+def _move_in(stage: Path, out: Path, explicit=()) -> None:
+    """Move everything in ``stage`` into ``out``, all targets checked first (see :func:`staged_output`)."""
+    items = sorted(stage.iterdir())
+    refuse_taken(out, [i.name for i in items], explicit=explicit)
+    for item in items:
+        target = out / item.name
+        if target.exists() and target.is_dir() != item.is_dir():
+            raise GanlensError(f"--out {out}: {item.name} there is a {'folder' if target.is_dir() else 'file'}, "
+                               f"but this result writes a {'folder' if item.is_dir() else 'file'} of that name; "
+                               f"nothing was moved in; remove it or use another --out")
+    try:
+        record_written(out, [i.name for i in items])  # first: a crash part-way leaves no unrecorded result
+        trash = stage / ".replaced"
+        trash.mkdir()
+        for item in items:
+            target = out / item.name
+            if target.is_dir() and not target.is_symlink():
+                os.replace(target, trash / item.name)  # the old folder goes in one rename, the new one in another
+            os.replace(item, target)
+    except OSError as e:
+        raise GanlensError(f"--out {out}: cannot write: {e.strerror or e}")
 
 
 def remove_stale_stages(folder: Path) -> list[Path]:
@@ -302,6 +411,7 @@ class Result:
         extra file into the folder ``out``, atomically (a failure leaves ``out`` as it was). Returns the
         paths written."""
         from . import figures
+        check_out(out)  # before Path(): Path("") is "."
         out = Path(out)
         with staged_output(out) as stage:
             write_json(stage / f"{self.kind}.json", self.data)
@@ -339,6 +449,7 @@ class _AnalysisModule(types.ModuleType):
 
 def analysis_module(name: str, fn: Callable) -> None:
     """Make module ``name`` callable as ``fn`` (each analysis module calls this at its end)."""
+    from .validate import checked
     mod = sys.modules[name]
-    mod.__analysis__ = fn
+    mod.__analysis__ = checked(name.rsplit(".", 1)[-1], fn)  # arguments checked at the edge, one-line errors
     mod.__class__ = _AnalysisModule

@@ -626,7 +626,7 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=1000, help="number of scenes (default 1000)")
     p.add_argument("--size", type=int, default=64, help="image side in pixels: 32, 64 or 128 (default 64)")
     p.add_argument("--seed", type=cli.seed_value, default=0, help="stream seed (default 0)")
-    p.add_argument("--out", type=Path, help="folder to write images/, masks/ and rooms.json into")
+    p.add_argument("--out", help="folder to write images/, masks/ and rooms.json into")
     p.add_argument("--grid", type=Path, help="PNG preview of the first 64 scenes and their masks")
     args = p.parse_args(argv)
     if args.out is None and args.grid is None:
@@ -635,7 +635,8 @@ def main(argv=None) -> int:
     require_memory(args.size ** 2 * (SCENE_BYTES_PER_PIXEL * min(args.n, CHUNK) + RENDER_BYTES_PER_PIXEL),
                    f"--size {args.size} (rooms keeps up to {CHUNK} scenes in memory)")
     if args.out is not None:
-        cli.check_out(args.out)
+        cli.check_out(args.out)  # a str, not a Path: --out "" is refused, not taken for "."
+        args.out = Path(args.out)
     if args.grid is not None:
         if args.grid.is_dir():
             raise GanlensError(f"--grid {args.grid}: is a folder, expected a .png file name")

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import checkpoints, cli, figures
+from . import checkpoints, cli, figures, results
 from .checkpoints import latent_from_seed
 from .data import RoomsSet, load_all, open_images, to_float
 from .errors import GanlensError, require_at_least
@@ -44,6 +44,7 @@ EXAMPLES = f"""  {PROG} --data rooms --out runs/rooms64 --iters 3000 --ngf 32 --
 """
 HISTORY_FIELDS = ("iteration", "loss_d", "loss_g", "d_x", "d_g_z")
 N_FIXED = 64
+OUTPUT_NAME = re.compile(r"(ckpt_\d+\.pt|samples_\d+\.png|loss\.(pdf|png)|history\.json|train\.json)")
 
 
 def parser() -> cli.Parser:
@@ -377,10 +378,15 @@ class _Run:
                                       world_size=self.world, args=self.settings)
         st_ = {"iteration": it, "optG": self.st.optG.state_dict(), "optD": self.st.optD.state_dict(),
                "history": self.history, "args": self.settings}
-        for path in (self.out / f"ckpt_{it:07d}.pt", self.out / "last.pt"):
+        name = f"ckpt_{it:07d}.pt"
+        results.refuse_taken(self.out, [name])
+        results.record_written(self.out, [name, "last.pt"])  # before writing: a crash leaves no unrecorded file
+        for path in (self.out / name, self.out / "last.pt"):
             checkpoints.save(path, self.config, self.G_plain, self.D_plain, state=st_, provenance=prov)
-        for old in sorted(self.out.glob("ckpt_*.pt"))[:-self.s.keep]:
-            old.unlink()
+        ours = sorted(n for n in results.written(self.out) if _iteration(Path(n)) >= 0)  # never a user's ckpt_*.pt
+        for old in ours[:-self.s.keep]:
+            (self.out / old).unlink(missing_ok=True)
+        results.record_written(self.out, drop=ours[:-self.s.keep])
 
     def save_samples(self, it: int) -> None:
         if self.rank != 0:
@@ -389,7 +395,10 @@ class _Run:
         with torch.no_grad():
             fake = self.G_plain(self.fixed[:, :, None, None]).float()
         self.G_plain.train()
-        figures.save_grid_png(fake, self.out / f"samples_{it:07d}.png", nrow=8, scale=2)
+        names = [f"samples_{it:07d}.png"] + (["loss.pdf", "loss.png"] if self.history else [])
+        results.refuse_taken(self.out, names)
+        results.record_written(self.out, names)
+        figures.save_grid_png(fake, self.out / names[0], nrow=8, scale=2)
         if self.history:
             _plot_history(self.history, self.out / "loss")
 
@@ -408,6 +417,16 @@ class _Run:
                                f"wait for it to finish or use another --out")
         if self.state is None and (self.out / "last.pt").exists():  # it finished a run while we were starting
             raise GanlensError(f"--out {self.out}: already holds a run (last.pt); use --resume or another --out")
+        self._claim_outputs()
+
+    def _claim_outputs(self) -> None:
+        """Refuse a run folder whose output names (ckpt_*.pt, samples_*.png, loss, history.json, train.json)
+        are taken by files ganlens did not write: it would replace or prune them. A folder resumed from
+        before ganlens kept its record (no .ganlens-written.json) is adopted as the run's own."""
+        names = [p.name for p in self.out.iterdir() if OUTPUT_NAME.fullmatch(p.name)]
+        if self.state is not None and not (self.out / results.WRITTEN).exists():
+            results.record_written(self.out, names + ["last.pt"])
+        results.refuse_taken(self.out, names)
 
     def loop(self) -> None:
         s, dev, rank = self.s, self.dev, self.rank
@@ -485,6 +504,8 @@ class _Run:
                        "images_per_second": round(speed, 1),
                        "provenance": provenance(None, self.s.seed, call=f"ganlens.train(data={self.s.data!r}, "
                                                 f"out={self.s.out!r}, ...)", device=str(self.dev))}
+            results.refuse_taken(self.out, ["history.json", "train.json"])
+            results.record_written(self.out, ["history.json", "train.json"])
             cli.write_json(self.out / "history.json", {"fields": HISTORY_FIELDS, "rows": self.history})
             cli.write_json(self.out / "train.json", summary)
         if self.world > 1:

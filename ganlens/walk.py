@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from . import cli, figures, memorization
-from .errors import GanlensError
+from .errors import GanlensError, require_memory
 from .generate import images
 from .results import Result, analysis_module, provenance
 
@@ -179,6 +179,7 @@ def walk(gan, *, rows: int = 4, points: int = 9, steps: int = 8, interp: str = "
     Returns a :class:`ganlens.Result` of kind "walk" (figures "walk" and, with data, "neighbours").
     """
     memorization._at_least(rows=(rows, 1), points=(points, 2), steps=(steps, 1))
+
     if not jump_factor > 1:
         raise GanlensError(f"jump_factor must be above 1, got {jump_factor}")
     if interp not in ("auto", "linear", "slerp"):
@@ -186,6 +187,9 @@ def walk(gan, *, rows: int = 4, points: int = 9, steps: int = 8, interp: str = "
     if heldout is not None and data is None:
         raise GanlensError("--heldout needs --data (the training images to search)")
     gan.require_G()
+    frames = rows * ((points - 1) * steps + 1)  # every frame is held: float images, and copies for the distances
+    require_memory(3 * frames * gan.nc * gan.image_size ** 2 * 4,
+                   f"{rows} walks of {points} points and {steps} steps ({frames} frames)")
     interp = interp if interp != "auto" else ("slerp" if gan.latent == "normal" else "linear")
     if isinstance(data, str) and not data.strip():
         data = None  # --data '' turns the memorization report off (analyses/run_all.py --args documents it)

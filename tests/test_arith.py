@@ -298,7 +298,7 @@ def test_cli_end_to_end(tiny_checkpoint, tmp_path, capsys):
             "--turn-seeds", "7,8", "--turn-steps", "3", "--measure", "none"]
     code, err = run(argv, capsys)
     assert code == 0, err
-    assert {p.name for p in out.iterdir()} == {"arith.json", "arith.npz", "arith.pdf", "arith.png",
+    assert {p.name for p in out.iterdir() if p.name != ".ganlens-written.json"} == {"arith.json", "arith.npz", "arith.pdf", "arith.png",
                                               "controls.pdf", "controls.png", "turn.pdf", "turn.png"}
     r = json.loads((out / "arith.json").read_text())
     assert r["expr"] == "A - B + C" and r["concepts"]["B"]["seeds"] == [4, 5, 6]

@@ -42,6 +42,7 @@ import torch
 
 from ganlens import checkpoints, cli
 from ganlens.boxes import FORMAT as BOX_FORMAT
+from ganlens.registry import COMMANDS
 from ganlens.models import DCGANConfig, Discriminator, Generator
 
 PYTHON = sys.executable
@@ -131,6 +132,15 @@ def box_file(path: Path, **top) -> Path:
     return path
 
 
+def commands(**want) -> tuple[str, ...]:
+    """The registered commands (ganlens.registry.COMMANDS) whose fields have the values ``want``: a command
+    added to the registry gets every test below that applies to it, without another list."""
+    return tuple(n for n, c in COMMANDS.items() if all(getattr(c, k) == v for k, v in want.items()))
+
+
+SEGMENTER = f"{Path(__file__).with_name('test_dissect.py')}:toy_segmenter"
+
+
 def argv_for(command: str, ckpt, out: Path, boxes: Path | None = None) -> list:
     """Minimal argv that runs ``command`` on checkpoint ``ckpt``, writing into the folder ``out``."""
     return {
@@ -145,10 +155,22 @@ def argv_for(command: str, ckpt, out: Path, boxes: Path | None = None) -> list:
         "probe": ["--checkpoint", ckpt, "--out", out, "--device", "cpu", "--data", "rooms:n=40", "--no-cache"],
         "export": [ckpt, "--out", out / "model.pt"],
         "detect": ["--annotate", out / "boxes.json", "--checkpoint", ckpt, "--n", "2"],
+        "dissect": ["--checkpoint", ckpt, "--out", out, "--device", "cpu", "--segmenter", SEGMENTER, "--n", "8",
+                    "--remove", "none", "--insert", "none"],
     }[command]
 
 
-CKPT_COMMANDS = ("walk", "filters", "forget", "annotate", "arith", "probe", "export", "detect")
+CKPT_COMMANDS = commands(checkpoint=True)
+
+
+def test_every_registered_command_is_covered_here_and_every_command_module_is_registered(tmp_path):
+    """A new command must be registered (ganlens.registry) and get an argv here, or this fails."""
+    mains = {p.stem for p in Path(importlib.import_module("ganlens").__file__).parent.glob("*.py")
+             if 'if __name__ == "__main__"' in p.read_text() and p.stem not in ("__main__", "registry")}
+    assert mains == set(COMMANDS), mains ^ set(COMMANDS)
+    for name in COMMANDS:
+        assert out_argv(name, tmp_path / "t.pt", tmp_path / "o", tmp_path / "b.json")
+    assert set(OUT_NAME) == set(commands(out="file"))
 
 
 @pytest.fixture
@@ -220,7 +242,7 @@ def evil_files(tmp_path: Path, marker: Path) -> dict[str, Path]:
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
-@pytest.mark.parametrize("command", ("walk", "filters", "forget", "annotate", "arith", "probe", "export", "detect"))
+@pytest.mark.parametrize("command", CKPT_COMMANDS)
 def test_code_running_pickle_is_refused(check, command, tmp_path, out, boxes):
     marker = tmp_path / "pwned"
     for kind, evil in evil_files(tmp_path, marker).items():
@@ -266,13 +288,13 @@ def test_unknown_checkpoint_format_tag(check, tmp_path, out):
     check("walk", argv_for("walk", future, out), str(future), "unknown checkpoint format", out=out)
 
 
-@pytest.mark.parametrize("command", ("filters", "probe"))
+@pytest.mark.parametrize("command", commands(needs="D"))
 def test_generator_only_where_d_is_needed(check, command, tmp_path, out, boxes):
     g_only = save_tiny(tmp_path / "g_only.pt", D=False)
     check(command, argv_for(command, g_only, out, boxes), str(g_only), "no discriminator", "needs one", out=out)
 
 
-@pytest.mark.parametrize("command", ("walk", "forget", "annotate", "arith", "detect"))
+@pytest.mark.parametrize("command", commands(needs="G"))
 def test_discriminator_only_where_g_is_needed(check, command, tmp_path, out, boxes):
     d_only = save_tiny(tmp_path / "d_only.pt", G=False)
     check(command, argv_for(command, d_only, out, boxes), str(d_only), "no generator", out=out)
@@ -466,7 +488,7 @@ def test_unit_index_out_of_range(check, command, argv_extra, phrases, tmp_path, 
     check(command, argv_for(command, ckpt, out, boxes) + argv_extra, *phrases, out=out)
 
 
-@pytest.mark.parametrize("command", ("train", "walk", "filters", "forget", "annotate", "arith", "probe"))
+@pytest.mark.parametrize("command", commands(device=True))
 def test_cuda_without_cuda(check, command, tmp_path, out, ckpt, boxes, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     argv = (TRAIN + ["--data", "rooms:n=16", "--out", out / "run", "--iters", "1"] if command == "train"
@@ -496,8 +518,8 @@ def out_argv(command: str, ckpt, out: Path, boxes: Path) -> list:
     return argv
 
 
-OUT_COMMANDS = ("train", "walk", "filters", "forget", "annotate", "arith", "probe", "rooms", "export", "detect")
-OUT_NAME = {"annotate": "page.html", "export": "model.pt", "detect": "boxes.json"}
+OUT_COMMANDS = tuple(COMMANDS)
+OUT_NAME = {"annotate": "page.html", "export": "model.pt", "detect": "boxes.json"}  # commands(out="file")
 
 
 @pytest.mark.parametrize("command", OUT_COMMANDS)

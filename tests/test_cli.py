@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import cli
+from ganlens import cli, results
 from ganlens.errors import GanlensError
 
 
@@ -69,7 +69,9 @@ def test_device(monkeypatch):
 
 
 def listing(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Files in ``folder`` but ganlens's record of what it wrote there (results.WRITTEN)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != results.WRITTEN}
 
 
 def test_staged_output_untouched_when_the_body_raises(tmp_path):
@@ -102,6 +104,7 @@ def test_staged_output_moves_files_in_on_success(tmp_path):
     (out / "figs" / "stale.png").write_bytes(b"stale")
     (out / "keep.txt").write_text("keep")
     (out / "result.json").write_text("old")
+    results.record_written(out, ["figs", "result.json"])  # an earlier run wrote these: they may be replaced
     with cli.staged_output(out) as stage:
         (stage / "result.json").write_text("new")
         (stage / "figs").mkdir()

@@ -491,7 +491,7 @@ def test_cli_end_to_end_with_detector(tmp_path, tiny64, capsys):
     out = tmp_path / "out"
     assert run(["--boxes", bf, "--checkpoint", tiny64, "--out", out, "--device", "cpu"] + FAST) == 0
     names = {p.name for p in out.iterdir()}
-    assert names == {"forget.json", "forget.npz", "forget.pdf", "forget.png", "dose.pdf", "dose.png",
+    assert names == {".ganlens-written.json", "forget.json", "forget.npz", "forget.pdf", "forget.png", "dose.pdf", "dose.png",
                      "annotations.pdf", "annotations.png"}
     r = json.loads((out / "forget.json").read_text())
     assert r["n_dropped"] == len(r["dropped_maps"]) >= 1

@@ -151,7 +151,7 @@ def test_probe_on_every_architecture(arch, tmp_path):
     assert isinstance(r.figure(), matplotlib.figure.Figure)
     r.save(tmp_path / "out")
     assert json.loads((tmp_path / "out/probe.json").read_text()) == j
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"probe.json", "probe.pdf", "probe.png"}
+    assert {p.name for p in (tmp_path / "out").iterdir() if p.name != ".ganlens-written.json"} == {"probe.json", "probe.pdf", "probe.png"}
     assert count_hooks(gan.D) == 0
 
 
@@ -198,7 +198,7 @@ def test_cli_end_to_end_npz_and_cache(tiny_checkpoint, tmp_path, capsys):
             "--cache", str(cache), "--C", "0.01,1"]
     code, err = run(argv, capsys)
     assert code == 0, err
-    assert {p.name for p in out.iterdir()} == {"probe.json", "probe.pdf", "probe.png"}
+    assert {p.name for p in out.iterdir() if p.name != ".ganlens-written.json"} == {"probe.json", "probe.pdf", "probe.png"}
     r = json.loads((out / "probe.json").read_text())
     assert r["accuracy"] == 1.0 and r["feature_dim"] == (8 + 16 + 32) * 16
     assert set(r["per_class"]) == {"0", "1"} and r["C"] in (0.01, 1.0)

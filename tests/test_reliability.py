@@ -94,7 +94,7 @@ def test_staging_happens_inside_out_so_renames_stay_on_one_mount(tmp_path):
     with results.staged_output(out) as st:
         assert st.parent == out
         (st / "x").write_text("1")
-    assert sorted(p.name for p in out.iterdir()) == ["x"]
+    assert sorted(p.name for p in out.iterdir()) == [results.WRITTEN, "x"]  # and the record of what it wrote
 
 
 # ------------------------------------------------------------------ 6: non-finite or corrupt weights

@@ -129,11 +129,15 @@ RUNS_MODULES = ("importlib.import_module", "importlib.__import__", "importlib.ut
 def test_modules_are_imported_by_fixed_names_only():
     """``importlib.import_module`` runs a module's code: only names from a fixed table may reach it.
     paper.py imports the command behind each figure of its FIGURES table (--only is limited to its keys);
-    ``ganlens.__getattr__`` imports the analyses of its ANALYSES table; ``cli.user_model`` is ``--model``."""
+    ``ganlens.__getattr__`` imports the analyses of its ANALYSES table; the ``ganlens`` console script
+    (``registry.main``) the commands of its COMMANDS table; ``cli._import_user`` is ``--model``."""
     uses = [(p.name, f) for p, name, _, f in ALL_CALLS if name in RUNS_MODULES]
-    assert set(uses) <= {("paper.py", "run_figure"), ("__init__.py", "__getattr__"), ("cli.py", "user_model")}, uses
+    assert set(uses) <= {("paper.py", "run_figure"), ("__init__.py", "__getattr__"), ("cli.py", "_import_user"),
+                         ("registry.py", "main")}, uses
+    from ganlens import registry
+    assert all(n.isidentifier() and c.module == f"ganlens.{n}" for n, c in registry.COMMANDS.items())
     execs = [(p.name, f) for p, name, _, f in ALL_CALLS if name and name.endswith(".exec_module")]
-    assert set(execs) <= {("cli.py", "user_model")}, execs
+    assert set(execs) <= {("cli.py", "_import_user")}, execs
     from ganlens import paper
     assert all(fig.module.startswith("ganlens.") for fig in paper.FIGURES.values())
     assert all(name.isidentifier() for name in ganlens.ANALYSES)

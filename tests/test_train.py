@@ -70,8 +70,10 @@ def assert_same_run(a, b):
 
 def test_run_writes_its_outputs(reference):
     names = sorted(p.name for p in reference.iterdir())
-    assert names == [".train.lock", "ckpt_0000005.pt", "ckpt_0000006.pt", "history.json", "last.pt", "loss.pdf", "loss.png",
+    assert names == [".ganlens-written.json", ".train.lock", "ckpt_0000005.pt", "ckpt_0000006.pt", "history.json", "last.pt", "loss.pdf", "loss.png",
                      "samples_0000004.png", "samples_0000006.png", "train.json"]  # only --keep 2 newest
+    from ganlens import results  # the record of what the run wrote: all but itself and the lock
+    assert results.written(reference) == set(names[2:])
 
     m = checkpoints.load(reference / "last.pt")
     assert m.config.to_dict() == {"nz": 16, "ngf": 8, "ndf": 8, "nc": 3, "image_size": 32, "latent": "normal"}
