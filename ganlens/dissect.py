@@ -437,6 +437,7 @@ def _selection(st: dict, u: int) -> dict:
         return {}
     return {"selected_fraction": float(st["fraction"][u]), "selection_iqr": float(st["selection_iqr"][u])}
 
+
 def _best_units(records: list[dict], ious: dict, K: int) -> list[tuple[str, int, float]]:
     """Per class: (layer, unit, IoU) of its best unit, the first in layer and unit order among equals; one
     argmax per layer instead of a Python loop over classes x units (5,000 class names took minutes)."""
