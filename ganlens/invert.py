@@ -26,7 +26,7 @@ from . import cli
 from . import invert_core as core
 from . import invert_stats as st
 from .data import ImageSet, RoomsSet, for_model, parse_rooms, to_float
-from .errors import GanlensError, require_at_least
+from .errors import GanlensError, NotApplicable, require_at_least
 from .results import Result, analysis_module, atomic_write, provenance
 
 PROG = "python -m ganlens.invert"
@@ -58,7 +58,7 @@ def open_set(gan, data, n: int, flag: str) -> ImageSet:
 def auto_heldout(data: ImageSet, n: int) -> ImageSet:
     """Rooms scenes of another seed (never trained on), as many as are inverted; other data: an error."""
     if not isinstance(data, RoomsSet):
-        raise GanlensError(f"no held-out set for {data.spec}: the membership test needs real images of the same "
+        raise NotApplicable(f"no held-out set for {data.spec}: the membership test needs real images of the same "
                            f"distribution never trained on (heldout= / --heldout PATH)")
     return RoomsSet(n=n, size=data.size, seed=data.seed + 1, nc=data.nc)
 
@@ -80,7 +80,7 @@ def encoder_for(gan, encoder, s: core.Settings) -> tuple[torch.nn.Module | None,
             return E.to(gan.device).eval(), {"source": f"cache {encoder}", **key}
     t0 = time.perf_counter()
     E = core.train_encoder(gan, s.encoder_steps, s.seed)
-    return E, {"source": "trained", "seconds": round(time.perf_counter() - t0, 2), **key}
+    return E, {"source": "trained", "train_seconds": round(time.perf_counter() - t0, 2), **key}
 
 
 def _modes_recorder(seg, classes: list[str]):
@@ -205,7 +205,8 @@ def _run(gan, data, held, seg, s: core.Settings, *, n, samples, perceptual, enco
         out["modes"] = modes_block(gan, seg, mstate, samples or n)
     seconds = time.perf_counter() - t0
     total = len(inv.latents) + (len(arrays["heldout_latents"]) if held is not None else 0)
-    out["timing"] = {"seconds": round(seconds, 2), "images_per_second": round(total / max(seconds, 1e-9), 2)}
+    out["timing"] = {"seconds": round(seconds, 2), "images_per_second": round(total / max(seconds, 1e-9), 2),
+                     "encoder_seconds": (enc_block or {}).pop("train_seconds", None)}
     out["provenance"] = provenance(gan, s.seed, call=f"ganlens.invert({gan.name!r}, {data.spec!r}, n={n}, "
                                                     f"heldout={'yes' if held is not None else None})")
     from . import invert_figures as figs

@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import heapq
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -284,7 +285,7 @@ def run(gan, data: ImageSet, n: int, s: Settings, spaces: Spaces, encoder: nn.Mo
     gen = torch.Generator().manual_seed(s.seed)
     lat, norms, dist, shown, best = [], [], {k: [] for k in spaces.names}, [], _Best(s.keep)
     t0 = time.perf_counter()
-    bar = tqdm(total=n, desc="inverting", unit="img", disable=not progress, leave=False)
+    bar = tqdm(total=n, desc="inverting", unit="img", disable=not progress or not sys.stderr.isatty(), leave=False)
     with frozen(G):
         for start, xb in iter_chunks(data, s.batch, n):
             x = to_float(xb.to(dev))

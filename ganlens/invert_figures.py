@@ -102,31 +102,39 @@ def plot_modes(data: dict, arrays: dict):
 
 
 # -------------------------------------------------------------------------------------- paper captions
+# Plain text; ganlens.paper escapes it for LaTeX and puts the model's name where MODEL stands.
 
-def caption_invert(j: dict, model: str = "") -> str:
+MODEL = "@MODEL@"
+
+
+def caption_invert(j: dict) -> str:
     s, im = j["settings"], j["images"]
-    return (f"Inversion of {im['images']} real images ({im['data']}){model}: Adam on z, {s['steps']} steps, "
-            f"{s['starts']} random starts (best kept), latent-prior penalty {s['prior']:g}. Real images above their "
-            f"reconstructions; median pixel RMS distance {im['distance']['pixel']['median']:.3f}.")
+    return (f"Inversion of {im['images']} real images ({im['data']}) into {MODEL}: Adam on z, {s['steps']} steps, "
+            f"{s['starts']} random starts (the best kept after a quarter of the steps), latent-prior penalty "
+            f"{s['prior']:g}. Real images above their reconstructions; median RMS pixel distance "
+            f"{im['distance']['pixel']['median']:.3f} (pixels in [0, 1]).")
 
 
-def caption_membership(j: dict, model: str = "") -> str:
+def caption_membership(j: dict) -> str:
     m = j["membership"]["pixel"]
     lo, hi = m["interval"]
-    return (f"Membership test by inversion{model}: reconstruction distance of {m['training_images']} training "
-            f"images against {m['heldout_images']} held-out images of the same distribution. AUC {m['auc']:.3f} "
-            f"(95% bootstrap interval {lo:.3f}-{hi:.3f}), one-sided permutation p = {m['p_value']:.3g}. "
-            f"Right: the best-reconstructed training images (likely copies, if any). "
-            + ("Training images are reconstructed better: evidence of memorization." if m["memorizes"] else
-               f"Not significant: an exact copy of a share f of these training images would give AUC = 0.5 + f/2, "
-               f"so f <= {m['copy_fraction_bound']:.2f}; this does not prove there are no copies."))
+    text = (f"Membership test by inversion of {MODEL}: RMS pixel distance of the reconstructions of "
+            f"{m['training_images']} training images against {m['heldout_images']} held-out images of the same "
+            f"distribution (ROC, histograms). AUC {m['auc']:.3f} (95% bootstrap interval {lo:.3f} to {hi:.3f}), "
+            f"one-sided permutation p = {m['p_value']:.3g}. Right: the best-reconstructed training images above "
+            f"their reconstructions (the likely copies, if any). ")
+    if m["memorizes"]:
+        return text + "Training images are reconstructed better: evidence of memorization."
+    return text + (f"Not significant: an exact copy of a share f of these training images would give AUC = "
+                   f"0.5 + f/2, so f is at most {m['copy_fraction_bound']:.2f}; this does not prove that there are "
+                   f"no copies.")
 
 
-def caption_modes(j: dict, model: str = "") -> str:
+def caption_modes(j: dict) -> str:
     m = j["modes"]
     under = ", ".join(m["under_generated"]) or "none"
     over = ", ".join(m["over_generated"]) or "none"
-    return (f"Mode dropping{model}: mean pixel share per class ({m['segmenter']['name']}) of {m['samples']} "
-            f"generated vs {m['real_images']} real images with 95% intervals; under-generated (interval of the "
-            f"difference below 0): {under}; over-generated: {over}. Right: RMS reconstruction error inside each "
-            f"class's pixels of the inverted real images.")
+    return (f"Mode dropping in {MODEL}: mean pixel share per class ({m['segmenter']['name']}) of {m['samples']} "
+            f"generated vs {m['real_images']} real images with 95% intervals; under-generated (the interval of "
+            f"the difference below 0): {under}; over-generated: {over}. Right: RMS reconstruction error inside "
+            f"each class's pixels of the inverted real images.")
