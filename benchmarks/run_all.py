@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("train_throughput", "forget_speed", "dissect_speed", "walk_speed", "filters_speed", "rooms_speed",
-              "memory_scaling")
+              "memory_scaling", "invert_speed")
 
 
 def run(name: str, extra: list[str], timeout: float) -> tuple[str, float, list[str]]:

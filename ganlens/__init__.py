@@ -20,7 +20,7 @@ from .layers import Layer, LayerTable  # noqa: E402
 from .models import DCGANConfig, Discriminator, Generator  # noqa: E402
 from .results import Result  # noqa: E402
 
-ANALYSES = ("walk", "memorization", "filters", "forget", "arith", "probe", "train", "dissect")
+ANALYSES = ("walk", "memorization", "filters", "forget", "arith", "probe", "train", "dissect", "invert")
 
 
 def __getattr__(name: str):

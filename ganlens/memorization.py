@@ -519,8 +519,12 @@ TIMING = ("search_seconds", "search_images_per_second")  # speed is not a result
 
 def memorization(gan, data, *, samples: int = 512, holdout: int = 512, cells: int = 10, seed: int = 0,
                  heldout=None, limit: int | None = None, chunk: int = 512, layer: str = "last",
-                 progress: bool = False):
+                 progress: bool = False, method: str = "neighbours", **inversion):
     """Has ``gan``'s generator memorized ``data``? Nearest training images and the data-copying test.
+
+    method="inversion": the membership test of :func:`ganlens.invert` instead (training images' reconstruction
+    distances against held-out ones: AUC, bootstrap interval, permutation test); ``heldout`` defaults to "auto"
+    and the other keywords (n, steps, starts, ...) go to ``ganlens.invert``.
 
     data: a spec (``"rooms"``, a folder, an .npz), an opened :class:`ganlens.data.ImageSet` or a uint8
     tensor (N, nc, H, W); heldout: real images never trained on (default: see :func:`heldout_images`).
@@ -529,6 +533,12 @@ def memorization(gan, data, *, samples: int = 512, holdout: int = 512, cells: in
     layer: the D layer of the feature space (without a D: pixel space only).
     Returns a :class:`ganlens.Result` of kind "memorization" (figure "neighbours").
     """
+    if method == "inversion":
+        from .invert import invert
+        return invert(gan, data, heldout="auto" if heldout is None else heldout, seed=seed, **inversion)
+    if method != "neighbours" or inversion:
+        raise GanlensError(f"method must be 'neighbours' or 'inversion', got {method!r}"
+                           + (f" with {', '.join(inversion)}" if inversion else ""))
     _at_least(samples=(samples, 2), holdout=(holdout, 2), cells=(cells, 1), chunk=(chunk, 1),
               limit=(1 if limit is None else limit, 1))
     gan.require_G()

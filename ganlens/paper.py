@@ -601,6 +601,15 @@ class Figure:
     needs_boxes: bool = False
 
 
+def _invert_caption(stem: str) -> Callable[[dict], str]:
+    """ganlens.invert_figures' plain-text caption, LaTeX-escaped, with the model named as in every caption."""
+    def caption(j: dict) -> str:
+        from . import invert_figures
+        text = getattr(invert_figures, f"caption_{stem}")(j)
+        return latex_escape(text).replace(invert_figures.MODEL, _model(j))
+    return caption
+
+
 def _model_sha(j) -> str | None:
     """The model's sha256 from the provenance block every JSON carries (None for an in-memory model)."""
     return j["provenance"]["model"]["sha256"]
@@ -674,6 +683,12 @@ FIGURES: dict[str, Figure] = {f.key: f for f in [
             "insert": caption_dissect_insert, "dose": caption_dissect_dose},
            {"dissect": "fig_dissect", "units": "fig_dissect_units", "remove": "fig_dissect_remove",
             "insert": "fig_dissect_insert", "dose": "fig_dissect_dose"},
+           _settings_but_model, _model_sha),
+    Figure("fig_invert", "Inversion: memorization (membership test) and mode dropping", "ganlens.invert",
+           "invert.json", ("--n", "256", "--heldout", "auto", "--modes", "--steps", "100", "--starts", "4",
+                           "--draws", "2000"),
+           {k: _invert_caption(k) for k in ("invert", "membership", "modes")},
+           {"invert": "fig_invert", "membership": "fig_invert_membership", "modes": "fig_invert_modes"},
            _settings_but_model, _model_sha),
 ]}
 

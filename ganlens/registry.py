@@ -55,6 +55,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("arith", "vector arithmetic on latents"),
     Command("probe", "linear probe on the discriminator's features", needs="D", data=True),
     Command("dissect", "GAN Dissection: unit labels, remove and insert (needs a segmenter)"),
+    Command("invert", "GAN inversion: reconstructions, membership (--heldout) and mode dropping (--modes)",
+            data=True),
     Command("detect", "rooms window detector: train it, or draw boxes on samples automatically", out="file",
             device=False),
     Command("export", "a checkpoint as a release file with its card (checkpoint: positional)", out="file",

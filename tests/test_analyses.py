@@ -28,6 +28,8 @@ TINY = {
     "table1_probe": "--data rooms:n=50,seed=1 --C 0.01,0.1 --layers last --splits 2 --random-draws 2",
     "fig_dissect": (f"--segmenter {Path(__file__).parent / 'test_dissect.py'}:toy_segmenter --n 30 --n-eval 12 "
                     f"--dose-n 6 --show 2 --control-draws 2 --remove bright --insert bright --region-class other"),
+    "fig_invert": (f"--n 4 --steps 2 --starts 2 --draws 20 --keep 2 --samples 4 "
+                   f"--segmenter {Path(__file__).parent / 'test_dissect.py'}:toy_segmenter"),
 }
 
 

@@ -552,6 +552,7 @@ def test_out_that_cannot_be_written(check, command, tmp_path, ckpt, boxes):
     ("probe", ["--pool", "2.0"], "--pool"),
     ("rooms", ["--n", "x"], "--n"),
     ("detect", ["--steps", "-"], "--steps"),
+    ("invert", ["--starts", "two"], "--starts"),
 ])
 def test_non_integer_flags(check, command, argv_extra, flag, tmp_path, out, ckpt, boxes):
     argv = (out_argv(command, ckpt, out / OUT_NAME.get(command, "result"), boxes) if command != "detect"
@@ -569,6 +570,8 @@ def test_non_integer_flags(check, command, argv_extra, flag, tmp_path, out, ckpt
     ("rooms", ["--n", "0"], ["--n must be at least 1, got 0"]),
     ("rooms", ["--size", "0"], ["--size must be at least 1, got 0"]),
     ("train", ["--ckpt-every", "0"], ["--ckpt-every must be at least 1"]),
+    ("invert", ["--steps", "0"], ["--steps must be at least 1, got 0"]),
+    ("invert", ["--lr", "0"], ["--lr must be above 0"]),
 ])
 def test_out_of_range_flags(check, command, argv_extra, phrases, tmp_path, out, ckpt, boxes):
     argv = out_argv(command, ckpt, out / OUT_NAME.get(command, "result"), boxes) + argv_extra
@@ -652,3 +655,75 @@ def test_rooms_bad_outputs(check, argv, phrases, tmp_path, out):
     (tmp_path / "blocker").write_text("x")
     check("rooms", [a.format(tmp=tmp_path) for a in argv], *phrases, out=out)
     assert not (tmp_path / "grid.txt").exists()
+
+
+# ------------------------------------------------------------------------------------------------ invert
+
+BAD_G = """import torch
+from torch import nn
+import ganlens
+
+
+class NoGrad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(16, 3 * 8 * 8)
+
+    def forward(self, z):
+        with torch.no_grad():
+            return torch.tanh(self.lin(z)).reshape(len(z), 3, 8, 8)
+
+
+class NaNs(NoGrad):
+    def forward(self, z):
+        out = torch.tanh(self.lin(z)).reshape(len(z), 3, 8, 8)
+        return torch.where(z.abs().sum() > 0, out * float("nan"), out)
+
+
+def no_grad():
+    return ganlens.wrap(NoGrad(), nz=16)
+
+
+def nans():
+    return ganlens.wrap(NaNs(), nz=16)
+"""
+
+
+def invert_model(tmp_path, func: str) -> list:
+    path = tmp_path / "bad_g.py"
+    path.write_text(BAD_G)
+    images = tmp_path / "eight.npz"
+    np.savez(images, images=np.zeros((4, 3, 8, 8), np.uint8))
+    return ["--model", f"{path}:{func}", "--data", images, "--n", "2", "--steps", "2", "--starts", "1",
+            "--device", "cpu"]
+
+
+def test_invert_without_a_heldout_set(check, tmp_path, out):
+    argv = invert_model(tmp_path, "nans") + ["--heldout", "auto", "--out", out]
+    check("invert", argv, "no held-out set", "eight.npz", out=out)
+
+
+def test_invert_a_generator_without_gradients(check, tmp_path, out):
+    check("invert", invert_model(tmp_path, "no_grad") + ["--out", out], "carries no gradient", out=out)
+
+
+def test_invert_a_generator_that_makes_nan(check, tmp_path, out):
+    check("invert", invert_model(tmp_path, "nans") + ["--out", out], "NaN or infinite", out=out)
+
+
+def test_invert_images_of_wrong_channels(check, tmp_path, out, ckpt):
+    bad = tmp_path / "two.npz"
+    np.savez(bad, images=np.zeros((4, 2, 32, 32), np.uint8))
+    check("invert", argv_for("invert", ckpt, out) + ["--heldout", bad], str(bad), "channels", out=out)
+
+
+def test_invert_tensor_of_wrong_size():
+    import ganlens
+    from ganlens.errors import GanlensError
+    config = DCGANConfig(nz=16, ngf=8, ndf=8, nc=3, image_size=32)
+    gan = ganlens.wrap(Generator(config), nz=16)
+    with pytest.raises(GanlensError, match="images are 1x28x28, the model makes 3x32x32"):
+        ganlens.invert(gan, torch.zeros(4, 1, 28, 28, dtype=torch.uint8), n=2, steps=1)
+    with pytest.raises(GanlensError, match="heldout"):
+        ganlens.invert(gan, torch.zeros(4, 3, 32, 32, dtype=torch.uint8), heldout=torch.zeros(4, 3, 16, 16,
+                       dtype=torch.uint8), n=2, steps=1)
