@@ -61,7 +61,7 @@ def bootstrap_interval(member: np.ndarray, nonmember: np.ndarray, draws: int, se
 
 def permutation_p(member: np.ndarray, nonmember: np.ndarray, draws: int, seed: int) -> float:
     """One-sided permutation p-value of AUC > 0.5 (member distances smaller), from ranks."""
-    m, n = len(member), len(nonmember)
+    m = len(member)
     ranks = stats.rankdata(np.concatenate([member, nonmember]))
     observed = ranks[:m].sum()
     rng = np.random.default_rng(seed)
