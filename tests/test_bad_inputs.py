@@ -157,6 +157,8 @@ def argv_for(command: str, ckpt, out: Path, boxes: Path | None = None) -> list:
         "detect": ["--annotate", out / "boxes.json", "--checkpoint", ckpt, "--n", "2"],
         "dissect": ["--checkpoint", ckpt, "--out", out, "--device", "cpu", "--segmenter", SEGMENTER, "--n", "8",
                     "--remove", "none", "--insert", "none"],
+        "invert": ["--checkpoint", ckpt, "--out", out, "--device", "cpu", "--data", "rooms:n=4", "--n", "2",
+                   "--steps", "1", "--starts", "1"],
     }[command]
 
 
