@@ -232,22 +232,35 @@ Z_METHODS = {          # how a cell's Mann-Whitney U becomes a z-score (stats.ma
     "meehan": {"tie_correct": False, "continuity": 0.5},          # data_copying_tests.Zu: mean n m / 2 - 0.5
     "tie-corrected": {"tie_correct": True, "continuity": 0.0},    # scipy's asymptotic z with tiecorrect
 }
-RERANK = 8   # candidates beyond k re-ranked by exact distance (the expansion's error can reorder near-ties)
+RERANK = 8         # candidates beyond k that may be re-ranked by exact distance
+EXPANSION_TOL = 1e-5   # error of a float32 |a|^2+|b|^2-2ab squared distance, relative to |a|^2+|b|^2 (eps * sqrt(d)
+                       # for d up to ~3e6 values, with a margin)
 
 
 def _exact_smallest(q: torch.Tensor, t: torch.Tensor, d: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``m`` candidates of each query with the smallest |a|^2+|b|^2-2ab distances ``d`` (Q, B), their
-    distances recomputed directly, sorted ascending with ties broken by column: (exact (Q, m), columns (Q, m)).
+    """The ``m`` candidates of each query with the smallest |a|^2+|b|^2-2ab distances ``d`` (Q, B), sorted by
+    distance with ties broken by column: (distances (Q, m), columns (Q, m)).
 
-    The expansion is fast but its cancellation error (~1e-4 of |a|^2) can exceed the gaps between
-    near-copies, and its rounding depends on the chunk: choosing by it would make the nearest image depend on
-    the chunk size; choosing among the candidates by the direct distance does not."""
+    The expansion is fast, but its rounding error (up to :data:`EXPANSION_TOL` of |a|^2+|b|^2 in the squared
+    distance) can exceed the gaps between near-copies and depends on the chunk: every candidate within that
+    error of the best gets its distance recomputed directly (``(a - b).norm()``, the same in any chunk), so
+    the nearest image and its distance do not depend on the chunk size. The others keep their expansion
+    distance: they are clearly farther than the nearest."""
     m = min(m, d.shape[1])
-    cand = d.topk(m, dim=1, largest=False).indices.sort(1).values                    # (Q, m), by column
-    exact = torch.stack([(q - t[cand[:, j]]).norm(dim=1) for j in range(m)], 1)
-    exact = torch.where(torch.isfinite(d.gather(1, cand)), exact, torch.full_like(exact, math.inf))
-    order = exact.argsort(dim=1, stable=True)                                          # ties: smaller column
-    return exact.gather(1, order), cand.gather(1, order)
+    vals, cand = d.topk(m, dim=1, largest=False)
+    scale = EXPANSION_TOL * (q.square().sum(1, keepdim=True) + t.square().sum(1)[cand])
+    near = vals.square() <= vals[:, :1].square() + scale
+    near[:, 0] = True
+    near &= torch.isfinite(vals)
+    for j in range(m):
+        rows = near[:, j].nonzero().flatten()
+        if len(rows):
+            vals[rows, j] = (q[rows] - t[cand[rows, j]]).norm(dim=1)
+    vals = torch.where(torch.isfinite(d.gather(1, cand)), vals, torch.full_like(vals, math.inf))
+    by_col = cand.argsort(dim=1)                                      # ties: the smaller column first
+    vals, cand = vals.gather(1, by_col), cand.gather(1, by_col)
+    order = vals.argsort(dim=1, stable=True)
+    return vals.gather(1, order), cand.gather(1, order)
 
 
 def _update(st: dict, q: torch.Tensor, t: torch.Tensor, idx: torch.Tensor, tc: torch.Tensor | None) -> None:

@@ -17,8 +17,9 @@ splits x C values x classes): minutes to hours on two cores. Here:
   machine in the primal"): with A the images inside the margin, the minimiser of the quadratic that holds
   on A is beta_A = (K_AA + I / 2C)^-1 y_A, beta elsewhere 0; a step towards it with an exact line search
   on the objective, until A no longer changes, which makes the solution exact (finite termination).
-* **Sub-block solves** by Cholesky of K_AA + I/2C, or, when only a few images are outside A, through the
-  Cholesky factor of the whole K + I/2C (shared by every class at that C). Each C starts from the active sets
+* **Sub-block solves** by Cholesky of K_AA + I/2C, or, cheaper when few images differ, from a factorised set
+  near A (the previous Newton step's, or the whole K + I/2C shared by every class at that C) by block
+  elimination. Each C starts from the active sets
   of the previous one (a guess: it changes the number of steps, not the solution).
 
 All of it runs in float64 on the device of the Gram matrix (CPU or CUDA).
@@ -93,47 +94,107 @@ def objective(K: torch.Tensor, Y: torch.Tensor, beta: torch.Tensor, C: float) ->
     return 0.5 * (beta * out).sum(0) + C * ((1 - Y * out).clamp(min=0) ** 2).sum(0)
 
 
+@dataclass
+class _Base:
+    """A factorised active set: the sorted indices ``a`` and the Cholesky factor of K[a, a] + lam I."""
+
+    a: torch.Tensor
+    L: torch.Tensor
+
+
+def _factorise(K: torch.Tensor, a: torch.Tensor, lam: float) -> _Base:
+    M = K.index_select(0, a).index_select(1, a)
+    M.diagonal().add_(lam)
+    return _Base(a, torch.linalg.cholesky(M))
+
+
 class _Factor:
-    """The Cholesky factor of K + I/2C over the whole training block, made on first use and shared by every
-    class at that C (for Newton targets whose active set leaves out only a few images)."""
+    """The factor of K + I/2C over the whole training block, made on first use and shared by every class at
+    that C (a base whose active set is every image)."""
 
     def __init__(self, K: torch.Tensor, lam: float):
         self.K, self.lam, self.value = K, lam, None
 
-    def get(self) -> torch.Tensor:
+    def get(self) -> _Base:
         if self.value is None:
-            n = self.K.shape[0]
-            self.value = torch.linalg.cholesky(self.K + self.lam * torch.eye(n, dtype=self.K.dtype, device=self.K.device))
+            self.value = _factorise(self.K, torch.arange(self.K.shape[0], device=self.K.device), self.lam)
         return self.value
 
 
-def _solve_active(K: torch.Tensor, y: torch.Tensor, active: torch.Tensor, lam: float, factor: _Factor) -> torch.Tensor:
-    """The Newton target: beta (n,) with beta_A = (K_AA + lam I)^-1 y_A and 0 elsewhere.
+UPDATE_WEIGHT = 3.0   # a triangular-solve flop costs more than a Cholesky flop (weights 3, 6, 12 timed on 2 CPU cores: 3 best)
 
-    Two exact ways, whichever costs less: a Cholesky factorisation of the active block (|A|^3 / 3), or, when
-    only the few images of B = not A are left out, the whole block's shared factor M = K + lam I: beta =
-    M^-1 (y_A + E_B mu) with mu chosen so that beta_B = 0, i.e. (M^-1)_BB mu = -(M^-1 y_A)_B (|B| + 1
-    triangular solves, 4 n^2 (|B| + 1))."""
+
+def _update_cost(m0: int, removed: int, added: int) -> float:
+    """Cost of :func:`_solve_from` a base of m0 images for an active set that removes and adds some, in
+    Cholesky-flop equivalents."""
+    return UPDATE_WEIGHT * (m0 * m0 * (2.0 * (removed + 1) + added) + m0 * added * added) + added ** 3 / 3
+
+
+def _solve_from(K: torch.Tensor, y: torch.Tensor, active: torch.Tensor, base: _Base, lam: float) -> torch.Tensor:
+    """The Newton target from a factorised base set A0 (exact, float64): with E = A0 + S (S the active images
+    outside A0) and R = A0 - A, beta_E = M_EE^-1 (y_A + E_R mu) with mu chosen so that beta_R = 0; M_EE^-1 by
+    the block (Schur complement) elimination on A0's factor. Costs :func:`_update_cost`, not |A|^3 / 3."""
     n, out = K.shape[0], torch.zeros_like(y)
-    a, b = active.nonzero().flatten(), (~active).nonzero().flatten()
-    if len(a) == 0:
-        return out
-    if 12 * n * n * (len(b) + 1) >= len(a) ** 3:
-        M = K.index_select(0, a).index_select(1, a)
-        M.diagonal().add_(lam)
-        out[a] = torch.cholesky_solve(y[a, None], torch.linalg.cholesky(M))[:, 0]
-        return out
-    L = factor.get()
-    rhs = torch.zeros(n, 1 + len(b), dtype=K.dtype, device=K.device)
-    rhs[a, 0] = y[a]
-    rhs[b, 1 + torch.arange(len(b), device=K.device)] = 1.0
-    sol = torch.cholesky_solve(rhs, L)                      # M^-1 [y_A, E_B]
-    x = sol[:, 0]
-    if len(b):
-        mu = torch.linalg.solve(sol[b, 1:], -x[b])
-        x = x + sol[:, 1:] @ mu
-    out[a] = x[a]
+    in0 = torch.zeros(n, dtype=torch.bool, device=K.device)
+    in0[base.a] = True
+    S = (active & ~in0).nonzero().flatten()
+    rpos = (~active[base.a]).nonzero().flatten()                 # removed, as positions within A0
+    m0, c = len(base.a), 1 + len(rpos)
+    V0 = torch.zeros(m0, c, dtype=K.dtype, device=K.device)
+    V0[:, 0] = torch.where(active[base.a], y[base.a], torch.zeros_like(y[base.a]))
+    V0[rpos, 1 + torch.arange(len(rpos), device=K.device)] = 1.0
+    L = base.L
+    W0 = torch.linalg.solve_triangular(L, V0, upper=False)
+    if len(S):
+        Z = torch.linalg.solve_triangular(L, K.index_select(0, base.a).index_select(1, S), upper=False)
+        Sc = K.index_select(0, S).index_select(1, S) - Z.T @ Z
+        Sc.diagonal().add_(lam)
+        Lc = torch.linalg.cholesky(Sc)
+        VS = torch.zeros(len(S), c, dtype=K.dtype, device=K.device)
+        VS[:, 0] = y[S]
+        XS = torch.linalg.solve_triangular(Lc.T, torch.linalg.solve_triangular(Lc, VS - Z.T @ W0, upper=False),
+                                           upper=True)
+        X0 = torch.linalg.solve_triangular(L.T, W0 - Z @ XS, upper=True)
+    else:
+        XS = torch.zeros(0, c, dtype=K.dtype, device=K.device)
+        X0 = torch.linalg.solve_triangular(L.T, W0, upper=True)
+    X = torch.cat([X0, XS])
+    x = X[:, 0]
+    if len(rpos):
+        x = x + X[:, 1:] @ torch.linalg.solve(X[rpos, 1:], -X[rpos, 0])
+    out[base.a] = x[:m0]
+    out[S] = x[m0:]
+    out[~active] = 0.0
     return out
+
+
+def _solve_active(K: torch.Tensor, y: torch.Tensor, active: torch.Tensor, lam: float, factor: _Factor,
+                  base: _Base | None = None) -> tuple[torch.Tensor, _Base | None]:
+    """The Newton target: beta (n,) with beta_A = (K_AA + lam I)^-1 y_A and 0 elsewhere, and the problem's
+    factorised base after it.
+
+    Three exact ways, whichever costs the fewest flops: factorise the active block (|A|^3 / 3; it becomes the
+    base), or start from a factorised set close to A by :func:`_solve_from`: the problem's last factorised
+    active set (Newton's later steps change few images), or the whole block's factor shared by every class at
+    this C (when A leaves out only a few images)."""
+    n = K.shape[0]
+    a = active.nonzero().flatten()
+    if len(a) == 0:
+        return torch.zeros_like(y), base
+    options = {"direct": len(a) ** 3 / 3}
+    if base is not None:
+        in0 = torch.zeros(n, dtype=torch.bool, device=K.device)
+        in0[base.a] = True
+        options["base"] = _update_cost(len(base.a), int((in0 & ~active).sum()), int((active & ~in0).sum()))
+    full = n ** 3 / 3 if factor.value is None else 0.0
+    options["full"] = full + _update_cost(n, n - len(a), 0)
+    way = min(options, key=options.get)
+    if way == "direct":
+        base = _factorise(K, a, lam)
+        out = torch.zeros_like(y)
+        out[a] = torch.cholesky_solve(y[a, None], base.L)[:, 0]
+        return out, base
+    return _solve_from(K, y, active, base if way == "base" else factor.get(), lam), base
 
 
 def _line_search(o: torch.Tensor, q: torch.Tensor, y: torch.Tensor, bq: float, dq: float, C: float) -> float:
@@ -189,8 +250,10 @@ def _newton_one(K: torch.Tensor, y: torch.Tensor, C: float, factor: _Factor,
     beta = torch.zeros_like(y)
     o = torch.zeros_like(y)
     active = torch.ones_like(y, dtype=torch.bool) if start is None else start.clone()
+    base = None
     for step in range(1, MAX_NEWTON + 1):
-        d = _solve_active(K, y, active, lam, factor) - beta
+        target, base = _solve_active(K, y, active, lam, factor, base)
+        d = target - beta
         q = K @ d
         t = _line_search(o, q, y, float(beta @ q), float(d @ q), C)
         beta, o = beta + t * d, o + t * q

@@ -88,18 +88,28 @@ def test_the_solution_is_the_exact_minimiser():
         assert sol.steps < 30
 
 
-def test_both_sub_block_solves_give_the_same_newton_target():
+def test_every_sub_block_solve_gives_the_same_newton_target():
+    # direct factorisation, the whole block's shared factor, and a factorised base set that differs from A by
+    # images removed and added: all the exact (K_AA + lam I)^-1 y_A
     x, y = _clustered(n=80, d=50, k=2, seed=2)
     K = svm.gram(svm.standardise(x))
     t = svm.targets(y, 2)[:, 0]
     lam = 0.7
-    for share in (0.2, 0.99):                    # most images active: through the whole block's factor
-        active = torch.as_tensor(np.random.default_rng(3).random(80) < share)
-        got = svm._solve_active(K, t, active, lam, svm._Factor(K, lam))
+    rng = np.random.default_rng(3)
+    for share in (0.2, 0.6, 0.99):
+        active = torch.as_tensor(rng.random(80) < share)
         a = active.nonzero().flatten()
         want = torch.linalg.solve(K[a][:, a] + lam * torch.eye(len(a), dtype=K.dtype), t[a])
-        assert torch.allclose(got[a], want, rtol=1e-9, atol=1e-10)
-        assert not got[~active].any()
+        near = active.clone()
+        near[torch.as_tensor(rng.choice(80, 6, replace=False))] ^= True       # 6 images in or out
+        base = svm._factorise(K, near.nonzero().flatten(), lam)
+        factor = svm._Factor(K, lam)
+        ways = {"auto": svm._solve_active(K, t, active, lam, factor)[0],
+                "full": svm._solve_from(K, t, active, factor.get(), lam),
+                "base": svm._solve_from(K, t, active, base, lam)}
+        for way, got in ways.items():
+            assert torch.allclose(got[a], want, rtol=1e-8, atol=1e-10), (share, way)
+            assert not got[~active].any()
 
 
 def test_standardise_matches_standard_scaler():
