@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("train_throughput", "forget_speed", "dissect_speed", "walk_speed", "filters_speed", "rooms_speed",
-              "memory_scaling", "invert_speed")
+BENCHMARKS = ("train_throughput", "forget_speed", "dissect_speed", "walk_speed", "filters_speed", "probe_speed",
+              "rooms_speed", "memory_scaling", "invert_speed")
 
 
 def run(name: str, extra: list[str], timeout: float) -> tuple[str, float, list[str]]:
