@@ -901,10 +901,11 @@ def panel_text(result: dict, net: str) -> tuple[str, list[str]]:
     lay = block["layer"]
     det = lay["detectors"]["trained"] if net == "trained" else lay["detectors"]["random"][0]
     mean = lay["trained_mean"] if net == "trained" else lay["random_means"][0]
-    title = f"{who}: {det} of {lay['n_units']} units with {what}; mean {score} {mean:.{digits}f}"
+    # one short line per fact: the panel titles sit side by side, so a line must fit its own panel
+    title = f"{who}:\n{det} of {lay['n_units']} units with {what}; mean {score} {mean:.{digits}f}"
     if net == "trained" and "mann_whitney" in lay:
         verdict = "yes" if lay["higher_than_every_draw"] else "no"
-        title += f"; higher than all {len(lay['mann_whitney'])} random Ds: {verdict}"
+        title += f"\nhigher than all {len(lay['mann_whitney'])} random Ds: {verdict}"
     return title, labels
 
 
@@ -922,7 +923,7 @@ def plot(result: dict, arrays: dict):
         for ax, net, sheet in zip(axes[0], nets, sheets):
             figures.show_image(ax, sheet)
             title, labels = panel_text(result, net)
-            ax.set_title(title, pad=3, fontsize=6.5, wrap=True)
+            ax.set_title(title, pad=3, fontsize=6.5)
             ax.set_yticks([u * (r + 4) + r / 2 for u in range(U)])
             ax.set_yticklabels(labels, fontsize=6)
             ax.tick_params(axis="y", length=0, pad=2)
