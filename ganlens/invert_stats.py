@@ -25,8 +25,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-ALPHA = 0.05
-LEVEL = 0.95
+from . import stats as gstats
+
+ALPHA = gstats.LEVEL         # the level of the "memorizes" verdict
+LEVEL = gstats.CONFIDENCE    # the confidence of every interval
 MIN_PIXELS = 4
 
 
@@ -34,8 +36,7 @@ MIN_PIXELS = 4
 
 def auc(member: np.ndarray, nonmember: np.ndarray) -> float:
     """P(member distance < non-member distance), ties counted 1/2."""
-    u = stats.mannwhitneyu(nonmember, member, alternative="two-sided", method="asymptotic").statistic
-    return float(u / (len(member) * len(nonmember)))
+    return float(gstats.mann_whitney(nonmember, member).statistic / (len(member) * len(nonmember)))
 
 
 def _auc_sorted(member: np.ndarray, nonmember_sorted: np.ndarray) -> float:
@@ -65,13 +66,13 @@ def permutation_p(member: np.ndarray, nonmember: np.ndarray, draws: int, seed: i
     ranks = stats.rankdata(np.concatenate([member, nonmember]))
     observed = ranks[:m].sum()
     rng = np.random.default_rng(seed)
-    count, done = 0, 0
+    null, done = [], 0
     while done < draws:
         k = min(1000, draws - done)
-        perm = rng.permuted(np.tile(ranks, (k, 1)), axis=1)[:, :m].sum(1)
-        count += int((perm <= observed + 1e-9).sum())   # smaller rank sum = members closer = larger AUC
+        null.append(rng.permuted(np.tile(ranks, (k, 1)), axis=1)[:, :m].sum(1))
         done += k
-    return (1 + count) / (1 + draws)
+    # a smaller rank sum = members closer = a larger AUC: the null of -rank sum against -observed
+    return gstats.permutation_p(-observed, -np.concatenate(null))
 
 
 def membership(member: np.ndarray, nonmember: np.ndarray, *, draws: int = 2000, seed: int = 0,
