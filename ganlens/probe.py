@@ -62,7 +62,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from scipy.stats import t as t_dist
 from tqdm import tqdm
 
 from . import cli, figures
@@ -421,9 +420,8 @@ def spread(values, n_train: int | None = None, n_test: int | None = None) -> dic
     out = {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max()),
            "n": int(len(v))}
     if n_train and n_test and len(v) > 1:
-        se = float(np.sqrt(v.var(ddof=1) * (1 / len(v) + n_test / n_train)))
-        half = float(t_dist.ppf(0.975, len(v) - 1)) * se
-        out.update(corrected_se=se, ci=[out["mean"] - half, out["mean"] + half])
+        se, ci = stats.corrected_resampled_interval(v, n_train, n_test)
+        out.update(corrected_se=se, ci=ci.as_list())
     return out
 
 

@@ -127,18 +127,33 @@ def cochran_q(x: np.ndarray) -> TestResult:
     return TestResult(q if q.ndim else float(q), p if p.ndim else float(p))
 
 
+def _corrected_var(d: np.ndarray, n_train: int, n_test: int) -> np.ndarray:
+    """Nadeau & Bengio's variance of the mean of J resampled scores: s^2 (1/J + n_test/n_train), last axis."""
+    return d.var(-1, ddof=1) * (1 / d.shape[-1] + n_test / n_train)
+
+
 def corrected_resampled_t(diffs: np.ndarray, n_train: int, n_test: int) -> TestResult:
     """Nadeau & Bengio (2003) corrected resampled t-test of J per-split differences (e.g. repeated K-fold
     accuracies of two models): variance s^2 (1/J + n_test/n_train), t with J - 1 degrees of freedom,
     two-sided. Accounts for training sets that overlap between splits. Works along the last axis."""
     d = np.asarray(diffs, float)
     j = d.shape[-1]
-    var = d.var(-1, ddof=1) * (1 / j + n_test / n_train)
+    var = _corrected_var(d, n_train, n_test)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = d.mean(-1) / np.sqrt(var)
     t = np.where(var > 0, t, 0.0)
     p = np.where(var > 0, 2 * _st.t.sf(np.abs(t), j - 1), 1.0)
     return TestResult(t if t.ndim else float(t), p if p.ndim else float(p))
+
+
+def corrected_resampled_interval(values: np.ndarray, n_train: int, n_test: int,
+                                 confidence: float = CONFIDENCE) -> tuple[float, Interval]:
+    """The Nadeau-Bengio corrected standard error of the mean of J >= 2 resampled scores and its t interval
+    (J - 1 degrees of freedom)."""
+    v = np.asarray(values, float)
+    se = float(np.sqrt(_corrected_var(v, n_train, n_test)))
+    half = float(_st.t.ppf(0.5 + confidence / 2, len(v) - 1)) * se
+    return se, Interval(float(v.mean()) - half, float(v.mean()) + half)
 
 
 # ------------------------------------------------------------------------------------------ two samples

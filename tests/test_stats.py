@@ -234,3 +234,16 @@ def test_binomial_tail_is_the_upper_tail():
     runs = 2000
     fired = np.mean([stats.binomial_tail(int(rng.binomial(64, 1 / 6)), 64, 1 / 6) < 0.05 for _ in range(runs)])
     assert fired <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / runs)
+
+
+def test_corrected_resampled_interval_is_the_t_interval_with_the_corrected_variance():
+    from scipy.stats import t as t_dist
+    v = np.array([0.9, 0.92, 0.88, 0.93, 0.89])
+    se, ci = stats.corrected_resampled_interval(v, n_train=1600, n_test=400)
+    assert se == pytest.approx(np.sqrt(v.var(ddof=1) * (1 / 5 + 400 / 1600)), rel=1e-12)
+    half = t_dist.ppf(0.975, 4) * se
+    assert ci.as_list() == pytest.approx([v.mean() - half, v.mean() + half], rel=1e-12)
+    # the test and the interval agree: 0 lies outside the interval of differences exactly when p < 0.05
+    d = v - 0.87
+    _, dci = stats.corrected_resampled_interval(d, 1600, 400)
+    assert (dci.low > 0) == (stats.corrected_resampled_t(d, 1600, 400).p < 0.05)
