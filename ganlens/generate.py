@@ -26,7 +26,8 @@ from .validate import kind
 BATCH = 256
 
 
-def _prepare(gan) -> tuple[torch.nn.Module, torch.device, bool]:
+def prepare(gan) -> tuple[torch.nn.Module, torch.device, bool]:
+    """(G, its device, whether it takes (B, nz, 1, 1) latents), a conv G switched to channels_last in place."""
     G = gan.require_G()
     dev = gan.device
     conv = gan.latent_dims == 4
@@ -73,7 +74,7 @@ def images(gan, z: torch.Tensor, *, batch: int = BATCH, uint8: bool = False,
     edit: a context manager from :mod:`ganlens.hooks` (``ablate``, ``set_channels``, ``edit``) applied
     to every chunk, or a function returning one.
     """
-    G, dev, conv = _prepare(gan)
+    G, dev, conv = prepare(gan)
     z = _latents(gan, z)
     if len(z) == 0:
         return torch.zeros(0, gan.nc, gan.image_size, gan.image_size,
@@ -92,7 +93,7 @@ def activations(gan, z: torch.Tensor, layer: str, *, batch: int = BATCH, with_im
                 edit: ContextManager | None = None):
     """A G layer's activations for latents (N, nz) -> float32 (N, C, h, w) on the CPU ((N, C, 1, 1) for a
     linear layer). With ``with_images``, returns (activations, float images in [-1, 1])."""
-    G, dev, conv = _prepare(gan)
+    G, dev, conv = prepare(gan)
     name = gan.layer("G", layer).name
     acts, imgs = [], []
     with torch.inference_mode(), (edit or contextlib.nullcontext()), hooks.retain(G, name) as store:

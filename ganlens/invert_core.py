@@ -31,6 +31,7 @@ import hashlib
 import heapq
 import math
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -38,9 +39,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from .data import ImageSet, iter_chunks, to_float, to_uint8
 from .errors import GanlensError
+from .generate import images, prepare
+from .hooks import retain
 
 OBJECTIVES = ("pixel", "feature", "perceptual")
 
@@ -86,8 +90,7 @@ class Spaces:
     and the user's perceptual network (when given), with gradients."""
 
     def __init__(self, gan, perceptual: Callable | None):
-        from .hooks import retain
-        self.gan, self.perceptual, self._retain = gan, perceptual, retain
+        self.gan, self.perceptual = gan, perceptual
         self.d_layer = None
         if gan.D is not None and "last" in gan.layers("D").aliases:
             self.d_layer = gan.layer("D", "last").name
@@ -98,7 +101,7 @@ class Spaces:
         return ["pixel"] + (["feature"] if self.d_layer else []) + (["perceptual"] if self.perceptual else [])
 
     def d_features(self, x: torch.Tensor) -> torch.Tensor:
-        with self._retain(self.gan.D, self.d_layer, detach=False) as store:
+        with retain(self.gan.D, self.d_layer, detach=False) as store:
             self.gan.D(x)
         a = store[self.d_layer]
         return a.flatten(1)
@@ -276,12 +279,7 @@ def run(gan, data: ImageSet, n: int, s: Settings, spaces: Spaces, encoder: nn.Mo
         on_batch: Callable | None = None, progress: bool = False) -> Inverted:
     """Invert the first ``n`` images of ``data``, ``s.batch`` at a time. on_batch(start, real uint8,
     reconstruction uint8) sees every batch (the mode-dropping analysis measures errors inside masks)."""
-    import time
-
-    from tqdm import tqdm
-    G, dev = gan.require_G(), gan.device
-    if gan.latent_dims == 4:
-        G.to(memory_format=torch.channels_last)
+    G, dev, _ = prepare(gan)
     gen = torch.Generator().manual_seed(s.seed)
     lat, norms, dist, shown, best = [], [], {k: [] for k in spaces.names}, [], _Best(s.keep)
     t0 = time.perf_counter()
@@ -337,7 +335,6 @@ def g_fingerprint(gan) -> str:
 
 def train_encoder(gan, steps: int, seed: int, batch: int = 64) -> nn.Module:
     """An encoder trained on (z, G(z)) pairs of fresh prior samples (Adam 1e-3, MSE on z)."""
-    from .generate import images
     torch.manual_seed(seed)
     E = make_encoder(gan.nz, gan.nc, gan.image_size).to(gan.device)
     opt = torch.optim.Adam(E.parameters(), lr=1e-3)
