@@ -34,7 +34,7 @@ def startup(imports: str) -> float:
 
 def references(gan, n: int, imports: str, batch: int | None = None) -> tuple[float, float]:
     """(start-up seconds, seconds of one plain G pass over ``n`` latents), printed as one line."""
-    from ganlens.generate import images
+    from ganlens.core.generate import images
     start = startup(imports)
     z = gan.latents(range(n))
     images(gan, z[:50])  # warm-up

@@ -21,10 +21,10 @@ import torch
 
 import ganlens
 from ganlens import cli
-from ganlens.checkpoints import DEFAULT_CHECKPOINT
-from ganlens.data import TensorSet, open_images, to_float
+from ganlens.core.checkpoints import DEFAULT_CHECKPOINT
+from ganlens.data.sets import TensorSet, open_images, to_float
 from ganlens.filters import CHUNK, _screen_bf16, scan, search_top
-from ganlens.models import DCGANConfig, Discriminator
+from ganlens.core.models import DCGANConfig, Discriminator
 
 PILOT_NDF = 32  # width of the run that trains the shipped model, used while rooms64.pt does not exist yet
 

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 import ganlens  # noqa: E402
 from ganlens import invert_core as core  # noqa: E402
-from ganlens.data import to_float  # noqa: E402
+from ganlens.data.sets import to_float  # noqa: E402
 from ganlens.memorization import open_data  # noqa: E402
 
 

@@ -24,9 +24,9 @@ import time
 
 import torch
 
-from ganlens.data import iter_chunks, load_all, open_images, to_float
-from ganlens.hooks import retain
-from ganlens.models import DCGANConfig, Discriminator
+from ganlens.data.sets import iter_chunks, load_all, open_images, to_float
+from ganlens.core.hooks import retain
+from ganlens.core.models import DCGANConfig, Discriminator
 
 
 def child(n: int, chunk: int, ndf: int, mode: str, k: int = 16, queries: int = 64) -> dict:

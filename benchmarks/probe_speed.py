@@ -37,8 +37,8 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout: import this ga
 
 import ganlens  # noqa: E402
 from ganlens import probe  # noqa: E402
-from ganlens.data import TensorSet  # noqa: E402
-from ganlens.models import DCGANConfig, Discriminator, Generator  # noqa: E402
+from ganlens.data.sets import TensorSet  # noqa: E402
+from ganlens.core.models import DCGANConfig, Discriminator, Generator  # noqa: E402
 
 
 def digits(n: int = 2000, size: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

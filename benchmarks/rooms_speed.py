@@ -12,7 +12,7 @@ import time
 import cv2
 import torch
 
-from ganlens.rooms import make_rooms
+from ganlens.data.rooms import make_rooms
 
 
 def measure(size: int, n: int, repeats: int) -> tuple[float, float]:

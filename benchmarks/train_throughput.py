@@ -33,8 +33,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganlens import cli, train
-from ganlens.data import load_all, open_images, to_float
-from ganlens.models import DCGANConfig
+from ganlens.data.sets import load_all, open_images, to_float
+from ganlens.core.models import DCGANConfig
 
 # Dense peak TFLOP/s of GPUs we know, (float32 without tensor cores, bf16 tensor cores), from the
 # vendors' data sheets (SXM parts); anything else needs --peak-tflops.

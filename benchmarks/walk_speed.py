@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from ganlens import cli, memorization
-from ganlens.checkpoints import DEFAULT_CHECKPOINT, load
-from ganlens.data import RoomsSet, iter_chunks
-from ganlens.generate import images
+from ganlens.core.checkpoints import DEFAULT_CHECKPOINT, load
+from ganlens.data.sets import RoomsSet, iter_chunks
+from ganlens.core.generate import images
 
 PILOT = "/tmp/ganlens-tiny/last.pt"  # used while the shipped rooms64.pt does not exist yet
 

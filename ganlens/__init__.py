@@ -9,26 +9,68 @@ Public API::
     images = gan.generate(z)                           # (3, nc, H, W) in [-1, 1]
     r = ganlens.walk(gan)                              # every analysis returns a Result:
     r.to_dict(), r.figure(), r.save("out/walk")        # its JSON, a matplotlib Figure, files
+
+Layout (each layer imports only from the ones above it in this list): ``core/`` (model type, checkpoints,
+layers, hooks, generation, results, figure style), ``stats/``, ``data/`` (image sets, the rooms testbed, box
+and rating files), ``analyses/`` (one package per analysis: computation, record, figure), ``tools/`` (train,
+annotate, export, paper), and at the top the commands (``ganlens/<name>.py`` is ``python -m ganlens.<name>``),
+the command helper (:mod:`ganlens.cli`) and the registry (:mod:`ganlens.registry`).
 """
 
-__version__ = "0.1.0"
+import importlib
+import importlib.abc
+import importlib.util
+import sys
 
-from .checkpoints import DEFAULT_CHECKPOINT, LoadedModel, load  # noqa: E402
-from .errors import GanlensError  # noqa: E402
-from .gan import GAN, latent_from_seed, random_like, wrap  # noqa: E402
-from .layers import Layer, LayerTable  # noqa: E402
-from .models import DCGANConfig, Discriminator, Generator  # noqa: E402
-from .results import Result  # noqa: E402
+from ganlens.core.checkpoints import DEFAULT_CHECKPOINT, LoadedModel, load
+from ganlens.core.errors import GanlensError
+from ganlens.core.gan import GAN, latent_from_seed, random_like, wrap
+from ganlens.core.layers import Layer, LayerTable
+from ganlens.core.models import DCGANConfig, Discriminator, Generator
+from ganlens.core.results import Result
+from ganlens.core.version import __version__
+from ganlens.registry import ANALYSES
 
-ANALYSES = ("walk", "memorization", "filters", "forget", "arith", "probe", "train", "dissect", "invert")
+# Modules that moved into core/ and data/: their old names (``ganlens.hooks``, ``from ganlens.boxes import
+# read``) keep importing the same module object, so users' code and notebooks keep working.
+MOVED = {
+    **{name: f"ganlens.core.{name}" for name in (
+        "errors", "models", "architectures", "layers", "hooks", "gan", "checkpoints", "generate", "results",
+        "figures", "validate", "guided")},
+    "boxes": "ganlens.data.boxes", "ratings": "ganlens.data.ratings",
+}
+
+
+class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import ganlens.<old name>`` -> the module at its new place (one module object under both names).
+    Written by hand: importlib has no alias mechanism; this is the documented finder/loader protocol."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        head, _, leaf = fullname.rpartition(".")
+        if head == __name__ and leaf in MOVED:
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        module = importlib.import_module(MOVED[spec.name.rpartition(".")[2]])
+        spec.loader_state = module.__spec__  # the import system is about to overwrite it with the alias's spec
+        return module
+
+    def exec_module(self, module):
+        module.__spec__ = module.__spec__.loader_state
+
+
+if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
+    sys.meta_path.append(_MovedFinder())
 
 
 def __getattr__(name: str):
     """``ganlens.walk(gan, ...)`` etc.: analysis modules are imported on first use (start-up stays fast)
-    and are callable (see :func:`ganlens.results.analysis_module`)."""
+    and are callable (see :func:`ganlens.core.results.analysis_module`); moved modules by their old names."""
     if name in ANALYSES:
-        import importlib
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(ANALYSES[name])
+    if name in MOVED:
+        return importlib.import_module(MOVED[name])
     raise AttributeError(f"module 'ganlens' has no attribute {name!r}")
 
 

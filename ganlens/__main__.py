@@ -1,6 +1,6 @@
 """``python -m ganlens COMMAND ...``: the ``ganlens`` console script (see :mod:`ganlens.registry`)."""
 
-from .registry import entry
+from ganlens.registry import entry
 
 if __name__ == "__main__":
     entry()

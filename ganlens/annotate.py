@@ -78,11 +78,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import boxes, cli, ratings
-from .errors import GanlensError
-from .gan import latent_from_seed
-from .generate import images as generate_images
-from .results import atomic_write
+from ganlens.data import boxes, ratings
+from ganlens import cli
+from ganlens.core.errors import GanlensError
+from ganlens.core.gan import latent_from_seed
+from ganlens.core.generate import images as generate_images
+from ganlens.core.results import atomic_write
 
 PROG = "python -m ganlens.annotate"
 FORMAT = boxes.FORMAT
@@ -153,7 +154,7 @@ def _read_json(path: Path):
         raise GanlensError(f"{path}: no such file")
     if path.is_dir():
         raise GanlensError(f"{path}: is a folder, expected a JSON file")
-    from .boxes import read_json
+    from ganlens.data.boxes import read_json
     return read_json(path)
 
 
@@ -300,8 +301,8 @@ def rating_pages(gan, forget_json: str | Path, n: int = DEFAULT_RATE_N, raters: 
     (:mod:`ganlens.ratings`), as raw pixels in a secret random order; the key lists, per page and image, its
     condition and seed. ``names``: the pages' file names recorded in the key (default rate-1.html, ...).
     """
-    from .data import to_uint8
-    from .forget import generate
+    from ganlens.data.sets import to_uint8
+    from ganlens.forget import generate
     j_path, j, arrays = forget_result(forget_json)
     s = j["settings"] if isinstance(j.get("settings"), dict) else {}
     if s.get("checkpoint_sha256") and gan.sha256 and s["checkpoint_sha256"] != gan.sha256:
@@ -363,7 +364,7 @@ def write_rating_page(args) -> str:
     model = cli.load_model(args, cli.device(args.device))
     model.require_G()
     pages, key = rating_pages(model, j_path, args.n or DEFAULT_RATE_N, raters, args.scale, [p.name for p in paths])
-    from .results import dumps
+    from ganlens.core.results import dumps
     atomic_write(key_path, dumps(key))
     for path, page in zip(paths, pages):
         atomic_write(path, page)

@@ -81,11 +81,13 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
-from . import cli, figures, stats
-from .data import to_float, to_uint8
-from .errors import GanlensError, require_at_least
-from .generate import images
-from .results import Result, analysis_module, provenance
+from ganlens import cli, stats
+from ganlens.core import figures
+from ganlens.data.sets import to_float, to_uint8
+from ganlens.core.errors import GanlensError, require_at_least
+from ganlens.core.generate import images
+from ganlens.core.results import Result, provenance
+from ganlens.analyses.api import analysis_module
 
 PROG = "python -m ganlens.arith"
 EXAMPLES = f"""  {PROG}                                      # rooms demo: window_nodoor - nowindow_nodoor + nowindow_door
@@ -402,8 +404,8 @@ def detector_judge(gan, attributes: tuple[str, ...], required: bool = True) -> J
     """The rooms detector (:mod:`ganlens.detect`) as a judge of ``attributes`` (rooms classes): an image has
     a class when its largest region of that class covers the detector's minimum area. The detector is
     trusted only where it was validated (64x64 RGB rooms): elsewhere None, or with ``required`` an error."""
-    from .detect import DEFAULT_DETECTOR, detector_for
-    from .rooms import CLASSES
+    from ganlens.data.detect import DEFAULT_DETECTOR, detector_for
+    from ganlens.data.rooms import CLASSES
     found = detector_for(CLASSES[0], gan.image_size, gan.nc, device=gan.device)
     if found is None:
         if required:
@@ -833,7 +835,7 @@ def _check_missing(missing: list[str], expr, terms, turn) -> None:
 
 
 def _header(gan, seed: int, scale: float, demo: bool, judge: Judge | None, norm: str, attributes) -> dict:
-    from .walk import checkpoint_block
+    from ganlens.walk import checkpoint_block
     uniform = gan.latent == "uniform"
     settings = {"seed": seed, "device": str(gan.device), "jitter": scale, "neighbours": NEIGHBOURS,
                 "noise_amplitude": noise_amplitude(gan.latent, scale), "latent": gan.latent,

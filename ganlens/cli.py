@@ -20,9 +20,9 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .errors import GanlensError
-from .gan import SEED_MAX  # one seed rule for every command and file
-from .results import OUT_ROOT, check_out, running_command, staged_output, write_json  # noqa: F401 (re-exported)
+from ganlens.core.errors import GanlensError
+from ganlens.core.gan import SEED_MAX  # one seed rule for every command and file
+from ganlens.core.results import (OUT_ROOT, check_out, running_command, staged_output, write_json)  # noqa: F401 (re-exported)
 
 MODEL_HELP = ("build the networks with your own code: FILE.py:FUNC or package.module:FUNC, where FUNC() returns "
               "ganlens.wrap(G=..., D=..., nz=...); --checkpoint weights, if given, are then loaded into them "
@@ -239,7 +239,7 @@ def start(args):
 
 def load_model(args, dev) -> "object":
     """The GAN named by ``--model`` (with ``--checkpoint`` weights) or by ``--checkpoint`` alone."""
-    from .checkpoints import load, load_weights
+    from ganlens.core.checkpoints import load, load_weights
     spec = getattr(args, "model", None)
     if not spec:
         return load(args.checkpoint, dev)
@@ -257,7 +257,7 @@ def user_model(spec: str, flag: str = "--model", accept: Callable[[object], str 
     code on purpose (``dissect --segmenter``): errors name ``flag``, and FUNC's return value is checked by
     ``accept`` (a one-line problem, or None when fine) and returned as it is, instead of as a GAN.
     """
-    from .gan import GAN
+    from ganlens.core.gan import GAN
     where, sep, func = spec.rpartition(":")
     if not sep or not where or not func.isidentifier():
         raise GanlensError(f"{flag} {spec}: expected FILE.py:FUNC or package.module:FUNC")

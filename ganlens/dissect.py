@@ -92,14 +92,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import cli, figures, hooks, stats
-from . import dissect_effects as fx
-from . import dissect_threshold as thr
-from .data import to_uint8
-from .errors import GanlensError, NotApplicable, require_at_least
-from .generate import images
-from .results import Result, analysis_module, finite_or_none, provenance
-from .stats import clopper_pearson
+from ganlens import cli, stats
+from ganlens.core import figures, hooks
+from ganlens import dissect_effects as fx
+from ganlens import dissect_threshold as thr
+from ganlens.data.sets import to_uint8
+from ganlens.core.errors import GanlensError, NotApplicable, require_at_least
+from ganlens.core.generate import images
+from ganlens.core.results import Result, finite_or_none, provenance
+from ganlens.analyses.api import analysis_module
+from ganlens.stats import clopper_pearson
 
 PROG = "python -m ganlens.dissect"
 EXAMPLES = f"""  {PROG}                                        # every hidden layer of the shipped rooms model
@@ -184,7 +186,7 @@ def rooms_segmentation(gan) -> Segmentation | None:
     data = str((gan.provenance or {}).get("data") or "")
     if (gan.nc, gan.image_size) != (3, 64) or not data.startswith("rooms"):
         return None
-    from .detect import DEFAULT_DETECTOR, detector_for
+    from ganlens.data.detect import DEFAULT_DETECTOR, detector_for
     found = detector_for(DEFAULT_TARGET, gan.image_size, gan.nc, gan.device)
     if found is None:
         return None
@@ -504,7 +506,7 @@ def measure(maps: np.ndarray, cls: int, min_px: int, region: np.ndarray | None =
     """For class maps (N, S, S): "present" (N,) (largest 8-connected region of the class, inside ``region``
     (N, S, S) bool if given, >= min_px pixels), "share" (N,) of the image (or of the region) and, with a
     region, "iou" (N,) of the class's pixels with the region."""
-    from .detect import largest_region
+    from ganlens.data.detect import largest_region
     m = maps == cls
     inside = m & region if region is not None else m
     out = {"present": np.array([largest_region(x) >= min_px for x in inside], bool)}
@@ -662,7 +664,7 @@ def insert_regions(maps: np.ndarray, region_cls: int, side: int, size: int, box)
     region class in each square (None with a box)}."""
     n, s = len(maps), maps.shape[-1]
     if box is not None:
-        from .boxes import cell_labels, pixel_mask
+        from ganlens.data.boxes import cell_labels, pixel_mask
         cells = torch.from_numpy(cell_labels([list(box)], s, side, 0.5) == 1)
         return {"used": np.arange(n), "cells": cells.expand(n, -1, -1).clone(),
                 "pixels": np.broadcast_to(pixel_mask([list(box)], s, s), (n, s, s)).copy(),
@@ -732,7 +734,7 @@ def agreement(gan, boxes, seg: Segmentation, records: list[dict], ious: dict, ta
         return {"available": False, "reason": "no box file given (boxes= / --boxes)"}
     from scipy.stats import spearmanr
 
-    from .forget import read_boxes, run_probe
+    from ganlens.forget import read_boxes, run_probe
     bf = read_boxes(boxes, gan)
     label = bf.label if bf.label in seg.classes else bf.label.rstrip("s")
     if label not in seg.classes:
@@ -1134,7 +1136,7 @@ def _rows(ax, img: np.ndarray, labels: list[str]) -> None:
 
 def plot_remove(result: dict, arrays: dict):
     """Per removed class: samples, the same latents with its top-k units removed, and with k random units."""
-    from .forget import sheet
+    from ganlens.forget import sheet
     recs = result["remove"]
     classes = result["segmenter"]["classes"]
     before = torch.from_numpy(arrays["eval_before"]).float()
@@ -1156,7 +1158,7 @@ def plot_remove(result: dict, arrays: dict):
 
 def plot_insert(result: dict, arrays: dict):
     """Per inserted class: samples with the target region (red), the top-k units set inside it, k random units."""
-    from .forget import sheet
+    from ganlens.forget import sheet
     recs = {c: r for c, r in result["insert"].items() if "after" in r}
     classes = result["segmenter"]["classes"]
     with figures.style():

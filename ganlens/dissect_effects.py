@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import ttest_1samp
 
-from .results import finite_or_none
+from ganlens.core.results import finite_or_none
 
 
 def class_shares(labels: torch.Tensor, k: int, side: int, shape: tuple[int, int]) -> torch.Tensor:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import GanlensError
+from ganlens.core.errors import GanlensError
 
 FRACS = np.logspace(-3, 0, 100)      # fired fractions of the level grid (gandissect: torch.logspace(-3, 0, 100))
 SELECT_SEED = 2_000_000_000          # selection latents: seeds SELECT_SEED + i (never the dissection samples)

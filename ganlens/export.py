@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import checkpoints, cli, figures
-from .generate import images
+from ganlens.core import checkpoints, figures
+from ganlens import cli
+from ganlens.core.generate import images
 
 PROG = "python -m ganlens.export"
 EXAMPLES = f"""  {PROG} runs/rooms64/last.pt --out ganlens/default/rooms64.pt --half

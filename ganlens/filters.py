@@ -67,14 +67,15 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from . import cli, figures
-from . import filters_layer as flayer
-from .data import (FolderSet, ImageSet, RoomsSet, for_model, image_files, iter_chunks, mask_files, mask_names,
-                   read_mask, to_float)
-from .errors import GanlensError, require_at_least, require_memory
-from .guided import eval_no_inplace, guided_backprop
-from .hooks import channels_last, layer_module, retain
-from .results import Result, analysis_module, provenance
+from ganlens import cli
+from ganlens.core import figures
+from ganlens import filters_layer as flayer
+from ganlens.data.sets import (FolderSet, ImageSet, RoomsSet, for_model, image_files, iter_chunks, mask_files, mask_names, read_mask, to_float)
+from ganlens.core.errors import GanlensError, require_at_least, require_memory
+from ganlens.core.guided import eval_no_inplace, guided_backprop
+from ganlens.core.hooks import channels_last, layer_module, retain
+from ganlens.core.results import Result, provenance
+from ganlens.analyses.api import analysis_module
 
 PROG = "python -m ganlens.filters"
 EXAMPLES = f"""  {PROG}                                   # shipped rooms model, rooms masks, units 0-5
@@ -471,7 +472,7 @@ def open_masks(masks, data: ImageSet, size: int) -> Masks | None:
         return None
     if masks is None:
         if isinstance(data, RoomsSet):
-            from .rooms import CLASSES
+            from ganlens.data.rooms import CLASSES
             return Masks(lambda idx: _rooms_masks(data, idx), dict(enumerate(CLASSES)), data.spec, "rooms")
         return None
     if isinstance(masks, Masks):
@@ -498,7 +499,7 @@ class RoomsKeepMasks(RoomsSet):
         self.have = np.zeros(len(self.kept), bool)
 
     def chunk(self, start: int, stop: int) -> torch.Tensor:
-        from .rooms import make_rooms
+        from ganlens.data.rooms import make_rooms
         images, masks = make_rooms(stop - start, size=self.size, seed=self.seed, start=start)
         end = min(stop, len(self.kept))
         if end > start:
@@ -550,7 +551,7 @@ def _pair_by_name(root: Path, files: list[Path], image_root: Path, images: list[
 
 
 def _box_masks(path: Path, data: ImageSet, size: int) -> Masks:
-    from . import boxes
+    from ganlens.data import boxes
     bf = boxes.read(path)
     if (bf.width, bf.height) != (size, size):
         raise GanlensError(f"--masks {path}: boxes are drawn on {bf.width}x{bf.height} images, the model sees "

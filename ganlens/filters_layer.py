@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import stats
+from ganlens import stats
 
 PERMUTATIONS = 999
 LAYER_RULE = ("the trained layer scores higher when its units' scores are higher than every random draw's by a "

@@ -105,15 +105,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import boxes as boxfile
-from . import cli, figures, ratings, stats
-from . import forget_select as fsel
-from .forget_select import candidate_ks  # noqa: F401 (part of this module's API)
-from .errors import GanlensError, require_at_least
-from .generate import activations, images
-from .hooks import ablate, edit
-from .results import Result, analysis_module, provenance
-from .stats import clopper_pearson
+from ganlens.data import boxes as boxfile
+from ganlens import cli, stats
+from ganlens.core import figures
+from ganlens.data import ratings
+from ganlens import forget_select as fsel
+from ganlens.forget_select import candidate_ks  # noqa: F401 (part of this module's API)
+from ganlens.core.errors import GanlensError, require_at_least
+from ganlens.core.generate import activations, images
+from ganlens.core.hooks import ablate, edit
+from ganlens.core.results import Result, provenance
+from ganlens.analyses.api import analysis_module
+from ganlens.stats import clopper_pearson
 
 PROG = "python -m ganlens.forget"
 OUT_DEFAULT = "ganlens-out/forget"
@@ -751,7 +754,7 @@ def forget(gan, boxes, *, layer: str = "second-highest", negatives_per_image: in
     lay = check_settings(gan, layer, **{k: v for k, v in settings.items() if k not in ("layer_flag", "seed")})
     bf = read_boxes(boxes, gan)
     warning = boxfile.sha_warning(bf, bf.path or "boxes", gan.sha256)
-    from .detect import detector_for  # after validation: a bad input fails before the detector loads
+    from ganlens.data.detect import detector_for  # after validation: a bad input fails before the detector loads
     judge = detector_for(bf.label, gan.image_size, gan.nc, gan.device)
     timings, t = {}, time.perf_counter()
     p = run_probe(gan, lay.name, bf, np.random.default_rng(seed), negatives_per_image=negatives_per_image, C=C,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .results import finite_or_none
+from ganlens.core.results import finite_or_none
 
 SCORE_DOC = ("held-out pixel change inside the boxes minus rho_random times the change outside them (rho_random: "
              "inside/outside ratio of the fold's random sets, all sizes pooled); [0, 1] pixel units")
@@ -96,7 +96,7 @@ def make_folds(probe: dict, boxed: dict, image_means: torch.Tensor | None) -> tu
 
 def _localise(gen_each, fold: Fold, boxed: dict, sets: list[list[int]], fill) -> list[dict]:
     """Localisation (:func:`ganlens.forget.localisation`) of the fold's held-out images under each set."""
-    from .forget import localisation
+    from ganlens.forget import localisation
     base, z, masks = (boxed[k][fold.held] for k in ("base", "z", "masks"))
     step = 2 * max(1, 1024 // (2 * len(fold.held)))                  # about 1024 images per batched run
     made = [m for i in range(0, len(sets), step) for m in gen_each(z, sets[i:i + step], fill=fill)]

@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import cli
-from . import invert_core as core
-from . import invert_stats as st
-from .data import ImageSet, RoomsSet, for_model, parse_rooms, to_float
-from .errors import GanlensError, NotApplicable, require_at_least
-from .results import Result, analysis_module, atomic_write, provenance
+from ganlens import cli
+from ganlens import invert_core as core
+from ganlens import invert_stats as st
+from ganlens.data.sets import ImageSet, RoomsSet, for_model, parse_rooms, to_float
+from ganlens.core.errors import GanlensError, NotApplicable, require_at_least
+from ganlens.core.results import Result, atomic_write, provenance
+from ganlens.analyses.api import analysis_module
 
 PROG = "python -m ganlens.invert"
 EXAMPLES = f"""  {PROG}                                        # 256 training rooms of the shipped model
@@ -45,7 +46,7 @@ def _stats(d: np.ndarray) -> dict:
 
 def open_set(gan, data, n: int, flag: str) -> ImageSet:
     """``data`` opened for ``gan`` (sizes checked); ``rooms`` is the checkpoint's own rooms training set."""
-    from .memorization import open_data
+    from ganlens.memorization import open_data
     try:
         opened = open_data(gan, data) if flag == "images" else for_model(gan, data, flag)
     except GanlensError as e:
@@ -72,7 +73,7 @@ def encoder_for(gan, encoder, s: core.Settings) -> tuple[torch.nn.Module | None,
         return encoder.to(gan.device).eval(), {"source": "given"}
     key = {"g_sha256": core.g_fingerprint(gan), "steps": s.encoder_steps, "seed": s.seed}
     if encoder is not True and Path(encoder).is_file():
-        from .checkpoints import read
+        from ganlens.core.checkpoints import read
         saved = read(encoder)
         if isinstance(saved, dict) and saved.get("key") == key:
             E = core.make_encoder(gan.nz, gan.nc, gan.image_size)
@@ -177,7 +178,7 @@ def invert(gan, images="rooms", *, n: int = 256, heldout=None, modes: bool = Fal
             else open_set(gan, heldout, n, "heldout")
     seg = None
     if modes:
-        from .dissect import as_segmentation
+        from ganlens.dissect import as_segmentation
         seg = as_segmentation(segmenter, gan)
     return _run(gan, data, held, seg, s, n=n, samples=samples, perceptual=perceptual, encoder=encoder,
                 draws=draws, progress=progress)
@@ -209,7 +210,7 @@ def _run(gan, data, held, seg, s: core.Settings, *, n, samples, perceptual, enco
                      "encoder_seconds": (enc_block or {}).pop("train_seconds", None)}
     out["provenance"] = provenance(gan, s.seed, call=f"ganlens.invert({gan.name!r}, {data.spec!r}, n={n}, "
                                                     f"heldout={'yes' if held is not None else None})")
-    from . import invert_figures as figs
+    from ganlens import invert_figures as figs
     plots = {"invert": figs.plot_pairs}
     if held is not None:
         plots["membership"] = figs.plot_membership
@@ -281,7 +282,7 @@ def _perceptual(spec: str | None):
 
 def from_args(args, gan) -> Result:
     """The analysis the command's flags ask for (``ganlens.paper`` calls this too)."""
-    from .dissect import segmenter_from_spec
+    from ganlens.dissect import segmenter_from_spec
     seg = segmenter_from_spec(args.segmenter) if args.segmenter else None
     cache = Path(args.out) / "encoder.pt" if args.encoder else None
     return invert(gan, args.data, n=args.n, heldout=args.heldout, modes=args.modes, segmenter=seg,

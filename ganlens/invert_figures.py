@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import figures
+from ganlens.core import figures
 
 PAIRS = 8  # real / reconstruction pairs per row of the pairs figure
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from . import stats as gstats
+from ganlens import stats as gstats
 
 ALPHA = gstats.LEVEL         # the level of the "memorizes" verdict
 LEVEL = gstats.CONFIDENCE    # the confidence of every interval

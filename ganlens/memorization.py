@@ -64,11 +64,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import stats
-from .data import ImageSet, iter_chunks, to_float
-from .errors import GanlensError, require_at_least
-from .generate import features, images
-from .results import Result, analysis_module, provenance
+from ganlens import stats
+from ganlens.data.sets import ImageSet, iter_chunks, to_float
+from ganlens.core.errors import GanlensError, require_at_least
+from ganlens.core.generate import features, images
+from ganlens.core.results import Result, provenance
+from ganlens.analyses.api import analysis_module
 
 CT_THRESHOLD = -3.0            # a z-score: 3 standard deviations towards "closer than real data"
 COPY_QUANTILE = 0.05           # held-out quantile that defines "suspiciously close"
@@ -119,8 +120,8 @@ def feature_space(net, layer: str = "last", batch: int = 256) -> Space:
 
     Converts D to channels_last in place (1.4-1.9x faster convolutions on CPU; equal up to float rounding).
     """
-    from .gan import GAN
-    from .layers import _device, resolve
+    from ganlens.core.gan import GAN
+    from ganlens.core.layers import _device, resolve
     D = net.require_D() if isinstance(net, GAN) else net
     name = net.layer("D", layer).name if isinstance(net, GAN) else resolve(D, layer).name
     device = _device(D)
@@ -431,7 +432,7 @@ def open_data(gan, data) -> ImageSet:
     """Training images for ``gan`` from a data spec (``"rooms"``, a folder, an .npz, LSUN), an opened
     :class:`ganlens.data.ImageSet` or a uint8 tensor (N, nc, H, W). ``rooms`` is the checkpoint's own
     rooms set when its provenance names one. The set's ``spec`` says what was opened."""
-    from .data import check_data_arg, for_model
+    from ganlens.data.sets import check_data_arg, for_model
     check_data_arg(data, "data")  # a numpy array, a dict or None: one line, not a file named by its repr
     if isinstance(data, (ImageSet, torch.Tensor, tuple)):
         return for_model(gan, data)
@@ -451,7 +452,7 @@ def heldout_images(data: ImageSet, provenance: dict, count: int, seed: int,
     the model trained on all of it these were seen in training, which can only hide copying of those few,
     so pass ``heldout`` for a clean split).
     """
-    from .data import RoomsSet, open_images, parse_rooms
+    from ganlens.data.sets import RoomsSet, open_images, parse_rooms
     if heldout is not None:
         h = heldout if isinstance(heldout, ImageSet) else open_images(str(heldout), data.size, data.nc)
         if (h.nc, h.size) != (data.nc, data.size):
@@ -547,7 +548,7 @@ def memorization(gan, data, *, samples: int = 512, holdout: int = 512, cells: in
     Returns a :class:`ganlens.Result` of kind "memorization" (figure "neighbours").
     """
     if method == "inversion":
-        from .invert import invert
+        from ganlens.invert import invert
         return invert(gan, data, heldout="auto" if heldout is None else heldout, seed=seed, **inversion)
     if method != "neighbours" or inversion:
         raise GanlensError(f"method must be 'neighbours' or 'inversion', got {method!r}"
@@ -580,7 +581,7 @@ def plot_neighbours(data: dict, arrays: dict):
     data: a memorization JSON (or walk.json's "memorization" block) with ``spaces`` and
     ``shown.groups``; arrays: ``neighbours_query`` and ``neighbours_<space>``, uint8 (Q, nc, H, W).
     """
-    from . import figures
+    from ganlens.core import figures
     groups = data["shown"]["groups"]
     spaces = sorted(data["spaces"], key=lambda s: s != "pixel")
     query = arrays["neighbours_query"]

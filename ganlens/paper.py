@@ -48,8 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, cli, figures, results
-from .errors import GanlensError, NotApplicable
+from ganlens import __version__, cli
+from ganlens.core import figures, results
+from ganlens.core.errors import GanlensError, NotApplicable
 
 SKIPPED = -1  # _call's status for an analysis that does not apply to this model
 
@@ -604,7 +605,7 @@ class Figure:
 def _invert_caption(stem: str) -> Callable[[dict], str]:
     """ganlens.invert_figures' plain-text caption, LaTeX-escaped, with the model named as in every caption."""
     def caption(j: dict) -> str:
-        from . import invert_figures
+        from ganlens import invert_figures
         text = getattr(invert_figures, f"caption_{stem}")(j)
         return latex_escape(text).replace(invert_figures.MODEL, _model(j))
     return caption
@@ -1006,7 +1007,7 @@ def main(argv: list[str] | None = None, only: str | None = None) -> int:
     tex_prefix = (tex_prefix.rstrip("/") + "/") if tex_prefix not in ("", ".") else ""
     latex_path(tex_prefix)  # a path LaTeX cannot read fails now, not after the work
     dev = cli.device(args.device)
-    from .checkpoints import DEFAULT_CHECKPOINT
+    from ganlens.core.checkpoints import DEFAULT_CHECKPOINT
     gan = cli.load_model(args, dev)  # a missing or bad checkpoint (or --model) is one line now, and loads once
     ck = gan.path if gan.path is not None else (DEFAULT_CHECKPOINT if not args.model else None)
     base = {"checkpoint": args.checkpoint, "model": args.model, "seed": args.seed, "device": args.device,

@@ -64,12 +64,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from . import cli, figures
-from .data import ImageSet, RoomsSet, for_model, iter_chunks, to_float
-from . import stats, svm
-from .errors import GanlensError, require_at_least, require_memory
-from .hooks import channels_last, retain
-from .results import Result, analysis_module, atomic_write, provenance
+from ganlens import cli
+from ganlens.core import figures
+from ganlens.data.sets import ImageSet, RoomsSet, for_model, iter_chunks, to_float
+from ganlens import stats, svm
+from ganlens.core.errors import GanlensError, require_at_least, require_memory
+from ganlens.core.hooks import channels_last, retain
+from ganlens.core.results import Result, atomic_write, provenance
+from ganlens.analyses.api import analysis_module
 
 PROG = "python -m ganlens.probe"
 EXAMPLES = f"""  {PROG}                                      # shipped model, has-window on 2000 unseen rooms
@@ -164,7 +166,7 @@ def net_fingerprint(net: nn.Module) -> str:
 
 def rooms_labels(masks: np.ndarray, task: str) -> np.ndarray:
     """Rooms masks (N, H, W) uint8 -> int labels (N,) for ``task`` (see TASKS)."""
-    from .rooms import WINDOW
+    from ganlens.data.rooms import WINDOW
     win = masks == WINDOW
     if task == "has-window":
         return win.reshape(len(win), -1).any(1).astype(np.int64)
@@ -203,7 +205,7 @@ def data_key(data: ImageSet, task: str | None, n: int) -> str:
 def _batches(data: ImageSet, task: str | None, n: int, chunk: int):
     """(uint8 images (B, nc, H, W), labels (B,)) over the first n images; rooms render images and masks once."""
     if isinstance(data, RoomsSet):
-        from .rooms import make_rooms
+        from ganlens.data.rooms import make_rooms
         for start in range(0, n, chunk):
             imgs, masks = make_rooms(min(chunk, n - start), size=data.size, seed=data.seed, start=start)
             yield torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), rooms_labels(masks, task)
@@ -217,7 +219,7 @@ def extract(nets: dict[str, tuple[nn.Module, list[str]]], data: ImageSet, task: 
     """One pass over the first n images -> ({net key: features (n, F)}, int64 labels (n,)). Features are
     float16, or float32 for a network with a value beyond float16's range (65504; e.g. a random copy of
     a spectral-norm D), which is not clipped."""
-    from .guided import eval_no_inplace
+    from ganlens.core.guided import eval_no_inplace
     out = {k: [] for k in nets}
     labels = []
     bar = tqdm(total=n, desc="D features", unit="img", disable=not progress, dynamic_ncols=True,

@@ -16,16 +16,22 @@ import importlib
 import sys
 from dataclasses import dataclass
 
+from ganlens import cli
+from ganlens.core.version import __version__
+
 PROG = "ganlens"
 
 
 @dataclass(frozen=True)
 class Command:
-    """One command: ``python -m ganlens.<name>`` and ``ganlens <name>``.
+    """One entry: ``python -m ganlens.<name>`` and ``ganlens <name>``, and what else knows about it.
 
     out: what ``--out`` names ("folder" or "file"); checkpoint: it reads a checkpoint; model: it takes
     ``--model`` (user code); needs: the network it runs ("G", "D" or "" for none); data: it takes ``--data``;
-    device: it takes ``--device``."""
+    device: it takes ``--device``; analysis: ``ganlens.<name>(gan, ...)`` calls it (its module is callable);
+    paper: ``module:NAME`` of its paper figure (a :class:`ganlens.core.paper.PaperFigure`), "" for none;
+    command: False for an analysis with no command of its own (called by another, e.g. memorization);
+    where: the module ``ganlens.<name>`` resolves to, when that is not ``ganlens.<name>`` itself."""
 
     name: str
     summary: str
@@ -35,35 +41,43 @@ class Command:
     needs: str = "G"
     data: bool = False
     device: bool = True
+    analysis: bool = False
+    paper: str = ""
+    command: bool = True
+    where: str = ""
 
     @property
     def module(self) -> str:
-        return f"ganlens.{self.name}"
+        return self.where or f"ganlens.{self.name}"
 
     @property
     def prog(self) -> str:
         return f"python -m {self.module}"
 
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (
+ENTRIES: tuple[Command, ...] = (
     Command("train", "train a DCGAN (rooms, an image folder, .npz or LSUN)", checkpoint=False, model=False,
-            needs="", data=True),
-    Command("walk", "latent walks; with --data, nearest training images", data=True),
-    Command("filters", "what the discriminator's units respond to", needs="D", data=True),
-    Command("forget", "remove an object by dropping generator feature maps (needs --boxes)"),
+            needs="", data=True, analysis=True),
+    Command("walk", "latent walks; with --data, nearest training images", data=True, analysis=True),
+    Command("memorization", "nearest training images and the data-copying test (run by walk --data)",
+            analysis=True, command=False),
+    Command("filters", "what the discriminator's units respond to", needs="D", data=True, analysis=True),
+    Command("forget", "remove an object by dropping generator feature maps (needs --boxes)", analysis=True),
     Command("annotate", "an HTML page to draw boxes on samples", out="file"),
-    Command("arith", "vector arithmetic on latents"),
-    Command("probe", "linear probe on the discriminator's features", needs="D", data=True),
-    Command("dissect", "GAN Dissection: unit labels, remove and insert (needs a segmenter)"),
+    Command("arith", "vector arithmetic on latents", analysis=True),
+    Command("probe", "linear probe on the discriminator's features", needs="D", data=True, analysis=True),
+    Command("dissect", "GAN Dissection: unit labels, remove and insert (needs a segmenter)", analysis=True),
     Command("invert", "GAN inversion: reconstructions, membership (--heldout) and mode dropping (--modes)",
-            data=True),
+            data=True, analysis=True),
     Command("detect", "rooms window detector: train it, or draw boxes on samples automatically", out="file",
             device=False),
     Command("export", "a checkpoint as a release file with its card (checkpoint: positional)", out="file",
             model=False, needs="", device=False),
     Command("rooms", "write the procedural rooms data set", checkpoint=False, model=False, needs="",
             device=False),
-)}
+)
+COMMANDS: dict[str, Command] = {c.name: c for c in ENTRIES if c.command}
+ANALYSES: dict[str, str] = {c.name: c.module for c in ENTRIES if c.analysis}  # ganlens.<name> -> its module
 
 
 def usage() -> str:
@@ -82,7 +96,6 @@ def main(argv: list[str] | None = None) -> int:
         print(usage(), end="", file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     if argv[0] == "--version":
-        from . import __version__
         print(f"{PROG} {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
@@ -90,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: unknown command {name!r}; one of {', '.join(COMMANDS)} (see {PROG} --help)",
               file=sys.stderr)
         return 2
-    from . import cli
     mod = importlib.import_module(COMMANDS[name].module)
     return cli.run(mod.main, rest, f"{PROG} {name}")  # argparse's exits (--help, a bad flag) included
 

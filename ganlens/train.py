@@ -28,13 +28,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import checkpoints, cli, figures, results
-from .checkpoints import latent_from_seed
-from .data import RoomsSet, load_all, open_images, to_float
-from .errors import GanlensError, require_at_least
-from .gan import wrap
-from .models import LATENTS, ConfigError, DCGANConfig, Discriminator, Generator
-from .results import analysis_module, provenance
+from ganlens.core import checkpoints, figures, results
+from ganlens import cli
+from ganlens.core.checkpoints import latent_from_seed
+from ganlens.data.sets import RoomsSet, load_all, open_images, to_float
+from ganlens.core.errors import GanlensError, require_at_least
+from ganlens.core.gan import wrap
+from ganlens.core.models import LATENTS, ConfigError, DCGANConfig, Discriminator, Generator
+from ganlens.core.results import provenance
+from ganlens.analyses.api import analysis_module
 
 PROG = "python -m ganlens.train"
 EXAMPLES = f"""  {PROG} --data rooms --out runs/rooms64 --iters 3000 --ngf 32 --ndf 32 --batch-size 64
@@ -273,7 +275,7 @@ def train(data: str = "rooms", out: str | Path = "runs/train", *, progress: bool
     ``.gan`` is the trained model. Checkpoints, sample grids and logs go into the run folder ``out`` as
     training goes (see the module doc). ``settings``: the fields of :class:`Settings`."""
     import numpy as np
-    from .results import Result
+    from ganlens.core.results import Result
     unknown = set(settings) - set(Settings.__dataclass_fields__)
     if unknown:
         raise GanlensError(f"ganlens.train: unknown setting(s) {', '.join(sorted(unknown))}")

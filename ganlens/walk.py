@@ -42,10 +42,12 @@ import time
 import numpy as np
 import torch
 
-from . import cli, figures, memorization
-from .errors import GanlensError, require_memory
-from .generate import images
-from .results import Result, analysis_module, provenance
+from ganlens import cli, memorization
+from ganlens.core import figures
+from ganlens.core.errors import GanlensError, require_memory
+from ganlens.core.generate import images
+from ganlens.core.results import Result, provenance
+from ganlens.analyses.api import analysis_module
 
 PROG = "python -m ganlens.walk"
 EXAMPLES = f"""  {PROG}                                   # the shipped rooms model, 4 walks of 9 points

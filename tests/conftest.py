@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import checkpoints
-from ganlens.models import DCGANConfig, Discriminator, Generator
+from ganlens.core import checkpoints
+from ganlens.core.models import DCGANConfig, Discriminator, Generator
 
 torch.set_num_threads(1)
 

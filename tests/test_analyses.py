@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import boxes, checkpoints, cli, paper, results
-from ganlens.models import DCGANConfig, Discriminator, Generator
+from ganlens.data import boxes
+from ganlens.core import checkpoints, results
+from ganlens import cli, paper
+from ganlens.core.models import DCGANConfig, Discriminator, Generator
 
 ROOT = Path(__file__).resolve().parents[1]
 NZ = 16

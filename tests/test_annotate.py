@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import annotate, boxes, checkpoints
-from ganlens.generate import images
+from ganlens import annotate
+from ganlens.data import boxes
+from ganlens.core import checkpoints
+from ganlens.core.generate import images
 
 EVIL = "</script><script>alert(1)</script>"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -367,7 +369,7 @@ def rating(tmp_path):
 
 def test_rating_pages_are_blind(rating):
     """Reproducer: one page held before / after / control of each latent, and the PNG sizes told "before"."""
-    from ganlens.data import to_uint8
+    from ganlens.data.sets import to_uint8
     from ganlens.forget import generate
     paths, key, gan, folder = rating
     j = json.loads((folder / "forget.json").read_text())
@@ -397,7 +399,7 @@ def test_rating_pages_are_blind(rating):
 
 
 def test_rate_blind_in_the_browser_reload_change_download(browser, rating, tmp_path):
-    from ganlens import ratings
+    from ganlens.data import ratings
     paths, key, gan, folder = rating
     items = key["pages"][0]["items"]
     plan = [it["condition"] != "after" for it in items]          # a rater who never sees it after the edit

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from archs import ALL
-from ganlens import boxes as boxfile
+from ganlens.data import boxes as boxfile
 from ganlens import cli
 
 ARCHS = Path(__file__).parent / "archs.py"

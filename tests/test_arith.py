@@ -257,7 +257,7 @@ def test_one_attribute_is_no_test_mean_A_alone_wins():
 
 def test_the_rooms_detector_judges_real_rooms():
     """The judge of rooms models: on rendered rooms it agrees with the exact masks (images in uint8)."""
-    from ganlens.rooms import WINDOW, DOOR, make_rooms
+    from ganlens.data.rooms import WINDOW, DOOR, make_rooms
     judge = arith.detector_judge(ganlens.load(), ("window", "door"))
     assert judge.info["name"] == "rooms detector" and judge.info["heldout_quality"]["window"]["image_recall"] > 0.9
     imgs, masks = make_rooms(64, size=64, seed=7)

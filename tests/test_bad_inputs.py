@@ -40,10 +40,11 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import checkpoints, cli
-from ganlens.boxes import FORMAT as BOX_FORMAT
+from ganlens.core import checkpoints
+from ganlens import cli
+from ganlens.data.boxes import FORMAT as BOX_FORMAT
 from ganlens.registry import COMMANDS
-from ganlens.models import DCGANConfig, Discriminator, Generator
+from ganlens.core.models import DCGANConfig, Discriminator, Generator
 
 PYTHON = sys.executable
 
@@ -721,7 +722,7 @@ def test_invert_images_of_wrong_channels(check, tmp_path, out, ckpt):
 
 def test_invert_tensor_of_wrong_size():
     import ganlens
-    from ganlens.errors import GanlensError
+    from ganlens.core.errors import GanlensError
     config = DCGANConfig(nz=16, ngf=8, ndf=8, nc=3, image_size=32)
     gan = ganlens.wrap(Generator(config), nz=16)
     with pytest.raises(GanlensError, match="images are 1x28x28, the model makes 3x32x32"):

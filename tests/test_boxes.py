@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import boxes
-from ganlens.checkpoints import latent_from_seed
-from ganlens.errors import GanlensError
-from ganlens.models import DCGANConfig
+from ganlens.data import boxes
+from ganlens.core.checkpoints import latent_from_seed
+from ganlens.core.errors import GanlensError
+from ganlens.core.models import DCGANConfig
 
 CONFIG = DCGANConfig(nz=16, ngf=8, ndf=8, image_size=32)
 

@@ -14,10 +14,10 @@ from archs import mlp_nets, onebyone_nets, paper_nets
 from foreign import (PaperDiscriminator, PaperGenerator, critic, tutorial_discriminator, tutorial_generator,
                      with_spectral_norm)
 import ganlens
-from ganlens import checkpoints
-from ganlens.checkpoints import FORMAT, latent_from_seed, load
-from ganlens.errors import GanlensError
-from ganlens.models import ConfigError, Generator
+from ganlens.core import checkpoints
+from ganlens.core.checkpoints import FORMAT, latent_from_seed, load
+from ganlens.core.errors import GanlensError
+from ganlens.core.models import ConfigError, Generator
 
 NZ, NGF, NDF = 20, 8, 12  # distinct values, so a mix-up between them shows
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import cli, results
-from ganlens.errors import GanlensError
+from ganlens import cli
+from ganlens.core import results
+from ganlens.core.errors import GanlensError
 
 
 def test_run_turns_ganlens_error_into_one_line(capsys):

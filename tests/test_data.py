@@ -8,9 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlens.data import (FolderSet, RoomsSet, TensorSet, iter_chunks, load_all, open_images, parse_rooms,
-                          to_float, to_uint8)
-from ganlens.errors import GanlensError
+from ganlens.data.sets import (FolderSet, RoomsSet, TensorSet, iter_chunks, load_all, open_images, parse_rooms, to_float, to_uint8)
+from ganlens.core.errors import GanlensError
 
 # data.py decodes with torchvision.io, deprecated in torchvision 0.29 (see the report); still correct
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities:DeprecationWarning")

@@ -17,9 +17,10 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from ganlens import checkpoints, train
-from ganlens.data import load_all, open_images, to_float
-from ganlens.models import DCGANConfig
+from ganlens.core import checkpoints
+from ganlens import train
+from ganlens.data.sets import load_all, open_images, to_float
+from ganlens.core.models import DCGANConfig
 
 ITERS, BATCH, WORLD, SEED = 2, 16, 2, 0
 CONFIG = DCGANConfig(nz=16, ngf=8, ndf=8, image_size=32)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import boxes, detect
-from ganlens.rooms import BED, CLASSES, WALL, WINDOW
+from ganlens import detect
+from ganlens.data import boxes
+from ganlens.data.rooms import BED, CLASSES, WALL, WINDOW
 
 
 def _fake_detector() -> detect.Detector:

@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import ganlens
-from ganlens import boxes as boxfile
+from ganlens.data import boxes as boxfile
 from ganlens import cli, dissect, paper
 from ganlens import dissect_effects as fx
 from ganlens import dissect_threshold as thr
-from ganlens.errors import GanlensError
-from ganlens.hooks import count_hooks
+from ganlens.core.errors import GanlensError
+from ganlens.core.hooks import count_hooks
 
 sys.path.insert(0, str(Path(__file__).parent))   # importable on its own too: --segmenter tests/test_dissect.py:...
 from archs import mlp_gan, paper_gan  # noqa: E402

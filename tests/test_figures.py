@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ganlens import figures
+from ganlens.core import figures
 
 
 def test_grid_equals_torchvision_make_grid():

@@ -20,13 +20,13 @@ from torch import nn
 from torch.nn import functional as F
 
 import ganlens
-from ganlens import checkpoints, cli
-from ganlens.data import TensorSet, load_all, open_images, to_float
-from ganlens.filters import (NO_SEMANTIC, PROG, Masks, main, panel_text, receptive_field, scan, search_top,
-                             tail_quantile, tail_size)
-from ganlens.guided import guided_backprop, plain_gradient
-from ganlens.hooks import count_hooks, retain
-from ganlens.models import DCGANConfig, Discriminator, Generator
+from ganlens.core import checkpoints
+from ganlens import cli
+from ganlens.data.sets import TensorSet, load_all, open_images, to_float
+from ganlens.filters import (NO_SEMANTIC, PROG, Masks, main, panel_text, receptive_field, scan, search_top, tail_quantile, tail_size)
+from ganlens.core.guided import guided_backprop, plain_gradient
+from ganlens.core.hooks import count_hooks, retain
+from ganlens.core.models import DCGANConfig, Discriminator, Generator
 
 from archs import ALL, sn_gan
 from foreign import tutorial_discriminator
@@ -720,7 +720,7 @@ def test_pair_counts_equal_counting_every_pixel():
 
 
 def test_rooms_masks_kept_from_the_scan_are_the_rendered_ones():
-    from ganlens.data import RoomsSet
+    from ganlens.data.sets import RoomsSet
     from ganlens.filters import RoomsKeepMasks
     rooms = RoomsSet(n=30, size=32, seed=4)
     kept = RoomsKeepMasks(rooms, 20)

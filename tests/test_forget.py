@@ -22,9 +22,11 @@ from torch import nn
 import ganlens
 from archs import ALL
 from foreign import tutorial_generator
-from ganlens import boxes, checkpoints, cli, forget
-from ganlens.errors import GanlensError
-from ganlens.hooks import ablate, count_hooks, retain
+from ganlens.data import boxes
+from ganlens.core import checkpoints
+from ganlens import cli, forget
+from ganlens.core.errors import GanlensError
+from ganlens.core.hooks import ablate, count_hooks, retain
 
 NZ = 16
 ARCHS = Path(__file__).parent / "archs.py"
@@ -268,7 +270,8 @@ def test_figure_samples_show_the_object():
 
 def test_rating_pages_and_ratings_command_end_to_end(tmp_path, capsys):
     """forget -> annotate --rate (3 pages + key) -> every rater's file -> forget --ratings writes the scores."""
-    from ganlens import annotate, ratings
+    from ganlens import annotate
+    from ganlens.data import ratings
     gan = ALL["paper"]()
     out = tmp_path / "forget"
     ganlens.forget(gan, small_boxes(gan), **SMALL).save(out)

@@ -14,8 +14,9 @@ from torch import nn
 
 import ganlens
 from archs import ALL, NZ, mlp_nets, paper_nets, sn_nets
-from ganlens import cli, generate, hooks, layers, results
-from ganlens.errors import GanlensError
+from ganlens import cli
+from ganlens.core import generate, hooks, layers, results
+from ganlens.core.errors import GanlensError
 
 ARCHS = Path(__file__).parent / "archs.py"
 
@@ -168,7 +169,7 @@ def test_result_saves_json_then_figures_and_matches_to_dict(tmp_path):
     import matplotlib.figure
 
     def plot(data, arrays):
-        from ganlens import figures
+        from ganlens.core import figures
         fig, ax = figures.figure("one")
         ax.plot(arrays["y"])
         ax.set_title(f"{data['n']} points")

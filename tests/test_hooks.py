@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from ganlens.errors import GanlensError
-from ganlens.hooks import ablate, count_hooks, layer_module, retain
-from ganlens.models import Discriminator
+from ganlens.core.errors import GanlensError
+from ganlens.core.hooks import ablate, count_hooks, layer_module, retain
+from ganlens.core.models import Discriminator
 
 
 def by_hand(net, x, stop=None, edit=None):

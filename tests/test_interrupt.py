@@ -37,7 +37,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlens import checkpoints, cli, train
+from ganlens.core import checkpoints
+from ganlens import cli, train
 
 ITERS, EVERY, KILL_AFTER = 40, 5, 10
 SETTINGS = ["--data", "rooms:n=64", "--image-size", "32", "--ngf", "8", "--ndf", "8", "--nz", "16",

@@ -15,7 +15,7 @@ import ganlens
 from ganlens import cli
 from ganlens import invert_core as core
 from ganlens import invert_stats as st
-from ganlens.errors import GanlensError
+from ganlens.core.errors import GanlensError
 
 from archs import mlp_gan, paper_gan, sn_gan  # noqa: E402 (tests/ is on sys.path)
 

@@ -6,9 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganlens.errors import GanlensError
-from ganlens.models import (ConfigError, DCGANConfig, Discriminator, Generator, base_size, layer_names,
-                            layer_shape, resolve_layer)
+from ganlens.core.errors import GanlensError
+from ganlens.core.models import (ConfigError, DCGANConfig, Discriminator, Generator, base_size, layer_names, layer_shape, resolve_layer)
 
 SIZES = [(28, 1), (32, 3), (64, 3), (128, 3)]
 # (image size) -> (G hidden block sides, D hidden block sides)

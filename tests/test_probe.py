@@ -15,7 +15,7 @@ import torch
 
 import ganlens
 from ganlens import cli, probe
-from ganlens.hooks import count_hooks, retain
+from ganlens.core.hooks import count_hooks, retain
 
 from archs import ALL, mlp_gan
 
@@ -90,7 +90,7 @@ def test_probe_separable_data_and_shuffled_labels():
 
 
 def test_rooms_labels():
-    from ganlens.rooms import WINDOW, BED
+    from ganlens.data.rooms import WINDOW, BED
     m = np.zeros((3, 64, 64), np.uint8)
     m[1, 5:15, 5:15] = WINDOW
     m[1, 5:15, 30:40] = WINDOW

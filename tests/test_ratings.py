@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganlens import cli, forget, ratings
-from ganlens.errors import GanlensError
+from ganlens import cli, forget
+from ganlens.data import ratings
+from ganlens.core.errors import GanlensError
 
 SHA = "ab" * 32
 C = ratings.CONDITIONS

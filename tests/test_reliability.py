@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import checkpoints, cli, results
-from ganlens.errors import GanlensError
-from ganlens.models import DCGANConfig, Discriminator, Generator
+from ganlens.core import checkpoints, results
+from ganlens import cli
+from ganlens.core.errors import GanlensError
+from ganlens.core.models import DCGANConfig, Discriminator, Generator
 
 CFG = DCGANConfig(nz=16, ngf=8, ndf=8, nc=3, image_size=32)
 
@@ -210,8 +211,8 @@ def test_results_never_write_nan_or_infinity(tmp_path, value, where):
 
 @pytest.mark.parametrize("seed", [-1, 2**63, 2**64, 10**30])
 def test_one_seed_rule_everywhere(tmp_path, capsys, seed):
-    from ganlens import boxes
-    from ganlens.gan import latent_from_seed
+    from ganlens.data import boxes
+    from ganlens.core.gan import latent_from_seed
     with pytest.raises(GanlensError, match="seeds are integers 0..2\\*\\*63-1"):
         latent_from_seed(seed, 4)
     code = walk(["--seed", seed, "--out", tmp_path / "o"])
@@ -231,7 +232,7 @@ def box_json(samples) -> dict:
 
 
 def test_box_file_parsing_limits(tmp_path):
-    from ganlens import boxes
+    from ganlens.data import boxes
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100000 + "]" * 100000)
     with pytest.raises(GanlensError, match="nested too deeply"):
@@ -248,7 +249,7 @@ def test_box_file_parsing_limits(tmp_path):
 
 
 def test_box_file_with_many_problems_prints_twenty_and_a_count(tmp_path):
-    from ganlens import boxes
+    from ganlens.data import boxes
     path = tmp_path / "many.json"
     path.write_text(json.dumps(box_json([{"seed": i, "boxes": [[5, 5, 1, 1]]} for i in range(5000)])))
     with pytest.raises(boxes.BoxFileError) as e:
@@ -258,7 +259,7 @@ def test_box_file_with_many_problems_prints_twenty_and_a_count(tmp_path):
 
 
 def test_duplicate_seeds_are_refused_in_box_files_as_in_coco_import(tmp_path):
-    from ganlens import boxes
+    from ganlens.data import boxes
     problems = boxes.validate(box_json([{"seed": 3, "boxes": [[0, 0, 4, 4]]}, {"seed": 3, "boxes": []}]))
     assert problems == ["samples[1].seed: seed 3 is already samples[0]; merge their boxes"]
 
@@ -272,7 +273,7 @@ def test_duplicate_seeds_are_refused_in_box_files_as_in_coco_import(tmp_path):
     ({"images": np.zeros((4, 32, 32, 3), np.uint8), "labels": np.array([0, 1, 10**12, 0])}, "class ids 0..65535"),
 ])
 def test_npz_contents_are_checked_before_any_work(tmp_path, arrays, phrase):
-    from ganlens.data import open_images
+    from ganlens.data.sets import open_images
     path = tmp_path / "d.npz"
     np.savez(path, **arrays)
     with pytest.raises(GanlensError, match=phrase):
@@ -343,7 +344,7 @@ def test_coco_ids_that_are_not_ids(bad):
 
 @pytest.mark.parametrize("label", ["$x^$", "$\\frac{", "{{DATA}}", "a$b$c"])
 def test_labels_are_text_in_figures_and_pages(tmp_path, label):
-    from ganlens import figures
+    from ganlens.core import figures
     from ganlens.annotate import build_page
 
     def plot(data, arrays):
@@ -363,7 +364,7 @@ def test_labels_are_text_in_figures_and_pages(tmp_path, label):
 
 @pytest.mark.parametrize("content", [b"hello, these are notes\n", b"\x80\x04K\x01.", b""])
 def test_a_file_that_is_not_an_npz_says_so(tmp_path, content):
-    from ganlens.data import open_images
+    from ganlens.data.sets import open_images
     path = tmp_path / "d.npz"
     path.write_bytes(content)
     with pytest.raises(GanlensError, match="not an .npz file") as e:

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import checkpoints, cli, results
-from ganlens.models import DCGANConfig, Discriminator, Generator
+from ganlens.core import checkpoints, results
+from ganlens import cli
+from ganlens.core.models import DCGANConfig, Discriminator, Generator
 
 CFG = DCGANConfig(nz=16, ngf=8, ndf=8, nc=3, image_size=32)
 TRAIN = ["--image-size", "32", "--ngf", "8", "--ndf", "8", "--nz", "16", "--batch-size", "8", "--device", "cpu",
@@ -147,7 +148,8 @@ def test_exclusive_staging_refuses_while_held(tmp_path):
 # ----------------------------------------------------------------- 5: no path becomes a LaTeX line
 
 def test_a_newline_in_a_path_never_starts_a_latex_line(tmp_path):
-    from ganlens import figures, paper
+    from ganlens.core import figures
+    from ganlens import paper
     import matplotlib.pyplot as plt
     fig = plt.figure(figsize=(3, 2))
     figures.save(fig, tmp_path / "f")
@@ -177,7 +179,7 @@ def test_out_that_is_no_folder_of_its_own_is_refused(where, tmp_path, ckpt, caps
 
 
 def test_an_out_inside_data_is_not_read_back_as_images(tmp_path, ckpt, capsys):
-    from ganlens import data
+    from ganlens.data import sets as data
     from test_bad_inputs import write_png
     folder = tmp_path / "photos"
     for k in range(2):
@@ -413,7 +415,7 @@ def png_declaring(path: Path, w: int, h: int) -> Path:
 
 
 def test_an_image_declaring_30000_squared_pixels_is_not_decoded(tmp_path, capsys):
-    from ganlens import data
+    from ganlens.data import sets as data
     from test_bad_inputs import write_png
     folder = tmp_path / "imgs"
     write_png(folder / "good.png", 32, 32, 0)
@@ -425,7 +427,7 @@ def test_an_image_declaring_30000_squared_pixels_is_not_decoded(tmp_path, capsys
 
 def test_an_animated_gif_gives_its_first_frame(tmp_path):
     from PIL import Image
-    from ganlens import data
+    from ganlens.data import sets as data
     folder = tmp_path / "imgs"
     folder.mkdir()
     frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 0, 255))]
@@ -446,14 +448,14 @@ def npz_declaring(path: Path, shape: tuple) -> Path:
 
 
 def test_an_npz_declaring_terabytes_is_refused_with_the_estimate(tmp_path):
-    from ganlens import data
+    from ganlens.data import sets as data
     bad = npz_declaring(tmp_path / "huge.npz", (10**7, 3, 1024, 1024))
     with pytest.raises(results.GanlensError, match=r"array 'images' \(10000000, 3, 1024, 1024\) uint8 needs about"):
         data.open_images(str(bad), 32, 3)
 
 
 def test_an_npz_zip_bomb_is_refused(tmp_path, monkeypatch):
-    from ganlens import data
+    from ganlens.data import sets as data
     monkeypatch.setattr(data, "NPZ_BOMB_BYTES", 1 << 20)  # the rule at a size a test can afford
     np.savez_compressed(tmp_path / "bomb.npz", images=np.zeros((400, 32, 32, 3), np.uint8))  # 1.2 MB -> ~1 KB
     with pytest.raises(results.GanlensError, match="zip bomb"):
@@ -486,7 +488,7 @@ def test_a_checkpoint_of_32k_tensors_is_refused_before_unpickling(tmp_path, monk
     ("latent", {"dim": 10**12, "distribution": "normal"}, "latent.dim: expected a positive integer up to 1048576"),
 ])
 def test_a_box_file_with_huge_counts_is_refused(field, value, phrase):
-    from ganlens import boxes
+    from ganlens.data import boxes
     data = {"format": boxes.FORMAT, "label": "window", "image_size": [32, 32],
             "latent": {"dim": 16, "distribution": "normal"}, "samples": [{"seed": 0, "boxes": []}]}
     data[field] = value
@@ -494,7 +496,7 @@ def test_a_box_file_with_huge_counts_is_refused(field, value, phrase):
 
 
 def test_a_box_file_with_too_many_boxes_is_refused(monkeypatch):
-    from ganlens import boxes
+    from ganlens.data import boxes
     monkeypatch.setattr(boxes, "MAX_BOXES", 3)
     data = {"format": boxes.FORMAT, "label": "window", "image_size": [32, 32],
             "latent": {"dim": 16, "distribution": "normal"}, "samples": [{"seed": 0, "boxes": [[0, 0, 2, 2]] * 4}]}
@@ -605,7 +607,7 @@ def test_weights_that_are_not_floats_are_refused_not_converted(tmp_path, dtype):
 
 @pytest.mark.parametrize("dtype", [np.bool_, np.int64, np.complex64])
 def test_npz_images_that_are_not_uint8_or_float_are_refused(tmp_path, dtype):
-    from ganlens import data
+    from ganlens.data import sets as data
     np.savez(tmp_path / "d.npz", images=np.ones((4, 32, 32, 3), dtype))
     with pytest.raises(results.GanlensError, match="must be uint8, or float in"):
         data.open_images(str(tmp_path / "d.npz"), 32, 3)

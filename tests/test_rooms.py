@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ganlens import rooms
-from ganlens.rooms import CEILING, CLASSES, WALL, WINDOW, make_rooms, render_room, save_rooms_folder
+from ganlens import rooms as rooms_command
+from ganlens.data import rooms
+from ganlens.data.rooms import CEILING, CLASSES, WALL, WINDOW, make_rooms, render_room, save_rooms_folder
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +121,7 @@ def test_save_rooms_folder_round_trip(tmp_path):
 
 def test_main_writes_folder_and_grid(tmp_path, capsys):
     out, grid = tmp_path / "rooms", tmp_path / "grid.png"
-    assert rooms.main(["--n", "3", "--size", "32", "--seed", "1", "--out", str(out), "--grid", str(grid)]) == 0
+    assert rooms_command.main(["--n", "3", "--size", "32", "--seed", "1", "--out", str(out), "--grid", str(grid)]) == 0
     assert sorted(p.name for p in (out / "images").iterdir()) == ["000000.png", "000001.png", "000002.png"]
     assert len(list((out / "masks").iterdir())) == 3
     assert (out / "rooms.json").exists()
@@ -131,4 +132,4 @@ def test_main_writes_folder_and_grid(tmp_path, capsys):
 
 def test_main_requires_an_output():
     with pytest.raises(SystemExit):
-        rooms.main(["--n", "3"])
+        rooms_command.main(["--n", "3"])

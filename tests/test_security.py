@@ -32,7 +32,7 @@ import pytest
 import torch
 
 import ganlens
-from ganlens import checkpoints
+from ganlens.core import checkpoints
 
 PACKAGE = Path(ganlens.__file__).parent
 SOURCES = sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
@@ -129,11 +129,14 @@ RUNS_MODULES = ("importlib.import_module", "importlib.__import__", "importlib.ut
 def test_modules_are_imported_by_fixed_names_only():
     """``importlib.import_module`` runs a module's code: only names from a fixed table may reach it.
     paper.py imports the command behind each figure of its FIGURES table (--only is limited to its keys);
-    ``ganlens.__getattr__`` imports the analyses of its ANALYSES table; the ``ganlens`` console script
-    (``registry.main``) the commands of its COMMANDS table; ``cli._import_user`` is ``--model``."""
+    ``ganlens.__getattr__`` imports the analyses of its ANALYSES table and ``_MovedFinder.create_module`` the
+    modules of its MOVED table (old names of moved modules); the ``ganlens`` console script (``registry.main``)
+    the commands of its COMMANDS table; ``cli._import_user`` is ``--model``."""
     uses = [(p.name, f) for p, name, _, f in ALL_CALLS if name in RUNS_MODULES]
     assert set(uses) <= {("paper.py", "run_figure"), ("__init__.py", "__getattr__"), ("cli.py", "_import_user"),
-                         ("registry.py", "main")}, uses
+                         ("registry.py", "main"), ("__init__.py", "create_module")}, uses
+    import ganlens
+    assert all(target.startswith(("ganlens.core.", "ganlens.data.")) for target in ganlens.MOVED.values())
     from ganlens import registry
     assert all(n.isidentifier() and c.module == f"ganlens.{n}" for n, c in registry.COMMANDS.items())
     execs = [(p.name, f) for p, name, _, f in ALL_CALLS if name and name.endswith(".exec_module")]
@@ -203,7 +206,7 @@ def test_every_loader_goes_through_read_with_weights_only(tmp_path, tiny_checkpo
 
     checkpoints.load(tiny_checkpoint)
     checkpoints.load("default")
-    from ganlens import detect
+    from ganlens.data import detect
     detect.load_detector()
     from ganlens import train
     run = tmp_path / "run"
@@ -217,7 +220,7 @@ def test_every_loader_goes_through_read_with_weights_only(tmp_path, tiny_checkpo
 def test_expressions_are_parsed_not_evaluated():
     """``arith --expr`` reads arithmetic with its own parser: a Python expression is an error, not code."""
     from ganlens.arith import parse_expr
-    from ganlens.errors import GanlensError
+    from ganlens.core.errors import GanlensError
     for text in ("__import__('os').system('true')", "A.__class__", "open('x', 'w')", "A if B else C"):
         with pytest.raises(GanlensError, match="--expr"):
             parse_expr(text)

@@ -17,7 +17,7 @@ from sklearn.svm import LinearSVC
 
 import ganlens
 from ganlens import probe, svm
-from ganlens.data import to_float
+from ganlens.data.sets import to_float
 
 
 def _liblinear(x: np.ndarray, y: np.ndarray, C: float):
@@ -64,7 +64,7 @@ def test_ten_classes_agree_with_liblinear(C):
 
 def test_shipped_model_features_agree_with_liblinear():
     gan = ganlens.load()
-    from ganlens.rooms import make_rooms
+    from ganlens.data.rooms import make_rooms
     imgs, masks = make_rooms(96, size=64, seed=1)
     x = to_float(torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous())
     names = probe.resolve_layers(gan, "all")

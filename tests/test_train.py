@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from ganlens import checkpoints, cli, figures, train
-from ganlens.errors import GanlensError
+from ganlens.core import checkpoints, figures
+from ganlens import cli, train
+from ganlens.core.errors import GanlensError
 
 TINY = ["--data", "rooms:n=64", "--image-size", "32", "--ngf", "8", "--ndf", "8", "--nz", "16",
         "--batch-size", "16", "--device", "cpu"]
@@ -72,7 +73,7 @@ def test_run_writes_its_outputs(reference):
     names = sorted(p.name for p in reference.iterdir())
     assert names == [".ganlens-written.json", ".train.lock", "ckpt_0000005.pt", "ckpt_0000006.pt", "history.json", "last.pt", "loss.pdf", "loss.png",
                      "samples_0000004.png", "samples_0000006.png", "train.json"]  # only --keep 2 newest
-    from ganlens import results  # the record of what the run wrote: all but itself and the lock
+    from ganlens.core import results  # the record of what the run wrote: all but itself and the lock
     assert results.written(reference) == set(names[2:])
 
     m = checkpoints.load(reference / "last.pt")

@@ -15,8 +15,9 @@ from matplotlib.figure import Figure
 from torch import nn
 
 import ganlens
-from ganlens import checkpoints, cli, memorization, walk
-from ganlens.data import RoomsSet, TensorSet, open_images, to_float
+from ganlens.core import checkpoints
+from ganlens import cli, memorization, walk
+from ganlens.data.sets import RoomsSet, TensorSet, open_images, to_float
 from archs import ALL
 from foreign import tutorial_generator
 

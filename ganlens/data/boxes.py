@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import GanlensError
-from .gan import LATENTS, latent_from_seed
-from .results import atomic_write
+from ganlens.core.errors import GanlensError
+from ganlens.core.gan import LATENTS, latent_from_seed
+from ganlens.core.results import atomic_write
 
 FORMAT = "ganlens.boxes/1"
 MAX_SEED = 2 ** 63

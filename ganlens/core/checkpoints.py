@@ -42,16 +42,17 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, architectures  # noqa: F401 (__version__ re-exported)
-from .errors import GanlensError
-from .gan import GAN, file_sha256, latent_from_seed, wrap  # noqa: F401 (re-exported)
-from .models import ConfigError, DCGANConfig, Discriminator, Generator
-from .results import atomic_write, command_line
-from .validate import path_arg
-from .results import provenance as record
+from ganlens.core import architectures
+from ganlens.core.version import __version__  # noqa: F401 (re-exported)
+from ganlens.core.errors import GanlensError
+from ganlens.core.gan import GAN, file_sha256, latent_from_seed, wrap  # noqa: F401 (re-exported)
+from ganlens.core.models import ConfigError, DCGANConfig, Discriminator, Generator
+from ganlens.core.results import atomic_write, command_line
+from ganlens.core.validate import path_arg
+from ganlens.core.results import provenance as record
 
 FORMAT = "ganlens.checkpoint/1"
-DEFAULT_CHECKPOINT = Path(__file__).parent / "default" / "rooms64.pt"
+DEFAULT_CHECKPOINT = Path(__file__).parents[1] / "default" / "rooms64.pt"
 G_KEYS = ("netG_state_dict", "netG", "generator", "G")
 D_KEYS = ("netD_state_dict", "netD", "discriminator", "D")
 SD_KEYS = ("state_dict", "model_state_dict", "model")
@@ -174,7 +175,7 @@ def _check_declared_size(path: Path) -> None:
     (counted as storage references in data.pkl, without building anything) or whose stored tensors would not
     fit in memory, with the estimate."""
     import pickletools
-    from .errors import require_memory
+    from ganlens.core.errors import require_memory
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()

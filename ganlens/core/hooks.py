@@ -20,8 +20,8 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from . import layers as _layers
-from .errors import GanlensError
+from ganlens.core import layers as _layers
+from ganlens.core.errors import GanlensError
 
 
 def layer_module(model: nn.Module, layer: str) -> tuple[str, nn.Module]:

@@ -18,10 +18,10 @@ from typing import Callable, ContextManager
 
 import torch
 
-from . import hooks
-from .data import to_uint8
-from .errors import GanlensError
-from .validate import kind
+from ganlens.core import hooks
+from ganlens.core.pixels import to_uint8
+from ganlens.core.errors import GanlensError
+from ganlens.core.validate import kind
 
 BATCH = 256
 

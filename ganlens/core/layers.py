@@ -31,7 +31,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import GanlensError
+from ganlens.core.errors import GanlensError
+from ganlens.core.models import Discriminator, Generator
 
 POINT_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
                  nn.Linear, nn.Bilinear, nn.LazyLinear)
@@ -273,13 +274,11 @@ def table(net: nn.Module) -> LayerTable:
 
 def known(net: nn.Module) -> bool:
     """Whether ganlens can probe ``net`` (registered, or one of its own classes)."""
-    from .models import Discriminator, Generator
     return net in _EXAMPLES or isinstance(net, (Generator, Discriminator))
 
 
 def _register_own(net: nn.Module) -> None:
     """ganlens's own classes know their input; any other network must come through ``ganlens.wrap``."""
-    from .models import Discriminator, Generator
     if isinstance(net, Generator):
         cfg = net.config
         register(net, lambda: torch.zeros(2, cfg.nz, 1, 1, device=_device(net)), "G")

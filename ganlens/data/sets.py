@@ -29,24 +29,19 @@ from typing import Iterator
 
 import numpy as np
 import torch
+
+from ganlens.core.pixels import to_float, to_uint8  # noqa: F401 (re-exported)
 from torch.utils.data import Dataset
 
-from .errors import GanlensError
+from ganlens.core.errors import GanlensError, require_memory
+from ganlens.core.results import WRITTEN
+from ganlens.core.validate import kind, path_arg
+from ganlens.data.rooms import make_rooms
 
 MAX_CLASS = 65535  # a label of 10**12 would make every per-class count allocate terabytes
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 ROOMS_DEFAULT = {"n": 20000, "seed": 0}
-
-
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 images (..., C, H, W) in [0, 255] -> float in [-1, 1] (the generator's range)."""
-    return x.float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """float images in [-1, 1] -> uint8 in [0, 255] (rounded, clipped)."""
-    return ((x.detach().float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def _fit(img: torch.Tensor, size: int, nc: int) -> torch.Tensor:
@@ -95,13 +90,11 @@ class RoomsSet(ImageSet):
         return self.chunk(i, i + 1)[0]
 
     def chunk(self, start: int, stop: int) -> torch.Tensor:
-        from .rooms import make_rooms
         images, _ = make_rooms(stop - start, size=self.size, seed=self.seed, start=start)
         return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
     def masks(self, start: int, stop: int) -> np.ndarray:
         """Per-pixel class masks (B, size, size) uint8 for images start..stop-1 (see rooms.CLASSES)."""
-        from .rooms import make_rooms
         return make_rooms(stop - start, size=self.size, seed=self.seed, start=start)[1]
 
 
@@ -230,7 +223,6 @@ NPZ_BOMB_RATIO = 200       # ... stored over 200x smaller (deflate tops out near
 def _check_npz_member(arrays, key: str, path: Path) -> None:
     """Refuse, before inflating it, an .npz array whose header declares more than this machine's memory, or
     a zip bomb (see NPZ_BOMB_RATIO), with the estimate."""
-    from .errors import require_memory
     names = arrays.zip.namelist()
     info = arrays.zip.getinfo(f"{key}.npy" if f"{key}.npy" in names else key)
     with arrays.zip.open(info) as f:
@@ -334,7 +326,6 @@ def for_model(gan, data, flag: str = "data") -> ImageSet:
 def check_data_arg(data, flag: str) -> None:
     """The kinds of data an analysis takes (see :func:`for_model`); anything else is one line, not an error
     from deep inside (a numpy array used as a file name)."""
-    from .validate import kind, path_arg
     if isinstance(data, (ImageSet, torch.Tensor)):
         return
     if isinstance(data, tuple):
@@ -397,7 +388,6 @@ def image_files(root: Path) -> list[Path]:
     Skipped: hidden files and folders (a run's staging folder among them) and every sub-folder that is a
     ganlens output folder (it holds ganlens's record of what it wrote): an ``--out`` inside ``--data`` is
     never read back as images of a new class."""
-    from .results import WRITTEN
     root = Path(root)
     outputs = {p.parent for p in root.rglob(WRITTEN) if p.parent != root}
     files = []

@@ -37,8 +37,8 @@ from captum._utils.common import _register_backward_hook
 from captum.attr import GuidedBackprop, NeuronGradient, NeuronGuidedBackprop
 from torch import nn
 
-from .errors import GanlensError
-from .hooks import layer_module
+from ganlens.core.errors import GanlensError
+from ganlens.core.hooks import layer_module
 
 RECTIFIERS = (nn.ReLU, nn.LeakyReLU)
 

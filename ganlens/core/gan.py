@@ -24,8 +24,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import layers as _layers
-from .errors import GanlensError
+from ganlens.core import layers as _layers
+from ganlens.core.errors import GanlensError
+from ganlens.core.generate import images
+from ganlens.core.models import Discriminator, Generator
 
 LATENTS = ("normal", "uniform")
 SEED_MAX = 2**63 - 1  # what torch.Generator.manual_seed takes; cli.seed_value and box files use the same rule
@@ -99,7 +101,6 @@ class GAN:
 
     def generate(self, z: torch.Tensor, **kw) -> torch.Tensor:
         """``ganlens.generate.images(self, z, **kw)``: (N, nc, H, W) in [-1, 1] on the CPU."""
-        from .generate import images
         return images(self, z, **kw)
 
     # ------------------------------------------------------------------------------------------ checks
@@ -359,7 +360,6 @@ def random_like(net: nn.Module, seed: int) -> nn.Module:
     ganlens's own classes are rebuilt by their constructor (the same initialisation, in the order the
     trainer draws it). Any other network is deep-copied and re-initialised.
     """
-    from .models import Discriminator, Generator
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if isinstance(net, (Generator, Discriminator)):

@@ -34,7 +34,10 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .errors import GanlensError
+from ganlens.core.errors import GanlensError
+from ganlens.core import figures
+from ganlens.core.validate import kind
+from ganlens.core.version import __version__
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # a source checkout (or site-packages)
 OUT_ROOT = "ganlens-out"  # default outputs go to ganlens-out/<command>; a user's --out needs an existing parent
@@ -55,7 +58,6 @@ def command_line() -> str:
 def provenance(gan=None, seed: int | None = None, call: str | None = None, **extra) -> dict:
     """Who made a result and how: the model (path + sha256, or "in-memory"), the command line (when a
     ``python -m ganlens.X`` command runs) or the Python call, seed, versions, date, plus ``extra``."""
-    from . import __version__
     out = {
         "command": _COMMAND[-1] if _COMMAND else None,
         "call": None if _COMMAND else call,
@@ -168,7 +170,6 @@ def check_out(out: str | Path) -> None:
     :func:`staged_output` checks again when it starts. An empty --out, and one that resolves to the root
     folder, the home folder or the ganlens project itself, is refused: results go into a folder of their own.
     """
-    from .validate import kind
     if not isinstance(out, (str, os.PathLike)):
         raise GanlensError(f"out must be a folder path (str or pathlib.Path), got {kind(out)}")
     if str(out).strip() == "":
@@ -410,7 +411,6 @@ class Result:
         """Write ``<kind>.json``, ``<kind>.npz`` (when there are arrays), every figure (PDF + PNG) and
         extra file into the folder ``out``, atomically (a failure leaves ``out`` as it was). Returns the
         paths written."""
-        from . import figures
         check_out(out)  # before Path(): Path("") is "."
         out = Path(out)
         with staged_output(out) as stage:
@@ -434,22 +434,3 @@ def finite_or_none(x) -> float | None:
     """A float for the JSON, or None for NaN / infinity (JSON has no such numbers)."""
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-# ----------------------------------------------------------------------------------- ganlens.X(...)
-
-class _AnalysisModule(types.ModuleType):
-    """A module that can be called: ``ganlens.walk(gan, ...)`` calls the analysis function of
-    ``ganlens/walk.py``, while ``python -m ganlens.walk`` and ``from ganlens.walk import lerp`` work as
-    usual (a module and a function cannot both be the attribute ``ganlens.walk`` otherwise)."""
-
-    def __call__(self, *args, **kwargs):
-        return self.__analysis__(*args, **kwargs)
-
-
-def analysis_module(name: str, fn: Callable) -> None:
-    """Make module ``name`` callable as ``fn`` (each analysis module calls this at its end)."""
-    from .validate import checked
-    mod = sys.modules[name]
-    mod.__analysis__ = checked(name.rsplit(".", 1)[-1], fn)  # arguments checked at the edge, one-line errors
-    mod.__class__ = _AnalysisModule

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from .errors import GanlensError, require_memory
+from ganlens.core.errors import GanlensError, require_memory
 
 LATENTS = ("normal", "uniform")
 G_ALIASES = {"second-highest": "the hidden block just below G's top hidden block (16x16 maps at 64x64)",

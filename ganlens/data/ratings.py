@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import stats
-from .boxes import read_json
-from .errors import GanlensError
-from .results import provenance, write_json
+from ganlens import stats
+from ganlens.data.boxes import read_json
+from ganlens.core.errors import GanlensError
+from ganlens.core.results import provenance, write_json
 
 RATINGS_FORMAT = "ganlens.ratings/2"        # what a rating page downloads
 KEY_FORMAT = "ganlens.ratings-key/2"        # the pages' hidden key
