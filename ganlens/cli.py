@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -20,7 +21,9 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from ganlens.core.checkpoints import load, load_weights
 from ganlens.core.errors import GanlensError
+from ganlens.core.gan import GAN
 from ganlens.core.gan import SEED_MAX  # one seed rule for every command and file
 from ganlens.core.results import (OUT_ROOT, check_out, running_command, staged_output, write_json)  # noqa: F401 (re-exported)
 
@@ -237,9 +240,32 @@ def start(args):
     return dev, load_model(args, dev)
 
 
+def analysis_main(parser: Callable[[], "Parser"], run: Callable, summary: Callable,
+                  early: Callable | None = None) -> Callable[[list[str] | None], int]:
+    """The ``main(argv)`` of an analysis command, the one tail every analysis shares: parse the flags, start
+    (:func:`start`: ``--out`` checked before any work, device, seed, model), run, save the Result, and print
+    one line on stderr: the summary, what was written where, and the seconds taken.
+
+    parser(): the command's :class:`Parser`; run(args, gan) -> Result; summary(args, result) -> str;
+    early(args) -> str | None: a mode that needs no model (``forget --ratings``): when it returns a line, that
+    line is printed and the command ends there."""
+    def main(argv: list[str] | None = None) -> int:
+        args = parser().parse_args(argv)
+        t0 = time.perf_counter()
+        line = early(args) if early is not None else None
+        if line is None:
+            _, gan = start(args)
+            result = run(args, gan)
+            written = result.save(args.out)
+            line = (f"{summary(args, result)}; wrote {', '.join(p.name for p in written)} to {args.out} in "
+                    f"{time.perf_counter() - t0:.1f} s")
+        print(line, file=sys.stderr)
+        return 0
+    return main
+
+
 def load_model(args, dev) -> "object":
     """The GAN named by ``--model`` (with ``--checkpoint`` weights) or by ``--checkpoint`` alone."""
-    from ganlens.core.checkpoints import load, load_weights
     spec = getattr(args, "model", None)
     if not spec:
         return load(args.checkpoint, dev)
@@ -257,7 +283,6 @@ def user_model(spec: str, flag: str = "--model", accept: Callable[[object], str 
     code on purpose (``dissect --segmenter``): errors name ``flag``, and FUNC's return value is checked by
     ``accept`` (a one-line problem, or None when fine) and returned as it is, instead of as a GAN.
     """
-    from ganlens.core.gan import GAN
     where, sep, func = spec.rpartition(":")
     if not sep or not where or not func.isidentifier():
         raise GanlensError(f"{flag} {spec}: expected FILE.py:FUNC or package.module:FUNC")

@@ -46,10 +46,12 @@ def checked(name: str, fn: Callable) -> Callable:
     sig = inspect.signature(fn)
     where = f"ganlens.{name}"
 
+    old_names = getattr(fn, "__renamed__", {})  # @renamed keyword arguments: checked under their new names
+
     @functools.wraps(fn)
     def call(*args, **kwargs):
         try:
-            bound = sig.bind(*args, **kwargs)
+            bound = sig.bind(*args, **{old_names.get(k, k): v for k, v in kwargs.items()})
         except TypeError as e:
             raise GanlensError(f"{where}: {e}") from None
         for param, value in bound.arguments.items():
@@ -75,3 +77,21 @@ def analysis_module(name: str, fn: Callable) -> None:
     mod = sys.modules[name]
     mod.__analysis__ = checked(name.rsplit(".", 1)[-1], fn)  # arguments checked at the edge, one-line errors
     mod.__class__ = _AnalysisModule
+
+
+def renamed(**old_to_new: str) -> Callable[[Callable], Callable]:
+    """Keyword arguments that were renamed (one name per setting across analyses: ``n``, ``batch_size``,
+    ``draws``) keep working under their old names: ``@renamed(control_draws="draws")``. Giving both is an
+    error naming both."""
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise GanlensError(f"{fn.__name__}: {old} is the old name of {new}; give one of them")
+                    kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+        call.__renamed__ = dict(old_to_new)
+        return call
+    return wrap

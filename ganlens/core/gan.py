@@ -8,7 +8,7 @@ the user built (:func:`wrap`).
     x = gan.generate(z)                   # (3, nc, H, W) in [-1, 1]
 
 Nothing downstream knows whether the networks are ganlens's own classes: G takes latents ``(B, nz)`` or
-``(B, nz, 1, 1)`` (found by one probing call) and returns images ``(B, C, H, W)`` in [-1, 1]; D takes
+``(B, nz, 1, 1)`` (found by one tracing call) and returns images ``(B, C, H, W)`` in [-1, 1]; D takes
 such images. Layers are addressed by module path or alias (:mod:`ganlens.layers`).
 """
 
@@ -182,7 +182,7 @@ def wrap(G: nn.Module | None = None, D: nn.Module | None = None, *, nz: int | No
          config=None) -> GAN:
     """Any generator and/or discriminator as a :class:`GAN`.
 
-    G: an ``nn.Module`` taking latents ``(B, nz)`` or ``(B, nz, 1, 1)`` (found out with one probing call)
+    G: an ``nn.Module`` taking latents ``(B, nz)`` or ``(B, nz, 1, 1)`` (found out with one tracing call)
     and returning images ``(B, C, H, W)`` in [-1, 1]. D: an ``nn.Module`` taking such images. Networks
     that take or return flat vectors can be wrapped with ``nn.Flatten`` / ``nn.Unflatten``, e.g.
     ``nn.Sequential(mlp_G, nn.Unflatten(1, (1, 28, 28)))``. image_shape (C, H, W) is needed only without G.
@@ -204,7 +204,7 @@ def wrap(G: nn.Module | None = None, D: nn.Module | None = None, *, nz: int | No
               name or (path.stem if path is not None else IN_MEMORY), path,
               source or "in memory (ganlens.wrap)", dict(provenance or {}), config)
     if G is not None:
-        gan.latent_dims, shape = _probe_G(gan)
+        gan.latent_dims, shape = _trace_G(gan)
         gan.nc, gan.image_size = shape[0], shape[1]
         _layers.register(G, lambda: gan.g_input(torch.zeros(2, nz, device=_layers._device(G))), "G")
     else:
@@ -215,7 +215,7 @@ def wrap(G: nn.Module | None = None, D: nn.Module | None = None, *, nz: int | No
         raise GanlensError(f"ganlens.wrap: G makes {gan.nc}x{gan.image_size}px images, image_shape says "
                            f"{tuple(image_shape)}")
     if D is not None:
-        _probe_D(gan)
+        _trace_D(gan)
         size = (gan.nc, gan.image_size, gan.image_size)
         _layers.register(D, lambda: torch.zeros(2, *size, device=_layers._device(D)), "D")
     return gan
@@ -236,7 +236,7 @@ def _first_line(e: BaseException) -> str:
     return (text.splitlines()[0][:200] if text else type(e).__name__)
 
 
-def _probe_G(gan: GAN) -> tuple[int, tuple[int, int, int]]:
+def _trace_G(gan: GAN) -> tuple[int, tuple[int, int, int]]:
     """(latent dims 4 or 2, image shape (C, H, W)) from one call of G on zero latents."""
     dev = _layers._device(gan.G)
     errors = []
@@ -264,7 +264,7 @@ def _probe_G(gan: GAN) -> tuple[int, tuple[int, int, int]]:
                        f"({'; '.join(errors)}); is nz right?")
 
 
-def _probe_D(gan: GAN) -> None:
+def _trace_D(gan: GAN) -> None:
     x = torch.zeros(2, gan.nc, gan.image_size, gan.image_size, device=_layers._device(gan.D))
     try:
         with torch.no_grad():

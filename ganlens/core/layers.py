@@ -1,4 +1,4 @@
-"""Layers of any network, addressed by module path, found by one probing forward pass.
+"""Layers of any network, addressed by module path, found by one tracing forward pass.
 
 A *layer* is a point in the network where a feature map can be read or edited: the output of a
 convolution or linear module, followed through the shape-preserving modules applied right after it
@@ -90,7 +90,7 @@ class _Call:
 
 class LayerTable:
     """Every layer of one network (execution order; the output layer last), its aliases, and the shape of
-    any module path that ran once in the probing pass."""
+    any module path that ran once in the tracing pass."""
 
     def __init__(self, layers: list[Layer], shapes: dict[str, tuple], calls: dict[str, int], role: str):
         if not layers:
@@ -177,7 +177,7 @@ def _first_tensor(x):
     return None
 
 
-def probe(net: nn.Module, example: torch.Tensor, role: str) -> LayerTable:
+def trace(net: nn.Module, example: torch.Tensor, role: str) -> LayerTable:
     """Run ``net(example)`` once with hooks on every module and build its :class:`LayerTable`.
 
     role: "G" or "D" (which aliases apply). The pass runs in eval mode under ``torch.no_grad``; every
@@ -255,7 +255,7 @@ _TABLES: "weakref.WeakKeyDictionary[nn.Module, LayerTable]" = weakref.WeakKeyDic
 
 
 def register(net: nn.Module, example: Callable[[], torch.Tensor], role: str) -> None:
-    """Tell ganlens how to probe ``net`` (a function returning an example input batch, and G or D)."""
+    """Tell ganlens how to trace ``net`` (a function returning an example input batch, and G or D)."""
     _EXAMPLES[net] = (example, role)
     _TABLES.pop(net, None)
 
@@ -267,13 +267,13 @@ def table(net: nn.Module) -> LayerTable:
     if net not in _EXAMPLES:
         _register_own(net)
     example, role = _EXAMPLES[net]
-    t = probe(net, example(), role)
+    t = trace(net, example(), role)
     _TABLES[net] = t
     return t
 
 
 def known(net: nn.Module) -> bool:
-    """Whether ganlens can probe ``net`` (registered, or one of its own classes)."""
+    """Whether ganlens can trace ``net`` (registered, or one of its own classes)."""
     return net in _EXAMPLES or isinstance(net, (Generator, Discriminator))
 
 
