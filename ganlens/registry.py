@@ -31,7 +31,9 @@ class Command:
     device: it takes ``--device``; analysis: ``ganlens.<name>(gan, ...)`` calls it (its module is callable);
     paper: ``module:NAME`` of its paper figure (a :class:`ganlens.core.paper.PaperFigure`), "" for none;
     command: False for an analysis with no command of its own (called by another, e.g. memorization);
-    where: the module ``ganlens.<name>`` resolves to, when that is not ``ganlens.<name>`` itself."""
+    where: the module ``ganlens.<name>`` resolves to, when that is not ``ganlens.<name>`` itself;
+    example: the flags (beyond --checkpoint, --out and --device) of a small, fast run on a tiny model, which
+    the tests of bad input start from (``{boxes}`` and ``{segmenter}`` stand for a box file and a segmenter)."""
 
     name: str
     summary: str
@@ -45,6 +47,7 @@ class Command:
     paper: str = ""
     command: bool = True
     where: str = ""
+    example: str = ""
 
     @property
     def module(self) -> str:
@@ -58,17 +61,24 @@ class Command:
 ENTRIES: tuple[Command, ...] = (
     Command("train", "train a DCGAN (rooms, an image folder, .npz or LSUN)", checkpoint=False, model=False,
             needs="", data=True, analysis=True),
-    Command("walk", "latent walks; with --data, nearest training images", data=True, analysis=True),
+    Command("walk", "latent walks; with --data, nearest training images", data=True, analysis=True,
+            example='--rows 1 --points 2 --steps 1'),
     Command("memorization", "nearest training images and the data-copying test (run by walk --data)",
             analysis=True, command=False),
-    Command("filters", "what the discriminator's units respond to", needs="D", data=True, analysis=True),
-    Command("forget", "remove an object by dropping generator feature maps (needs --boxes)", analysis=True),
+    Command("filters", "what the discriminator's units respond to", needs="D", data=True, analysis=True,
+            example='--data rooms:n=8 --n-images 8 --top 1 --units 1 --no-progress'),
+    Command("forget", "remove an object by dropping generator feature maps (needs --boxes)", analysis=True,
+            example='--boxes {boxes}'),
     Command("annotate", "an HTML page to draw boxes on samples", out="file"),
-    Command("arith", "vector arithmetic on latents", analysis=True),
-    Command("probe", "linear probe on the discriminator's features", needs="D", data=True, analysis=True),
-    Command("dissect", "GAN Dissection: unit labels, remove and insert (needs a segmenter)", analysis=True),
+    Command("arith", "vector arithmetic on latents", analysis=True,
+            example='--measure none --expr "A - B + C" --A 1,2 --B 3,4 --C 5,6'),
+    Command("probe", "linear probe on the discriminator's features", needs="D", data=True, analysis=True,
+            example='--data rooms:n=40 --no-cache'),
+    Command("dissect", "GAN Dissection: unit labels, remove and insert (needs a segmenter)", analysis=True,
+            example='--segmenter {segmenter} --n 8 --remove none --insert none'),
     Command("invert", "GAN inversion: reconstructions, membership (--heldout) and mode dropping (--modes)",
-            data=True, analysis=True),
+            data=True, analysis=True,
+            example='--data rooms:n=4 --n 2 --steps 1 --starts 1'),
     Command("detect", "rooms window detector: train it, or draw boxes on samples automatically", out="file",
             device=False),
     Command("export", "a checkpoint as a release file with its card (checkpoint: positional)", out="file",

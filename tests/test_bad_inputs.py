@@ -29,6 +29,7 @@ Decisions (the contract these tests pin down):
 from __future__ import annotations
 
 import importlib
+import shlex
 import json
 import os
 import pickle
@@ -143,24 +144,19 @@ SEGMENTER = f"{Path(__file__).with_name('test_dissect.py')}:toy_segmenter"
 
 
 def argv_for(command: str, ckpt, out: Path, boxes: Path | None = None) -> list:
-    """Minimal argv that runs ``command`` on checkpoint ``ckpt``, writing into the folder ``out``."""
-    return {
-        "walk": ["--checkpoint", ckpt, "--out", out, "--device", "cpu", "--rows", "1", "--points", "2", "--steps", "1"],
-        "filters": ["--checkpoint", ckpt, "--out", out, "--device", "cpu", "--data", "rooms:n=8", "--n-images", "8",
-                    "--top", "1", "--units", "1", "--no-progress"],
-        "forget": ["--checkpoint", ckpt, "--boxes", boxes, "--out", out, "--device", "cpu"],
+    """Minimal argv that runs ``command`` on checkpoint ``ckpt``, writing into the folder ``out``: the
+    registry's ``example`` flags for an analysis, written out here for the tools."""
+    tools = {
         "annotate": ["--checkpoint", ckpt, "--out", out / "page.html", "--label", "window", "--n", "2",
                      "--device", "cpu"],
-        "arith": ["--checkpoint", ckpt, "--out", out, "--device", "cpu", "--measure", "none",
-                  "--expr", "A - B + C", "--A", "1,2", "--B", "3,4", "--C", "5,6"],
-        "probe": ["--checkpoint", ckpt, "--out", out, "--device", "cpu", "--data", "rooms:n=40", "--no-cache"],
         "export": [ckpt, "--out", out / "model.pt"],
         "detect": ["--annotate", out / "boxes.json", "--checkpoint", ckpt, "--n", "2"],
-        "dissect": ["--checkpoint", ckpt, "--out", out, "--device", "cpu", "--segmenter", SEGMENTER, "--n", "8",
-                    "--remove", "none", "--insert", "none"],
-        "invert": ["--checkpoint", ckpt, "--out", out, "--device", "cpu", "--data", "rooms:n=4", "--n", "2",
-                   "--steps", "1", "--starts", "1"],
-    }[command]
+    }
+    if command in tools:
+        return tools[command]
+    example = [a.format(boxes=boxes, segmenter=SEGMENTER) for a in shlex.split(COMMANDS[command].example)]
+    assert example, f"registry entry {command!r} needs an example (flags of a small run)"
+    return ["--checkpoint", ckpt, "--out", out, "--device", "cpu"] + example
 
 
 CKPT_COMMANDS = commands(checkpoint=True)
