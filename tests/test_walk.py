@@ -16,7 +16,8 @@ from torch import nn
 
 import ganlens
 from ganlens.core import checkpoints
-from ganlens import cli, memorization, walk
+from ganlens import cli, walk
+from ganlens.analyses import memorization
 from ganlens.data.sets import RoomsSet, TensorSet, open_images, to_float
 from archs import ALL
 from foreign import tutorial_generator
