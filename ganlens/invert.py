@@ -25,7 +25,6 @@ EXAMPLES = f"""  {PROG}                                        # 256 training ro
 """
 
 
-
 def parser() -> cli.Parser:
     p = cli.Parser(PROG, "Invert real images into G's latent space: reconstructions and distances; with "
                          "--heldout a membership test (memorization), with --modes per-class shares "
@@ -62,14 +61,12 @@ def parser() -> cli.Parser:
     return p
 
 
-
 def _perceptual(spec: str | None):
     if not spec:
         return None
     return cli.user_model(spec, flag="--perceptual",
                           accept=lambda o: None if callable(o) else f"returned {type(o).__name__}; it must return "
                                                                     f"a module (images -> features)")
-
 
 
 def from_args(args, gan) -> Result:
@@ -83,7 +80,6 @@ def from_args(args, gan) -> Result:
                   objective=args.objective, keep=args.keep, draws=args.draws, seed=args.seed, progress=True)
 
 
-
 def summary(args, r: Result) -> str:
     d = r.data
     line = f"inverted {d['images']['images']} images, median pixel RMS {d['images']['distance']['pixel']['median']:.4f}"
@@ -93,7 +89,6 @@ def summary(args, r: Result) -> str:
     if d["modes"]:
         line += f"; under-generated: {', '.join(d['modes']['under_generated']) or 'none'}"
     return line
-
 
 
 main = cli.analysis_main(parser, from_args, summary)

@@ -25,7 +25,6 @@ EXAMPLES = f"""  {PROG}                                   # the shipped rooms mo
 """
 
 
-
 def parser() -> cli.Parser:
     p = cli.Parser(PROG, "Latent walks (the paper's Fig. 4) with step distances, a sharpness score and an "
                          "optional nearest-neighbour memorization report.", EXAMPLES)
@@ -59,14 +58,12 @@ def parser() -> cli.Parser:
     return p
 
 
-
 def from_args(args, gan) -> Result:
     """The analysis the command's flags ask for (``ganlens.paper`` calls this too)."""
     return walk(gan, rows=args.rows, points=args.points, steps=args.steps, interp=args.interp,
                 jump_factor=args.jump_factor, seed=args.seed, video=args.video, data=args.data,
                 heldout=args.heldout, n=args.n, holdout=args.holdout, cells=args.cells,
                 limit=args.limit, batch_size=args.batch_size, progress=True)
-
 
 
 def summary(args, r: Result) -> str:

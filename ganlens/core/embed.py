@@ -39,7 +39,6 @@ class Space:
         return (vectors if vectors is not None else embed_all(self, images)).numpy()
 
 
-
 def pixel_space() -> Space:
     """Pixels in [0, 1], scaled by 1/sqrt(d) so that L2 distance = RMS pixel difference."""
     def embed(x: torch.Tensor) -> torch.Tensor:
@@ -50,7 +49,6 @@ def pixel_space() -> Space:
         k = max(1, x.shape[-1] // 8)
         return F.avg_pool2d(x.float().div(255), k).flatten(1)
     return Space("pixel", embed, cells)
-
 
 
 def feature_space(net, layer: str = "last", batch: int = 256) -> Space:
@@ -75,10 +73,8 @@ def feature_space(net, layer: str = "last", batch: int = 256) -> Space:
     return Space("feature", embed, layer=name)
 
 
-
 def _global_mean(a: torch.Tensor) -> torch.Tensor:
     return a.mean((2, 3), keepdim=True)
-
 
 
 def spaces_for(gan, layer: str = "last") -> list[Space]:
@@ -86,7 +82,6 @@ def spaces_for(gan, layer: str = "last") -> list[Space]:
     if gan.D is None or (layer == "last" and "last" not in gan.layers("D").aliases):
         return [pixel_space()]
     return [pixel_space(), feature_space(gan, layer)]
-
 
 
 def embed_all(space: Space, images: torch.Tensor, batch: int = 512) -> torch.Tensor:

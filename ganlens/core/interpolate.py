@@ -12,7 +12,6 @@ def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return _pin_ends(out, z0, z1, t)
 
 
-
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical path: z0, z1 (nz,), t (T,) -> (T, nz).
 
@@ -42,12 +41,10 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return _pin_ends(out, z0, z1, t)
 
 
-
 def _pin_ends(out: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     out[t == 0] = z0
     out[t == 1] = z1
     return out
-
 
 
 def walk_latents(points: torch.Tensor, steps: int, interp: str = "slerp") -> torch.Tensor:

@@ -20,7 +20,6 @@ def resolve_data(spec: str, provenance: dict) -> str:
     return spec
 
 
-
 def open_data(gan, data) -> ImageSet:
     """Training images for ``gan`` from a data spec (``"rooms"``, a folder, an .npz, LSUN), an opened
     :class:`ganlens.data.ImageSet` or a uint8 tensor (N, nc, H, W). ``rooms`` is the checkpoint's own
@@ -32,7 +31,6 @@ def open_data(gan, data) -> ImageSet:
     opened = for_model(gan, spec)
     opened.spec = spec  # what the JSON names: the spec as resolved ("rooms:n=2000" stays as typed)
     return opened
-
 
 
 def heldout_images(data: ImageSet, provenance: dict, count: int, seed: int,

@@ -27,7 +27,6 @@ def _stats(d: np.ndarray) -> dict:
             "n": int(len(d))}
 
 
-
 def open_set(gan, data, n: int, flag: str) -> ImageSet:
     """``data`` opened for ``gan`` (sizes checked); ``rooms`` is the checkpoint's own rooms training set."""
     try:
@@ -39,14 +38,12 @@ def open_set(gan, data, n: int, flag: str) -> ImageSet:
     return opened
 
 
-
 def auto_heldout(data: ImageSet, n: int) -> ImageSet:
     """Rooms scenes of another seed (never trained on), as many as are inverted; other data: an error."""
     if not isinstance(data, RoomsSet):
         raise NotApplicable(f"no held-out set for {data.spec}: the membership test needs real images of the same "
                            f"distribution never trained on (heldout= / --heldout PATH)")
     return RoomsSet(n=n, size=data.size, seed=data.seed + 1, nc=data.nc)
-
 
 
 def encoder_for(gan, encoder, s: core.Settings) -> tuple[torch.nn.Module | None, dict | None]:
@@ -68,7 +65,6 @@ def encoder_for(gan, encoder, s: core.Settings) -> tuple[torch.nn.Module | None,
     return E, {"source": "trained", "train_seconds": round(time.perf_counter() - t0, 2), **key}
 
 
-
 def _modes_recorder(seg, classes: list[str]):
     """(on_batch callback for core.run, state): real images' class shares and errors inside masks."""
     state = {"shares": [], "errors": st.MaskErrors(len(classes))}
@@ -80,7 +76,6 @@ def _modes_recorder(seg, classes: list[str]):
     return on_batch, state
 
 
-
 def generated_shares(gan, seg, samples: int, k: int, batch: int = 256) -> np.ndarray:
     """Per-sample class shares (samples, k) of G's samples (seeds 0..samples-1), streamed."""
     out = []
@@ -88,7 +83,6 @@ def generated_shares(gan, seg, samples: int, k: int, batch: int = 256) -> np.nda
         x = gan.generate(gan.latents(range(i, min(i + batch, samples))))
         out.append(st.class_shares(seg(x), k))
     return np.concatenate(out)
-
 
 
 def modes_block(gan, seg, state: dict, samples: int) -> dict:
@@ -106,7 +100,6 @@ def modes_block(gan, seg, state: dict, samples: int) -> dict:
                     f"{len(classes)} classes)"}
 
 
-
 def _arrays(prefix: str, inv: core.Inverted) -> dict:
     out = {f"{prefix}latents": inv.latents.astype(np.float32), f"{prefix}latent_norm": inv.norm.astype(np.float32)}
     out.update({f"{prefix}distance_{k}": v.astype(np.float32) for k, v in inv.distances.items()})
@@ -115,13 +108,11 @@ def _arrays(prefix: str, inv: core.Inverted) -> dict:
     return out
 
 
-
 def _block(inv: core.Inverted) -> dict:
     return {"data": inv.spec, "images": len(inv.latents), "distance": {k: _stats(v) for k, v in inv.distances.items()},
             "latent_norm": _stats(inv.norm), "best": {"index": inv.best[0].tolist(),
                                                        "pixel": [float(inv.distances["pixel"][i])
                                                                  for i in inv.best[0]]}}
-
 
 
 def check_settings(**kw) -> None:
@@ -135,7 +126,6 @@ def check_settings(**kw) -> None:
         v = kw.get(k)
         if v is not None and not (np.isfinite(v) and v >= (0 if k == "prior" else 1e-12)):
             raise GanlensError(f"{k} must be a finite number {'>= 0' if k == 'prior' else '> 0'}, got {v!r}")
-
 
 
 @renamed(batch="batch_size")
@@ -175,7 +165,6 @@ def invert(gan, images="rooms", *, n: int = 256, heldout=None, modes: bool = Fal
                 draws=draws, progress=progress)
 
 
-
 def _run(gan, data, held, seg, s: core.Settings, *, n, samples, perceptual, encoder, draws, progress) -> Result:
     spaces = core.Spaces(gan, perceptual)
     E, enc_block = encoder_for(gan, encoder, s)
@@ -211,13 +200,11 @@ def _run(gan, data, held, seg, s: core.Settings, *, n, samples, perceptual, enco
     return Result("invert", out, arrays, plots, files)
 
 
-
 def _trained_images(gan, data: ImageSet) -> int | None:
     trained = str((gan.provenance or {}).get("data") or "")
     if trained.startswith("rooms"):
         return parse_rooms(trained.split(" ")[0])["n"]
     return len(data)
-
 
 
 def _encoder_writer(E, block: dict):

@@ -79,9 +79,7 @@ def report(data: ImageSet, spaces: list[Space], generated: torch.Tensor, heldout
     return result, neighbours
 
 
-
 SHOWN = 6  # query images per group of the neighbours figure
-
 
 
 @renamed(samples="n", chunk="batch_size")
@@ -129,9 +127,7 @@ def check(gan, data: ImageSet, spaces: list[Space], *, n: int = 512, holdout: in
     return mem, arrays, nn
 
 
-
 TIMING = ("search_seconds", "search_images_per_second")  # speed is not a result: kept apart under "timing"
-
 
 
 @renamed(samples="n", chunk="batch_size")
@@ -169,7 +165,6 @@ def memorization(gan, data, *, n: int = 512, holdout: int = 512, cells: int = 10
             f"cells={cells}, seed={seed})")
     mem["provenance"] = provenance(gan, seed, call=call)
     return Result("memorization", mem, arrays, {"neighbours": plot_neighbours})
-
 
 
 def _at_least(**checks: tuple) -> None:

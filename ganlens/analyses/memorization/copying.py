@@ -22,7 +22,6 @@ Z_METHODS = {          # how a cell's Mann-Whitney U becomes a z-score (stats.ma
 }
 
 
-
 def z_u(test: np.ndarray, gen: np.ndarray, method: str = "meehan") -> float:
     """Mann-Whitney U of generated vs test nearest-training distances, z-scored under H0.
 
@@ -37,7 +36,6 @@ def z_u(test: np.ndarray, gen: np.ndarray, method: str = "meehan") -> float:
     if method not in Z_METHODS:
         raise GanlensError(f"z method must be one of {', '.join(Z_METHODS)}, got {method!r}")
     return stats.mann_whitney_z(gen, test, **Z_METHODS[method])
-
 
 
 def data_copying_test(test_dist: np.ndarray, test_cells: np.ndarray, gen_dist: np.ndarray,
@@ -73,7 +71,6 @@ def data_copying_test(test_dist: np.ndarray, test_cells: np.ndarray, gen_dist: n
                 cell_rule="a cell counts when its share of generated samples is > tau and it holds test images")
 
 
-
 def vote(spaces: dict[str, dict]) -> dict:
     """The verdict from every space's numbers: {space: {"copy_fraction": f, "data_copying": {"C_T": c}}}.
 
@@ -97,11 +94,9 @@ def vote(spaces: dict[str, dict]) -> dict:
             "flagged_by": flagged, "votes": votes, "reasons": reasons}
 
 
-
 def _stats(d: np.ndarray) -> dict:
     return {"median": float(np.median(d)), "mean": float(d.mean()), "min": float(d.min()),
             "q05": float(np.quantile(d, 0.05)), "max": float(d.max()), "n": int(len(d))}
-
 
 
 def relative_distance(knn: np.ndarray) -> np.ndarray:

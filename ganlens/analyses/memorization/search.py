@@ -21,7 +21,6 @@ KMEANS_FIT_IMAGES = 2000       # k-means cells are fitted on this many random tr
 K_RELATIVE = 10                # neighbours in the relative distance d_1 / mean(d_1..d_k)
 
 
-
 def fit_cells(space: Space, data: ImageSet, k: int, seed: int, exclude: np.ndarray | None = None,
               fit_images: int = KMEANS_FIT_IMAGES, limit: int | None = None):
     """k-means (scikit-learn) cells fitted on up to ``fit_images`` random training images in ``space``.
@@ -37,7 +36,6 @@ def fit_cells(space: Space, data: ImageSet, k: int, seed: int, exclude: np.ndarr
     vecs = space.cell_vectors(torch.stack([data[int(i)] for i in idx]))
     k = max(1, min(k, len(vecs) // 10))
     return KMeans(n_clusters=k, n_init=3, random_state=seed).fit(vecs)
-
 
 
 def search(data: ImageSet, spaces: list[Space], queries: dict[str, torch.Tensor],
@@ -100,11 +98,9 @@ def search(data: ImageSet, spaces: list[Space], queries: dict[str, torch.Tensor]
     return out
 
 
-
 RERANK = 8         # candidates beyond k that may be re-ranked by exact distance
 
 EXPANSION_TOL = 1e-5   # error of a float32 |a|^2+|b|^2-2ab squared distance, relative to |a|^2+|b|^2 (eps * sqrt(d)
-
 
 
 def _exact_smallest(q: torch.Tensor, t: torch.Tensor, d: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +127,6 @@ def _exact_smallest(q: torch.Tensor, t: torch.Tensor, d: torch.Tensor, m: int) -
     vals, cand = vals.gather(1, by_col), cand.gather(1, by_col)
     order = vals.argsort(dim=1, stable=True)
     return vals.gather(1, order), cand.gather(1, order)
-
 
 
 def _update(st: dict, q: torch.Tensor, t: torch.Tensor, idx: torch.Tensor, tc: torch.Tensor | None) -> None:

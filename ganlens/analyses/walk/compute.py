@@ -8,6 +8,7 @@ import torch
 from ganlens.analyses.api import renamed
 from ganlens.analyses.memorization.compute import SHOWN, TIMING, check
 from ganlens.analyses.memorization.figure import plot_neighbours
+from ganlens.analyses.walk.record import Jump, WalkRow
 from ganlens.analyses.walk.figure import plot_walk, write_video
 from ganlens.core.embed import pixel_space, spaces_for
 from ganlens.core.errors import GanlensError, require_at_least, require_memory
@@ -22,17 +23,14 @@ JUMP_FACTOR = 4.0
 MEDIAN_FLOOR = 1e-4       # a walk whose median step is below this (RMS, 1/40 of a grey level) is frozen
 
 
-
 def step_distances(vectors: torch.Tensor) -> np.ndarray:
     """Distances between consecutive rows of (F, d) -> (F-1,) float64."""
     return (vectors[1:].double() - vectors[:-1].double()).norm(dim=1).numpy()
 
 
-
 def sharpness(steps: np.ndarray) -> float:
     """Largest step / median step (median floored at MEDIAN_FLOOR so a frozen walk gives a large finite number)."""
     return float(np.max(steps) / max(float(np.median(steps)), MEDIAN_FLOOR))
-
 
 
 def find_jumps(steps: np.ndarray, factor: float = JUMP_FACTOR) -> list[int]:
@@ -41,14 +39,12 @@ def find_jumps(steps: np.ndarray, factor: float = JUMP_FACTOR) -> list[int]:
     return [int(i) for i in np.flatnonzero(steps > factor * ref)]
 
 
-
 def compute_walk(gan, points: torch.Tensor, steps: int, interp: str, spaces: list | None = None,
-                 jump_factor: float = JUMP_FACTOR) -> tuple[torch.Tensor, list[dict]]:
+                 jump_factor: float = JUMP_FACTOR) -> tuple[torch.Tensor, list[WalkRow]]:
     """Walk every row of ``points`` (R, P, nz) through ``gan``'s generator and measure it.
 
     spaces: :class:`ganlens.memorization.Space` list (pixel first). Returns frames, uint8
-    (R, F, nc, H, W) with F = (P-1)*steps + 1, and one dict per row with "step_distance",
-    "sharpness", "median_step" and "jumps" (per space) plus the row's latents' norms.
+    (R, F, nc, H, W) with F = (P-1)*steps + 1, and a :class:`WalkRow` per walk.
     """
     spaces = spaces or [pixel_space()]
     R, P, _ = points.shape
@@ -58,20 +54,19 @@ def compute_walk(gan, points: torch.Tensor, steps: int, interp: str, spaces: lis
     frames = frames.reshape(R, F_, *frames.shape[1:])
     rows = []
     for r in range(R):
-        row = {"walk": r, "step_distance": {}, "sharpness": {}, "median_step": {}, "jumps": []}
+        row = WalkRow(walk=r)
         for s in spaces:
             d = step_distances(s.embed(frames[r]))
-            row["step_distance"][s.name] = d.round(6).tolist()
-            row["sharpness"][s.name] = sharpness(d)
-            row["median_step"][s.name] = float(np.median(d))
-            row["jumps"] += [{"space": s.name, "step": i, "frames": [i, i + 1], "segment": i // steps,
-                              "distance": float(d[i]), "ratio": float(d[i] / max(np.median(d), MEDIAN_FLOOR))}
-                             for i in find_jumps(d, jump_factor)]
+            row.step_distance[s.name] = d.round(6).tolist()
+            row.sharpness[s.name] = sharpness(d)
+            row.median_step[s.name] = float(np.median(d))
+            row.jumps += [Jump(space=s.name, step=i, frames=[i, i + 1], segment=i // steps, distance=float(d[i]),
+                               ratio=float(d[i] / max(np.median(d), MEDIAN_FLOOR)))
+                          for i in find_jumps(d, jump_factor)]
         norms = z[r].double().norm(dim=1)
-        row["latent_norm"] = {"min": float(norms.min()), "max": float(norms.max())}
+        row.latent_norm = {"min": float(norms.min()), "max": float(norms.max())}
         rows.append(row)
     return frames, rows
-
 
 
 @renamed(samples="n", chunk="batch_size")
@@ -109,13 +104,13 @@ def walk(gan, *, rows: int = 4, points: int = 9, steps: int = 8, interp: str = "
     latents = gan.latents(key_seeds).reshape(rows, points, gan.nz)
     frames, row_stats = compute_walk(gan, latents, steps, interp, spaces, jump_factor)
     for r, row in enumerate(row_stats):
-        row["seeds"] = key_seeds[r * points:(r + 1) * points]
+        row.seeds = key_seeds[r * points:(r + 1) * points]
     settings = {"points": points, "steps": steps, "rows": rows, "interp": interp,
                 "frames_per_row": frames.shape[1], "seed": seed, "device": str(gan.device),
                 "jump_factor": jump_factor, "median_floor": MEDIAN_FLOOR, "feature_layer": spaces[-1].layer}
     call = f"ganlens.walk({gan.name!r}, rows={rows}, points={points}, steps={steps}, interp={interp!r}, seed={seed})"
     result = {"checkpoint": checkpoint_block(gan), "settings": settings, "definitions": _definitions(gan, spaces),
-              "spaces": [s.name for s in spaces], "rows": row_stats, "provenance": provenance(gan, seed, call=call)}
+              "spaces": [s.name for s in spaces], "rows": [r.to_dict() for r in row_stats], "provenance": provenance(gan, seed, call=call)}
     _summarise(result, row_stats, [s.name for s in spaces])
     arrays = {"frames": frames.numpy(), "latents": latents.numpy(), "seeds": np.array(key_seeds)}
     plots = {"walk": plot_walk}
@@ -132,13 +127,11 @@ def walk(gan, *, rows: int = 4, points: int = 9, steps: int = 8, interp: str = "
     return Result("walk", result, arrays, plots, {"walk.mp4": write_video} if video else None)
 
 
-
 def checkpoint_block(gan) -> dict:
     """Where the model came from, as walk.json and arith.json have always recorded it."""
     return {"path": str(gan.path) if gan.path is not None else "in-memory", "sha256": gan.sha256,
             "source": gan.source, "config": gan.config.to_dict() if hasattr(gan.config, "to_dict") else None,
             "trained_on": gan.provenance.get("data")}
-
 
 
 def _definitions(gan, spaces: list) -> dict:
@@ -150,21 +143,19 @@ def _definitions(gan, spaces: list) -> dict:
             "step_distance": "median distance between consecutive frames over all walks"}
 
 
-
-def _summarise(result: dict, rows: list[dict], spaces: list[str]) -> None:
+def _summarise(result: dict, rows: list[WalkRow], spaces: list[str]) -> None:
     """Headline numbers (pixel space; feature-space twins with a _feature suffix)."""
-    summary = {"jumps": sum(1 for r in rows for j in r["jumps"] if j["space"] == "pixel")}
+    summary = {"jumps": sum(1 for r in rows for j in r.jumps if j.space == "pixel")}
     for s in spaces:
         suffix = "" if s == "pixel" else f"_{s}"
-        summary["sharpness" + suffix] = max(r["sharpness"][s] for r in rows)
-        summary["step_distance" + suffix] = float(np.median(np.concatenate([r["step_distance"][s] for r in rows])))
+        summary["sharpness" + suffix] = max(r.sharpness[s] for r in rows)
+        summary["step_distance" + suffix] = float(np.median(np.concatenate([r.step_distance[s] for r in rows])))
         if s != "pixel":
-            summary["jumps" + suffix] = sum(1 for r in rows for j in r["jumps"] if j["space"] == s)
+            summary["jumps" + suffix] = sum(1 for r in rows for j in r.jumps if j.space == s)
     summary["smooth"] = summary["jumps"] == 0
     result["summary"] = summary
     result["sharpness"] = summary["sharpness"]
     result["step_distance"] = summary["step_distance"]
-
 
 
 def _memorization(gan, data, spaces, frames: torch.Tensor, settings: dict, opts: dict) -> tuple[dict, dict]:

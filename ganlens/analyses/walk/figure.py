@@ -13,7 +13,6 @@ from ganlens.core.errors import GanlensError
 MAX_FRAMES_PER_LINE = 33  # ~64 px per frame across a two-column figure at 300 dpi
 
 
-
 def walk_layout(n_frames: int, steps: int, max_per_line: int = MAX_FRAMES_PER_LINE) -> tuple[int, int]:
     """(segments per line, lines per walk): long walks wrap at keyframes so frames stay ~64 px wide.
 
@@ -22,7 +21,6 @@ def walk_layout(n_frames: int, steps: int, max_per_line: int = MAX_FRAMES_PER_LI
     n_seg = (n_frames - 1) // steps
     per = max(1, min(n_seg, (max_per_line - 1) // steps)) if n_seg else 1
     return per, max(1, math.ceil(n_seg / per))
-
 
 
 def plot_walk(data: dict, arrays: dict):
@@ -60,7 +58,6 @@ def plot_walk(data: dict, arrays: dict):
                 ax.plot([x, x], [pos[(r, ln)] - 0.5, pos[(r, ln)] + S + 0.5], color="red", lw=0.9,
                         solid_capstyle="butt")
     return fig
-
 
 
 def write_video(data: dict, arrays: dict, path) -> None:
