@@ -30,9 +30,9 @@ from analysis_timing import cpu_seconds, references  # noqa: E402
 import torch  # noqa: E402
 
 import ganlens  # noqa: E402
-from ganlens import invert_core as core  # noqa: E402
+from ganlens.analyses.invert import reconstruct as core  # noqa: E402
 from ganlens.data.sets import to_float  # noqa: E402
-from ganlens.memorization import open_data  # noqa: E402
+from ganlens.data.training import open_data  # noqa: E402
 
 
 def step_ratio(gan, steps: int) -> dict:

@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 import torch
 
-from ganlens import cli, memorization
+from ganlens import cli
+from ganlens.analyses import memorization
 from ganlens.core.checkpoints import DEFAULT_CHECKPOINT, load
 from ganlens.data.sets import RoomsSet, iter_chunks
 from ganlens.core.generate import images

@@ -31,13 +31,15 @@ from ganlens.core.results import Result
 from ganlens.core.version import __version__
 from ganlens.registry import ANALYSES
 
-# Modules that moved into core/ and data/: their old names (``ganlens.hooks``, ``from ganlens.boxes import
+# Modules that moved into core/, data/ and analyses/: their old names (``ganlens.hooks``, ``from ganlens.boxes import
 # read``) keep importing the same module object, so users' code and notebooks keep working.
 MOVED = {
     **{name: f"ganlens.core.{name}" for name in (
         "errors", "models", "architectures", "layers", "hooks", "gan", "checkpoints", "generate", "results",
         "figures", "validate", "guided")},
     "boxes": "ganlens.data.boxes", "ratings": "ganlens.data.ratings",
+    "memorization": "ganlens.analyses.memorization", "invert_core": "ganlens.analyses.invert.reconstruct",
+    "invert_stats": "ganlens.analyses.invert.membership", "invert_figures": "ganlens.analyses.invert.figure",
 }
 
 
@@ -61,7 +63,7 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
-    sys.meta_path.append(_MovedFinder())
+    sys.meta_path.insert(0, _MovedFinder())
 
 
 def __getattr__(name: str):

@@ -64,7 +64,7 @@ ENTRIES: tuple[Command, ...] = (
     Command("walk", "latent walks; with --data, nearest training images", data=True, analysis=True,
             example='--rows 1 --points 2 --steps 1'),
     Command("memorization", "nearest training images and the data-copying test (run by walk --data)",
-            analysis=True, command=False),
+            analysis=True, command=False, where="ganlens.analyses.memorization"),
     Command("filters", "what the discriminator's units respond to", needs="D", data=True, analysis=True,
             example='--data rooms:n=8 --n-images 8 --top 1 --units 1 --no-progress'),
     Command("forget", "remove an object by dropping generator feature maps (needs --boxes)", analysis=True,

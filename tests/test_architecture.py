@@ -21,6 +21,7 @@ TOP = len(LAYERS)  # the package itself, the commands (ganlens/<name>.py), cli a
 # Modules still to be brought into shape (each entry: a module and the rule it breaks). Remove the entry in
 # the commit that fixes it; the tests below are strict xfails, so a fixed module must leave this list.
 PENDING: set[tuple[str, str]] = {
+    ("ganlens.analyses.invert.compute", "layers"),  # as_segmentation from the dissect command until it moves
     ("ganlens.annotate", "size"),
     ("ganlens.annotate", "inner-imports"),
     ("ganlens.arith", "size"),
@@ -39,17 +40,12 @@ PENDING: set[tuple[str, str]] = {
     ("ganlens.forget", "size"),
     ("ganlens.forget", "inner-imports"),
     ("ganlens.forget_select", "inner-imports"),
-    ("ganlens.invert", "inner-imports"),
-    ("ganlens.invert_core", "inner-imports"),
-    ("ganlens.memorization", "size"),
-    ("ganlens.memorization", "inner-imports"),
     ("ganlens.paper", "size"),
     ("ganlens.paper", "inner-imports"),
     ("ganlens.probe", "size"),
     ("ganlens.probe", "inner-imports"),
     ("ganlens.train", "size"),
     ("ganlens.train", "inner-imports"),
-    ("ganlens.walk", "inner-imports"),
 }
 
 

@@ -13,8 +13,8 @@ from torch import nn
 
 import ganlens
 from ganlens import cli
-from ganlens import invert_core as core
-from ganlens import invert_stats as st
+from ganlens.analyses.invert import membership as st
+from ganlens.analyses.invert import reconstruct as core
 from ganlens.core.errors import GanlensError
 
 from archs import mlp_gan, paper_gan, sn_gan  # noqa: E402 (tests/ is on sys.path)

@@ -16,7 +16,8 @@ from torch import nn
 
 import ganlens
 from ganlens.core import checkpoints
-from ganlens import cli, memorization, walk
+from ganlens import cli, walk
+from ganlens.analyses import memorization
 from ganlens.data.sets import RoomsSet, TensorSet, open_images, to_float
 from archs import ALL
 from foreign import tutorial_generator
@@ -86,15 +87,15 @@ def test_walk_of_a_copying_generator_has_jumps_and_a_smooth_one_has_none(make_pa
     points = torch.randn(2, 5, 16)
     frames, rows = walk.compute_walk(ganlens.wrap(G, nz=16), points, steps=6, interp="slerp")
     assert frames.shape == (2, 25, 3, SIZE, SIZE) and frames.dtype == torch.uint8
-    assert all(r["jumps"] == [] for r in rows)
-    assert max(r["sharpness"]["pixel"] for r in rows) < walk.JUMP_FACTOR
+    assert all(r.jumps == [] for r in rows)
+    assert max(r.sharpness["pixel"] for r in rows) < walk.JUMP_FACTOR
 
     copier = CopyingGenerator(RoomsSet(8, SIZE).chunk(0, 8))
     frames, rows = walk.compute_walk(ganlens.wrap(copier, nz=16), points, steps=6, interp="slerp")
-    assert sum(len(r["jumps"]) for r in rows) >= 2
+    assert sum(len(r.jumps) for r in rows) >= 2
     for r in rows:  # every flagged step is a switch between stored images, every other step is zero
-        d = np.array(r["step_distance"]["pixel"])
-        assert sorted(j["step"] for j in r["jumps"]) == np.flatnonzero(d > 0).tolist()
+        d = np.array(r.step_distance["pixel"])
+        assert sorted(j.step for j in r.jumps) == np.flatnonzero(d > 0).tolist()
 
 
 # ----------------------------------------------------------------------------------- memorization

@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -217,3 +218,37 @@ def save_grid_png(images, path: str | Path, nrow: int, scale: int = 1) -> Path:
     g = enlarge(as_uint8(grid(images, nrow)), scale)
     cv2.imwrite(str(path), cv2.cvtColor(g, cv2.COLOR_RGB2BGR))
     return Path(path)
+
+
+# ----------------------------------------------------------------------------------------- text checks
+
+def text_problems(fig, tolerance: float = 1.0) -> list[str]:
+    """Text of ``fig`` that a reader cannot read, as saved (tight bounding box, :data:`STYLE`): pairs of text
+    artists whose boxes overlap (by more than ``tolerance`` pixels each way), text cut by the box it is
+    clipped to, text left to matplotlib's wrapping, and a figure wider than the page's text (LaTeX would shrink every letter in it). Empty list
+    when all is well. Drawn at the saved DPI, so the boxes are the ones in the PDF/PNG."""
+    with plt.rc_context(STYLE):
+        fig.set_dpi(DPI)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        texts = [t for t in fig.findobj(Text)
+                 if t.get_visible() and t.get_text().strip() and (t.axes is None or t.axes.get_visible())]
+        boxes = [(t, t.get_window_extent(renderer)) for t in texts]
+        width = fig.get_tightbbox(renderer).width + 2 * STYLE["savefig.pad_inches"]
+    problems = []
+    if width > TWO_COLUMN * 1.05:
+        problems.append(f"the figure is {width:.1f} in wide, more than the {TWO_COLUMN} in of a page's text")
+    problems += [f"{t.get_text()!r} is wrapped by matplotlib at draw time (its box is not measurable): break "
+                 f"its lines where they belong" for t, _ in boxes if t.get_wrap()]
+    for t, b in boxes:
+        clip = t.get_clip_box() if t.get_clip_on() else None
+        if clip is not None and (b.x0 < clip.x0 - tolerance or b.x1 > clip.x1 + tolerance
+                                 or b.y0 < clip.y0 - tolerance or b.y1 > clip.y1 + tolerance):
+            problems.append(f"{t.get_text()!r} is cut by its clip box")
+    for i, (t, b) in enumerate(boxes):
+        for u, c in boxes[i + 1:]:
+            dx = min(b.x1, c.x1) - max(b.x0, c.x0)
+            dy = min(b.y1, c.y1) - max(b.y0, c.y0)
+            if dx > tolerance and dy > tolerance:
+                problems.append(f"{t.get_text()!r} overlaps {u.get_text()!r}")
+    return problems

@@ -42,6 +42,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ganlens.data.sets import ImageSet, iter_chunks, to_float, to_uint8
+from ganlens.core.embed import feature_space
 from ganlens.core.errors import GanlensError
 from ganlens.core.generate import images, prepare
 from ganlens.core.hooks import retain
@@ -139,7 +140,6 @@ class Spaces:
         with torch.no_grad():
             if self.d_layer:
                 if self.memo_feature is None:
-                    from ganlens.memorization import feature_space
                     self.memo_feature = feature_space(self.gan)
                 e = self.memo_feature.embed
                 out["feature"] = (e(to_uint8(y)) - e(to_uint8(x))).norm(dim=1).to(y.device)
