@@ -46,7 +46,7 @@ from ganlens import cli, memorization
 from ganlens.core import figures
 from ganlens.core.errors import GanlensError, require_memory
 from ganlens.core.generate import images
-from ganlens.core.results import Result, provenance
+from ganlens.core.results import Result, checkpoint_block, provenance
 from ganlens.analyses.api import analysis_module
 
 PROG = "python -m ganlens.walk"
@@ -222,13 +222,6 @@ def walk(gan, *, rows: int = 4, points: int = 9, steps: int = 8, interp: str = "
         arrays.update(shown)
         plots["neighbours"] = lambda d, a: memorization.plot_neighbours(d["memorization"], a)
     return Result("walk", result, arrays, plots, {"walk.mp4": write_video} if video else None)
-
-
-def checkpoint_block(gan) -> dict:
-    """Where the model came from, as walk.json and arith.json have always recorded it."""
-    return {"path": str(gan.path) if gan.path is not None else "in-memory", "sha256": gan.sha256,
-            "source": gan.source, "config": gan.config.to_dict() if hasattr(gan.config, "to_dict") else None,
-            "trained_on": gan.provenance.get("data")}
 
 
 def _definitions(gan, spaces: list) -> dict:

@@ -23,8 +23,6 @@ TOP = len(LAYERS)  # the package itself, the commands (ganlens/<name>.py), cli a
 PENDING: set[tuple[str, str]] = {
     ("ganlens.annotate", "size"),
     ("ganlens.annotate", "inner-imports"),
-    ("ganlens.arith", "size"),
-    ("ganlens.arith", "inner-imports"),
     ("ganlens.core.checkpoints", "size"),
     ("ganlens.core.checkpoints", "inner-imports"),
     ("ganlens.core.errors", "inner-imports"),
