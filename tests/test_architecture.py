@@ -24,8 +24,6 @@ PENDING: set[tuple[str, str]] = {
     ("ganlens.analyses.invert.compute", "layers"),  # as_segmentation from the dissect command until it moves
     ("ganlens.annotate", "size"),
     ("ganlens.annotate", "inner-imports"),
-    ("ganlens.arith", "size"),
-    ("ganlens.arith", "inner-imports"),
     ("ganlens.core.checkpoints", "size"),
     ("ganlens.core.checkpoints", "inner-imports"),
     ("ganlens.core.errors", "inner-imports"),

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 import ganlens
 from ganlens import arith, cli, latent_from_seed
-from ganlens.arith import Term, combine, parse_expr
+from ganlens.analyses.arith import Term, combine, parse_expr
 from archs import ALL
 
 
@@ -215,7 +215,7 @@ def _judge(x: torch.Tensor) -> dict:
 
 def test_the_claim_stands_when_attributes_are_linear_in_z():
     gan = ganlens.wrap(_PlantedG(), nz=16)
-    r = ganlens.arith(gan, measure=_judge, candidates=160, trials=30)
+    r = ganlens.arith(gan, measure=_judge, n=160, draws=30)
     assert r["expr"] == "window_nodoor - nowindow_nodoor + nowindow_door" and r["settings"]["demo"]
     c = r["claim"]
     assert c["from"] == "trials" and c["measure"] == "window & door" and c["samples"] == 30 * 9

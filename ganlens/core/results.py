@@ -73,6 +73,13 @@ def provenance(gan=None, seed: int | None = None, call: str | None = None, **ext
     return out
 
 
+def checkpoint_block(gan) -> dict:
+    """Where the model came from, as walk.json and arith.json have always recorded it."""
+    return {"path": str(gan.path) if gan.path is not None else "in-memory", "sha256": gan.sha256,
+            "source": gan.source, "config": gan.config.to_dict() if hasattr(gan.config, "to_dict") else None,
+            "trained_on": gan.provenance.get("data")}
+
+
 @contextlib.contextmanager
 def running_command(line: str | None = None) -> Iterator[None]:
     """Inside the block, :func:`provenance` records ``line`` (default: this process's command line)."""

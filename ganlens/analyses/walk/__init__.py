@@ -6,8 +6,9 @@ memorization check (method: docs/methods.md, walk and memorization).
     r.to_dict(), r.figure(), r.figure("neighbours"), r.save("out/walk")
 """
 
-from ganlens.analyses.walk.compute import (JUMP_FACTOR, MEDIAN_FLOOR, checkpoint_block, compute_walk, find_jumps,
-                                           sharpness, step_distances, walk)
+from ganlens.analyses.walk.compute import (JUMP_FACTOR, MEDIAN_FLOOR, compute_walk, find_jumps, sharpness,
+                                           step_distances, walk)
+from ganlens.core.results import checkpoint_block
 from ganlens.analyses.walk.figure import MAX_FRAMES_PER_LINE, plot_walk, walk_layout, write_video
 from ganlens.core.interpolate import lerp, slerp, walk_latents
 

@@ -14,7 +14,7 @@ from ganlens.core.embed import pixel_space, spaces_for
 from ganlens.core.errors import GanlensError, require_at_least, require_memory
 from ganlens.core.generate import images
 from ganlens.core.interpolate import walk_latents
-from ganlens.core.results import Result, provenance
+from ganlens.core.results import Result, checkpoint_block, provenance
 from ganlens.data.training import open_data
 
 
@@ -125,13 +125,6 @@ def walk(gan, *, rows: int = 4, points: int = 9, steps: int = 8, interp: str = "
         arrays.update(shown)
         plots["neighbours"] = lambda d, a: plot_neighbours(d["memorization"], a)
     return Result("walk", result, arrays, plots, {"walk.mp4": write_video} if video else None)
-
-
-def checkpoint_block(gan) -> dict:
-    """Where the model came from, as walk.json and arith.json have always recorded it."""
-    return {"path": str(gan.path) if gan.path is not None else "in-memory", "sha256": gan.sha256,
-            "source": gan.source, "config": gan.config.to_dict() if hasattr(gan.config, "to_dict") else None,
-            "trained_on": gan.provenance.get("data")}
 
 
 def _definitions(gan, spaces: list) -> dict:
