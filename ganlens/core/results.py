@@ -27,7 +27,6 @@ import shlex
 import shutil
 import sys
 import tempfile
-import types
 from pathlib import Path
 from typing import Callable, Iterator
 
