@@ -45,8 +45,6 @@ PENDING: set[tuple[str, str]] = {
     ("ganlens.memorization", "inner-imports"),
     ("ganlens.paper", "size"),
     ("ganlens.paper", "inner-imports"),
-    ("ganlens.probe", "size"),
-    ("ganlens.probe", "inner-imports"),
     ("ganlens.train", "size"),
     ("ganlens.train", "inner-imports"),
     ("ganlens.walk", "inner-imports"),
