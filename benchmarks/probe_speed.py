@@ -108,7 +108,7 @@ def run(name: str, ref_splits: int) -> None:
     if ref_splits <= 0:
         return
     d = ganlens.probe.resolve_layers(gan, "all")
-    data_set, task = probe._labelled(gan, data, None)
+    data_set, task = probe.labelled_set(gan, data, None)
     feats, labels = probe.extract({"trained": (gan.D, d)}, data_set, task, len(data_set), gan.device)
     seeds = probe.split_seeds(0, ref_splits)
     parts = [probe.split(labels, 0.2, 0.2, s) for s in seeds]

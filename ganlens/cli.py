@@ -45,10 +45,16 @@ class Parser(argparse.ArgumentParser):
                          epilog=("examples:\n" + examples) if examples else None,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = sys.argv[1:] if args is None else [str(a) for a in args]  # for error(): the spelling typed
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
         m = re.match(r"argument ([^:]+): (must .*)$", message)
-        if m:  # a range validator's message: "--points must be at least 2, got 1"
-            message = f"{m.group(1).split('/')[0]} {m.group(2)}"
+        if m:  # a range validator's message: "--points must be at least 2, got 1", naming the spelling typed
+            names = m.group(1).split("/")
+            typed = [n for n in names if any(a == n or a.startswith(n + "=") for a in getattr(self, "_given", ()))]
+            message = f"{(typed or names)[0]} {m.group(2)}"
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
     def add_common(self, out_default: str | None = None, checkpoint: bool = True):

@@ -31,17 +31,18 @@ def test_features_are_max_pooled_layers(tiny_pair):
     _, G, D = tiny_pair
     gan = ganlens.wrap(G, D, nz=16)
     x = torch.rand(2, 3, 32, 32) * 2 - 1
-    names = probe.resolve_layers(gan)
+    layers = probe.resolve_layers(gan)
+    names = [l.name for l in layers]
     assert names == ["block1", "block2", "block3"]
-    f = probe.d_features(D, x, names)
-    dims = probe.feature_dim(gan, names)
+    f = probe.d_features(D, x, layers)
+    dims = probe.feature_dim(layers)
     assert f.shape == (2, sum(dims.values())) == (2, (8 + 16 + 32) * 16)
     with torch.no_grad(), retain(D, names) as acts:
         D(x)
     assert torch.equal(f[:, -32 * 16:], acts["block3"].flatten(1))  # the 4x4 layer is kept as it is
     assert torch.equal(f[:, :8 * 16].reshape(2, 8, 4, 4)[:, :, 0, 0], acts["block1"][:, :, :4, :4].amax((2, 3)))
-    assert probe.d_features(D, x, ["block2"]).shape == (2, 16 * 16)
-    assert probe.resolve_layers(gan, "last, block1") == ["block1", "block3"]
+    assert probe.d_features(D, x, [gan.layer("D", "block2")]).shape == (2, 16 * 16)
+    assert [l.name for l in probe.resolve_layers(gan, "last, block1")] == ["block1", "block3"]
     with pytest.raises(probe.GanlensError, match="--layers output"):
         probe.resolve_layers(gan, "output")
 
@@ -49,11 +50,11 @@ def test_features_are_max_pooled_layers(tiny_pair):
 def test_linear_layers_are_features_as_they_are():
     gan = mlp_gan()   # D: Flatten, Linear 784->128 ("2" after its LeakyReLU), Linear 128->64 ("4"), logit
     x = torch.rand(3, 1, 28, 28) * 2 - 1
-    names = probe.resolve_layers(gan)
-    assert names == ["2", "4"] and probe.feature_dim(gan, names) == {"2": 128, "4": 64}
+    layers = probe.resolve_layers(gan)
+    assert [l.name for l in layers] == ["2", "4"] and probe.feature_dim(layers) == {"2": 128, "4": 64}
     with torch.no_grad():
         h = gan.D[:5](x)
-    assert torch.equal(probe.d_features(gan.D, x, names)[:, 128:], h)
+    assert torch.equal(probe.d_features(gan.D, x, layers)[:, 128:], h)
 
 
 def test_net_fingerprint_follows_weights_and_architecture_not_layout():
@@ -82,11 +83,11 @@ def test_probe_separable_data_and_shuffled_labels():
     parts = probe.split(y, 0.2, 0.2, 0)
     assert sum(map(len, parts)) == len(y) and len(np.intersect1d(parts[0], parts[2])) == 0
     r = probe.fit_probe(X, y, parts, seed=0)  # the full default C grid
-    assert r["accuracy"] == 1.0 and r["per_class"] == [1.0, 1.0]
-    assert r["C"] in probe.C_GRID and np.array(r["confusion"]).sum() == len(parts[2])
+    assert r.accuracy == 1.0 and r.per_class == [1.0, 1.0]
+    assert r.C in probe.C_GRID and np.array(r.confusion).sum() == len(parts[2])
     y_shuffled = np.random.default_rng(1).permutation(y)
     r = probe.fit_probe(X, y_shuffled, probe.split(y_shuffled, 0.2, 0.2, 0), Cs=(1e-3, 1e-1), seed=0)
-    assert 0.3 < r["accuracy"] < 0.7  # chance is 0.5 (60 test images: 3.9 standard deviations)
+    assert 0.3 < r.accuracy < 0.7  # chance is 0.5 (60 test images: 3.9 standard deviations)
 
 
 def test_rooms_labels():
@@ -104,8 +105,8 @@ def test_features_beyond_float16_stay_float32():
     """A random copy of a spectral-norm D can reach 1e5 (its stored singular vectors no longer fit the new
     weights); float16 would make that inf and the SVM fail, so such features stay float32, exactly."""
     small, big = np.array([[1.5, -2.0]], np.float32), np.array([[1.5, 1.8e5]], np.float32)
-    assert probe._compact(small).dtype == np.float16 and probe._compact(big).dtype == np.float32
-    assert np.array_equal(probe._compact(big), big)
+    assert probe.compact(small).dtype == np.float16 and probe.compact(big).dtype == np.float32
+    assert np.array_equal(probe.compact(big), big)
 
 
 def test_cache_roundtrip_and_damage(tmp_path, capsys):
@@ -332,7 +333,7 @@ def test_spread_and_first_split_compatibility(tmp_path):
     gan = mlp_gan()
     data = str(_npz(tmp_path / "d.npz", 50, size=28, nc=1))
     one = ganlens.probe(gan, data, C=(0.01, 1.0), splits=1, random_draws=1).to_dict()
-    many = ganlens.probe(gan, data, C=(0.01, 1.0), splits=3, random_draws=2).to_dict()
+    many = ganlens.probe(gan, data, C=(0.01, 1.0), splits=3, draws=2).to_dict()   # random_draws: its old name
     # accuracy is now the mean over the splits; the old single-split number is the first split's
     assert many["trained"]["splits"][0] == one["trained"]["splits"][0] and one["accuracy"] == one["trained"]["splits"][0]["accuracy"]
     assert many["random"]["draws"][0]["splits"][0] == one["random"]["draws"][0]["splits"][0]
@@ -376,10 +377,6 @@ def _null_fold_accuracies(rng, n=100, d=6, nets=2, folds=5):
     return acc, (len(parts[0][0]) + len(parts[0][1]), len(parts[0][2]))
 
 
-def _as_result(accs):
-    return {"accuracy": float(np.mean(accs)), "splits": [{"accuracy": float(a)} for a in accs]}
-
-
 def test_trained_beats_random_rule_holds_its_level_under_the_null():
     # The "trained" D is one more draw from the same distribution as the random one: the rule may claim it
     # beats random at most about 5% of the time. The former rule (mean above the draw's mean) claims it half
@@ -390,9 +387,9 @@ def test_trained_beats_random_rule_holds_its_level_under_the_null():
     from scipy.stats import ttest_rel
     for _ in range(sims):
         acc, (n_train, n_test) = _null_fold_accuracies(rng)
-        c = probe.compare_random(_as_result(acc[0]), [dict(_as_result(acc[1]), seed=0)], n_train, n_test)
-        claims += c["trained_beats_random"]
-        former += c["above_every_draw_mean"]
+        c = probe.compare_random(acc[0], {0: acc[1]}, n_train, n_test)
+        claims += c.trained_beats_random
+        former += c.above_every_draw_mean
         if np.any(acc[0] != acc[1]):
             r = ttest_rel(acc[0], acc[1], alternative="greater")
             naive += bool(r.pvalue < 0.05)
@@ -406,5 +403,5 @@ def test_trained_beats_random_rule_passes_a_clearly_better_D():
     rng = np.random.default_rng(1)
     acc, (n_train, n_test) = _null_fold_accuracies(rng)
     better = np.clip(acc[1] + 0.15 + rng.normal(0, 0.01, acc.shape[1]), 0, 1)
-    c = probe.compare_random(_as_result(better), [dict(_as_result(acc[1]), seed=0)], n_train, n_test)
-    assert c["trained_beats_random"] is True and c["largest_p_one_sided"] < 0.01
+    c = probe.compare_random(better, {0: acc[1]}, n_train, n_test)
+    assert c.trained_beats_random is True and c.largest_p_one_sided < 0.01

@@ -1,4 +1,4 @@
-"""The probe's exact linear L2-SVM (ganlens.svm) against scikit-learn's liblinear, the reference.
+"""The probe's exact linear L2-SVM (ganlens.analyses.probe.svm) against scikit-learn's liblinear, the reference.
 
 Same data, same C: the objective values agree within 1e-4 relative (ours can only be lower: it is exact, liblinear
 stops at a tolerance) and the predictions agree (accuracies within 0.5 points), on a 10-class case and on the
@@ -16,7 +16,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
 import ganlens
-from ganlens import probe, svm
+from ganlens import probe
+from ganlens.analyses.probe import svm
 from ganlens.data.sets import to_float
 
 

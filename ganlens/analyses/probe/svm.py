@@ -1,30 +1,17 @@
 """An exact, batched linear L2-SVM (squared hinge, L2 penalty, one-vs-rest): the linear probe's solver.
 
-The objective is scikit-learn ``LinearSVC``'s (liblinear's), for each one-vs-rest problem with labels y in {-1, +1}:
+The objective is scikit-learn ``LinearSVC``'s, per one-vs-rest problem with labels y in {-1, +1}:
 
     min_w  0.5 ||w||^2 + C * sum_i max(0, 1 - y_i <w, [x_i, 1]>)^2
 
-(the intercept is the weight of a constant feature 1 and is penalised, as liblinear does with
-``intercept_scaling=1``). It is strictly convex, so the minimiser is unique and any exact solver finds the same
-one. Why not liblinear: on a D's features (thousands of correlated dimensions, fewer images than dimensions)
-its coordinate descent runs to ``max_iter`` on many problems, and a probe solves hundreds of them (networks x
-splits x C values x classes): minutes to hours on two cores. Here:
+(the intercept is a penalised weight of a constant feature 1, as liblinear with ``intercept_scaling=1``).
 
-* **One Gram matrix per network.** The solution lies in the span of the images (w = sum_i beta_i [x_i, 1]),
-  so only K = X X^T + 1 is needed (N x N: cheap when there are fewer images than features, as on a D's
-  features); every split, C and class uses sub-blocks of it. The features are standardised once over all the
-  images of the run (no labels used).
-* **Newton's method on the active set** (Keerthi & DeCoste 2005; Chapelle 2007, "Training a support vector
-  machine in the primal"): with A the images inside the margin, the minimiser of the quadratic that holds
-  on A is beta_A = (K_AA + I / 2C)^-1 y_A, beta elsewhere 0; a step towards it with an exact line search
-  on the objective, until a full step leaves A as it was (the step then lands on the exact minimiser) or the
-  gradient bounds the objective to within 1e-12 of its minimum.
-* **Sub-block solves** by Cholesky of K_AA + I/2C, or, cheaper when few images differ, from a factorised set
-  near A (the previous Newton step's, or the whole K + I/2C shared by every class at that C) by block
-  elimination. Each C starts from the active sets of the previous one (a guess: it changes the number of
-  steps, not the solution).
+    K = gram(standardise(features))                       # one Gram matrix (N, N) per network
+    sol = solve(Problems(K[tr][:, tr], targets(y[tr], n_classes)), C)
+    predict(K[te][:, tr], sol.beta)                       # class ids of the test images
 
-All of it runs in float64 on the device of the Gram matrix (CPU or CUDA).
+Newton's method on the active set over sub-blocks of K, in float64 on K's device; why and how:
+docs/methods.md, section "probe".
 """
 
 from __future__ import annotations
@@ -34,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-MAX_NEWTON = 100          # Newton steps per problem; it stops in far fewer (2-5 on a D's features)
+from ganlens.analyses.api import renamed
+
+MAX_NEWTON = 100          # Newton steps per problem; it stops in far fewer
 
 
 @dataclass
@@ -69,14 +58,14 @@ def standardise(features: np.ndarray, device=None) -> torch.Tensor:
     return ((x - mean.float()) / std.float()).contiguous()
 
 
-def gram(x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """K = X X^T + 1 (N, N) float64 from standardised features (N, F) float32, in float64 a chunk of ``chunk``
-    features at a time (a float32 product loses the digits that large C values need: with thousands of
-    features an entry's rounding error moves the objective by about 1e-5 relative at C = 1)."""
+@renamed(chunk="batch_size")
+def gram(x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """K = X X^T + 1 (N, N) float64 from standardised features (N, F) float32, accumulated in float64
+    ``batch_size`` features at a time (float32 loses digits that large C values need)."""
     n = x.shape[0]
     K = torch.ones(n, n, dtype=torch.float64, device=x.device)
-    for s in range(0, x.shape[1], chunk):
-        part = x[:, s:s + chunk].double()
+    for s in range(0, x.shape[1], batch_size):
+        part = x[:, s:s + batch_size].double()
         K += part @ part.T
     return K
 
@@ -123,7 +112,7 @@ class _Factor:
         return self.value
 
 
-UPDATE_WEIGHT = 3.0   # a triangular-solve flop costs more than a Cholesky flop (weights 3, 6, 12 timed on 2 CPU cores: 3 best)
+UPDATE_WEIGHT = 3.0   # a triangular-solve flop costs more than a Cholesky flop (measured: docs/methods.md)
 
 
 def _update_cost(m0: int, removed: int, added: int) -> float:
@@ -267,7 +256,7 @@ def _newton_one(K: torch.Tensor, y: torch.Tensor, C: float, factor: _Factor,
 
 
 def solve(problems: Problems, C: float, start: torch.Tensor | None = None) -> Solution:
-    """Every one-vs-rest problem of ``problems`` at one C, exactly (see the module docstring). ``start``:
+    """Every one-vs-rest problem of ``problems`` at one C, exactly (Newton's method on the active set). ``start``:
     guesses of the active sets (n, P) bool (e.g. :attr:`Solution.active` at a nearby C); they only change
     how many Newton steps it takes, not the solution."""
     K, Y = problems.K, problems.Y

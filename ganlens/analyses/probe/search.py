@@ -1,0 +1,107 @@
+"""The probe's SVM on one split: C chosen on validation, refit on train + val, scored once on test, with the
+exact solver of :mod:`ganlens.analyses.probe.svm` on one Gram matrix per network.
+
+    fit_all({"trained": features}, labels, parts, C_GRID, n_classes)   # {network: [SplitFit per split]}
+    fit_probe(X, y, split(y, 0.2, 0.2, seed=0))                          # one split of features X (N, F)
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ganlens.analyses.probe import svm
+from ganlens.analyses.probe.record import Split, SplitFit
+from ganlens.core.errors import require_memory
+
+C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+def split(labels: np.ndarray, val: float, test: float, seed: int) -> Split:
+    """Stratified (train, val, test) index arrays."""
+    from sklearn.model_selection import train_test_split
+    idx = np.arange(len(labels))
+    rest, te = train_test_split(idx, test_size=test, stratify=labels, random_state=seed)
+    tr, va = train_test_split(rest, test_size=val / (1 - test), stratify=labels[rest], random_state=seed + 1)
+    return Split(np.sort(tr), np.sort(va), np.sort(te))
+
+
+def _accuracy_parts(y_true: np.ndarray, pred: np.ndarray, K: int) -> tuple[float, list, list]:
+    """(accuracy, per-class recall (None for an absent class), confusion [[true][pred]])."""
+    conf = np.zeros((K, K), np.int64)
+    np.add.at(conf, (y_true, pred), 1)
+    per_class = [float(conf[k, k] / conf[k].sum()) if conf[k].sum() else None for k in range(K)]
+    return float((pred == y_true).mean()), per_class, conf.tolist()
+
+
+def _block(K: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
+    r, c = torch.as_tensor(rows, device=K.device), torch.as_tensor(cols, device=K.device)
+    return K.index_select(0, r).index_select(1, c)
+
+
+def _refit_start(K: torch.Tensor, sol: svm.Solution, tr, va, trva, Y: torch.Tensor) -> torch.Tensor:
+    """A guess of the refit's active sets (len(trva), P): the training images as at the chosen C, the
+    validation images by their margin under that solution."""
+    margin = Y.new_zeros(len(trva), Y.shape[1], dtype=torch.bool)
+    pos = {int(i): k for k, i in enumerate(trva)}
+    rows_tr = torch.as_tensor([pos[int(i)] for i in tr], device=K.device)
+    rows_va = torch.as_tensor([pos[int(i)] for i in va], device=K.device)
+    margin[rows_tr] = sol.active
+    margin[rows_va] = (Y[rows_va] * (_block(K, va, tr) @ sol.beta)) < 1
+    return margin
+
+
+def fit_split(K: torch.Tensor, y: np.ndarray, parts: Split | tuple, Cs=C_GRID,
+              n_classes: int | None = None) -> SplitFit:
+    """Choose C on the validation split, refit on train + val, score on test, with the exact SVM on the Gram
+    matrix K (N, N) of the standardised features of all N images. y (N,) int. Ties in validation accuracy
+    go to the smaller C; each C starts from the previous one's active sets."""
+    tr, va, te = parts
+    nk = n_classes or int(y.max()) + 1
+    Cs = sorted(Cs)
+    train = svm.Problems(_block(K, tr, tr), svm.targets(y[tr], nk, K.device))
+    val, sols, steps, done, prev = {}, {}, 0, True, None
+    Kva = _block(K, va, tr)
+    for C in Cs:
+        sols[C] = prev = svm.solve(train, C, None if prev is None else prev.active)
+        val[C] = float((svm.predict(Kva, prev.beta) == y[va]).mean())
+        steps, done = max(steps, prev.steps), done and prev.converged
+    best = max(Cs, key=lambda c: (val[c], -c))
+    trva = np.sort(np.concatenate([tr, va]))
+    refit = svm.Problems(_block(K, trva, trva), svm.targets(y[trva], nk, K.device))
+    sol = svm.solve(refit, best, _refit_start(K, sols[best], tr, va, trva, refit.Y))
+    acc, per_class, conf = _accuracy_parts(y[te], svm.predict(_block(K, te, trva), sol.beta), nk)
+    return SplitFit(accuracy=acc, C=float(best), val_accuracy={f"{c:g}": val[c] for c in Cs},
+                    train_accuracy=float((svm.predict(_block(K, trva, trva), sol.beta) == y[trva]).mean()),
+                    per_class=per_class, confusion=conf, converged=bool(done and sol.converged),
+                    newton_steps=max(steps, sol.steps), objective=[float(v) for v in sol.objective])
+
+
+def fit_probe(X: np.ndarray, y: np.ndarray, parts: Split | tuple, Cs=C_GRID, seed: int = 0,
+              n_classes: int | None = None, device=None) -> SplitFit:
+    """:func:`fit_split` on features X (N, F) of any float dtype: standardised over the N images, then the
+    Gram matrix. ``seed`` is kept for compatibility; the exact solver has no randomness."""
+    return fit_split(svm.gram(svm.standardise(X, device)), y, parts, Cs, n_classes)
+
+
+def fit_all(feats: dict[str, np.ndarray], y: np.ndarray, parts: list[Split], Cs, n_classes: int,
+            device=None, progress: bool = False) -> dict[str, list[SplitFit]]:
+    """:func:`fit_split` of every network's features (N, F) on every split (``parts[k]``) -> {network: [one
+    result per split]}. One Gram matrix per network (features standardised over all N images)."""
+    n = len(y)
+    require_memory(8.0 * n * n * 4, f"the probe's Gram matrices of {n} images (use --limit for fewer)")
+    bar = tqdm(total=len(feats) * len(parts), desc="SVM (network x split)", disable=not progress,
+               dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
+    out = {}
+    for k, x in feats.items():
+        K = svm.gram(svm.standardise(x, device))
+        out[k] = []
+        for p in parts:
+            out[k].append(fit_split(K, y, p, Cs, n_classes))
+            bar.update(1)
+        del K
+    bar.close()
+    return out
