@@ -37,8 +37,8 @@ def _accuracies(a, nets: list[tuple[str, dict, str]], majority: float) -> None:
         a.errorbar([i], [res["spread"]["mean"]], yerr=[res["spread"]["std"]], fmt="_", ms=9, mew=1.2,
                    color=color, ecolor=color, elinewidth=0.8, capsize=2)
     a.axhline(majority, color="black", lw=0.7, ls="--")
-    a.set_xticks(range(len(nets)), [n for n, _, _ in nets], rotation=30 if len(nets) > 4 else 0,
-                 ha="right" if len(nets) > 4 else "center")
+    a.set_xlim(-0.7, len(nets) - 0.3)  # the first name clear of the y axis's lowest label
+    a.set_xticks(range(len(nets)), [n for n, _, _ in nets], rotation=90 if len(nets) > 4 else 0)
     lo = min(majority, min(f["accuracy"] for _, r, _ in nets for f in r["splits"]))
     a.set_ylim(max(0.0, lo - 0.05), 1.0)
     a.set_ylabel("test accuracy")
@@ -53,6 +53,15 @@ def _validation(b, nets: list[tuple[str, dict, str]]) -> None:
         b.plot([res["C"]], [val[cs.index(res["C"])]], "o", ms=4, mfc="none", color=color, mew=0.8)
     b.set_xscale("log")
     b.minorticks_off()
-    b.set_xticks(cs, [f"{c:g}" for c in cs], rotation=45, ha="right")   # plain numbers: no mathtext here
+    b.set_xticks(cs, [_power(c) for c in cs], fontsize=6)   # plain text (no mathtext), short enough to stand upright
     b.set_xlabel("C")
     b.set_ylabel("val. accuracy")
+
+
+def _power(c: float) -> str:
+    """0.0001 -> '1e-4', 1 -> '1', 0.5 -> '0.5': a C value as a short tick label."""
+    mantissa, _, exponent = f"{c:.0e}".partition("e")
+    e = int(exponent)
+    if f"{c:g}" == f"{float(mantissa) * 10.0 ** e:g}" and e < -1:
+        return f"{mantissa}e{e}"
+    return f"{c:g}"
