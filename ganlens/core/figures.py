@@ -217,3 +217,14 @@ def save_grid_png(images, path: str | Path, nrow: int, scale: int = 1) -> Path:
     g = enlarge(as_uint8(grid(images, nrow)), scale)
     cv2.imwrite(str(path), cv2.cvtColor(g, cv2.COLOR_RGB2BGR))
     return Path(path)
+
+
+def sheet(images: torch.Tensor, cols: int, boxes=None, width: int = 1000, gap: int = 2) -> np.ndarray:
+    """Images (N, nc, S, S) in [-1, 1] tiled ``cols`` per row on white -> (H, W, 3) float in [0, 1].
+
+    With ``boxes`` (per image, [(x0, y0, x1, y1), ...]) each box is outlined in red. Images are enlarged
+    by a whole factor (nearest neighbour) to a sheet about ``width`` px wide, which a two-column figure at
+    300 dpi shows with each pixel about doubled, so 1 px box lines survive the figure's resampling.
+    """
+    scale = max(1, width // (cols * (images.shape[-1] + gap)))
+    return tile(rgb(images), cols, gap=gap, scale=scale, boxes=boxes)
