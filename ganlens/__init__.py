@@ -38,6 +38,7 @@ MOVED = {
         "errors", "models", "architectures", "layers", "hooks", "gan", "checkpoints", "generate", "results",
         "figures", "validate", "guided")},
     "boxes": "ganlens.data.boxes", "ratings": "ganlens.data.ratings",
+    "forget_select": "ganlens.analyses.forget.select",
 }
 
 
