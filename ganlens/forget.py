@@ -19,11 +19,11 @@ import numpy as np
 from ganlens import cli
 from ganlens.analyses.api import analysis_module
 from ganlens.analyses.forget import (BATCH, CI_METHOD, CLASSIFIER_DOC, FILLS, FRESH_SEED, MIN_COVER, RULES,
-                                     SELECTS, Judged, Selection, Settings, as_layer, assemble, binom_ci,
+                                     SELECTS, Judged, Selection, Settings, as_layer, assemble, binom_ci, box_cells,
                                      boxed_samples, candidate_ks, check_layer, check_settings, dose_levels,
                                      figure_samples, fit_classifier, forget, fresh_seeds, generate, generate_each,
                                      held_out, judge_record, localisation, mcnemar, mean_ratio, other_rules_record,
-                                     probe_data, rates, read_boxes, removal_record, run, run_classifier, run_dose,
+                                     rates, read_boxes, removal_record, run, run_classifier, run_dose,
                                      run_localisation, run_removal, score_ratings, select_maps, selection_record)
 from ganlens.analyses.forget.figure import plot_annotations, plot_dose, plot_samples
 from ganlens.core.errors import GanlensError
@@ -42,8 +42,9 @@ EXAMPLES = f"""  {PROG} --boxes annotations/windows.json             # the paper
   {PROG} --boxes annotations/windows.json --n-eval 2000 --draws 10 --device cuda
 """
 
-fit_probe = fit_classifier      # the old names ("probe" now means the linear probe analysis only)
+fit_probe = fit_classifier      # old names: "probe" now means the linear probe analysis only
 run_probe = run_classifier
+probe_data = box_cells
 PROBE_DOC = CLASSIFIER_DOC
 
 
@@ -156,12 +157,12 @@ analysis_module(__name__, forget)
 
 __all__ = ["PROG", "OUT_DEFAULT", "EXAMPLES", "parser", "from_args", "summary", "ratings_mode", "main", "positive",
            "forget", "run", "run_classifier", "run_probe", "fit_classifier", "fit_probe", "read_boxes", "generate",
-           "generate_each", "sheet", "probe_data", "select_maps", "localisation", "boxed_samples", "mean_ratio",
-           "dose_levels", "fresh_seeds", "candidate_ks", "check_settings", "check_layer", "as_layer", "held_out",
-           "run_localisation", "Judged", "run_removal", "run_dose", "binom_ci", "mcnemar", "rates", "removal_record",
-           "other_rules_record", "selection_record", "judge_record", "figure_samples", "assemble", "score_ratings",
-           "Settings", "Selection", "plot_samples", "plot_dose", "plot_annotations", "FRESH_SEED", "BATCH",
-           "MIN_COVER", "FILLS", "SELECTS", "RULES", "CI_METHOD", "CLASSIFIER_DOC", "PROBE_DOC"]
+           "generate_each", "sheet", "box_cells", "probe_data", "select_maps", "localisation", "boxed_samples",
+           "mean_ratio", "dose_levels", "fresh_seeds", "candidate_ks", "check_settings", "check_layer", "as_layer",
+           "held_out", "run_localisation", "Judged", "run_removal", "run_dose", "binom_ci", "mcnemar", "rates",
+           "removal_record", "other_rules_record", "selection_record", "judge_record", "figure_samples", "assemble",
+           "score_ratings", "Settings", "Selection", "plot_samples", "plot_dose", "plot_annotations", "FRESH_SEED",
+           "BATCH", "MIN_COVER", "FILLS", "SELECTS", "RULES", "CI_METHOD", "CLASSIFIER_DOC", "PROBE_DOC"]
 
 if __name__ == "__main__":
     raise SystemExit(cli.run(main, None, PROG))

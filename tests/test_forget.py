@@ -81,12 +81,12 @@ def test_ablate_removes_its_hook_after_an_error(make_pair):
 
 # --- probe data and the probe ----------------------------------------------------------------------------
 
-def test_probe_data_takes_cells_under_the_boxes():
+def test_box_cells_take_cells_under_the_boxes():
     acts = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
     d = {"format": boxes.FORMAT, "label": "x", "image_size": [64, 64], "latent": {"dim": 4, "distribution": "normal"},
          "samples": [{"seed": 0, "boxes": [[16, 0, 48, 16]]}, {"seed": 1, "boxes": []}]}
     bf = boxes.parse(d)
-    got = forget.probe_data(acts, bf, 64, negatives=5, rng=np.random.default_rng(0))
+    got = forget.box_cells(acts, bf, 64, negatives=5, rng=np.random.default_rng(0))
     pos = got.cells[got.y == 1]
     assert sorted(map(tuple, pos)) == [(0, 1), (0, 2)]
     assert (got.groups[got.y == 1] == 0).all()
@@ -131,7 +131,7 @@ def test_old_names_keep_working():
     from ganlens.core import figures
     assert forget.fit_probe is package.fit_classifier and forget.run_probe is package.run_classifier
     assert forget.sheet is figures.sheet and forget.read_boxes is package.read_boxes
-    assert forget.generate is package.generate
+    assert forget.generate is package.generate and forget.probe_data is package.box_cells
     with pytest.raises(GanlensError, match="control_draws is the old name of draws"):
         ganlens.forget(ALL["paper"](), "b.json", draws=2, control_draws=2)
     args = forget.parser().parse_args(["--boxes", "b.json", "--control-draws", "4"])

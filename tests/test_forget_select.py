@@ -1,6 +1,6 @@
-"""ganlens.analyses.forget.select (was ganlens.forget_select): random control sets never hold the dropped maps, the one-standard-error rule, folds
-whose fill values and cap come from their training images only, and the nested held-out measurement (a fold's
-k is chosen without that fold)."""
+"""ganlens.analyses.forget.select (was ganlens.forget_select): random control sets never hold the dropped
+maps, the one-standard-error rule, folds whose fill values and cap come from their training images only, and
+the nested held-out measurement (a fold's k is chosen without that fold)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ Modules: classifier (step 1), select (step 2, the choice of k), measure (the edi
 figure, ratings (blind human ratings, scored).
 """
 
-from ganlens.analyses.forget.classifier import CLASSIFIER_DOC, MIN_COVER, fit_classifier, probe_data, select_maps
+from ganlens.analyses.forget.classifier import CLASSIFIER_DOC, MIN_COVER, box_cells, fit_classifier, select_maps
 from ganlens.analyses.forget.compute import (FILLS, SELECTS, check_layer, check_settings, forget, held_out,
                                              read_boxes, run, run_classifier, run_localisation)
 from ganlens.analyses.forget.judge import Judged, binom_ci, mcnemar, rates, run_dose, run_removal
@@ -27,7 +27,7 @@ from ganlens.analyses.forget.result import (CI_METHOD, RULES, assemble, figure_s
 from ganlens.analyses.forget.select import candidate_ks, cv_selection, make_folds, one_se, random_set
 
 __all__ = ["forget", "run", "run_classifier", "read_boxes", "generate", "generate_each", "fit_classifier",
-           "probe_data", "select_maps", "localisation", "boxed_samples", "mean_ratio", "dose_levels", "fresh_seeds",
+           "box_cells", "select_maps", "localisation", "boxed_samples", "mean_ratio", "dose_levels", "fresh_seeds",
            "candidate_ks", "cv_selection", "make_folds", "one_se", "random_set", "check_settings", "check_layer",
            "as_layer", "held_out", "run_localisation", "Judged", "run_removal", "run_dose", "binom_ci", "mcnemar",
            "rates", "removal_record", "other_rules_record", "selection_record", "judge_record", "figure_samples",

@@ -15,7 +15,7 @@ CLASSIFIER_DOC = ("StandardScaler + LogisticRegression(L2, C, class_weight='bala
                   "cell); negatives: random cells with no pixel in any box; partly covered cells are left out")
 
 
-def probe_data(acts: torch.Tensor, bf: boxfile.BoxFile, image_size: int, negatives: int,
+def box_cells(acts: torch.Tensor, bf: boxfile.BoxFile, image_size: int, negatives: int,
                rng: np.random.Generator) -> Cells:
     """Cells for the classifier from layer maps ``acts`` (N, C, s, s) of the box file's N samples.
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ganlens.analyses.api import renamed
-from ganlens.analyses.forget.classifier import fit_classifier, probe_data, select_maps
+from ganlens.analyses.forget.classifier import box_cells, fit_classifier, select_maps
 from ganlens.analyses.forget.judge import Judged, run_dose, run_removal
 from ganlens.analyses.forget.measure import (BATCH, as_layer, boxed_samples, dose_levels, fresh_seeds, generate,
                                              generate_each, localisation, mean_ratio)
@@ -97,7 +97,7 @@ def run_classifier(gan, layer: Layer | str, bf: boxfile.BoxFile, rng: np.random.
     acts, annotated = activations(gan, bf.latents(), lay.name, batch=BATCH, with_images=True)
     image_means = acts.float().mean((2, 3))     # fill "mean": a dropped map keeps its average over samples
     fill_values = image_means.mean(0) if fill == "mean" else None
-    cells = probe_data(acts, bf, gan.image_size, negatives_per_image, rng)
+    cells = box_cells(acts, bf, gan.image_size, negatives_per_image, rng)
     if (cells.y == 0).sum() == 0:
         raise GanlensError(f"{bf.path or 'boxes'}: the boxes cover every feature cell of every sample; no negatives")
     clf = fit_classifier(cells.X, cells.y, cells.groups, C, folds, seed)
@@ -114,7 +114,7 @@ def run_classifier(gan, layer: Layer | str, bf: boxfile.BoxFile, rng: np.random.
     rule = "top-k" if top_k is not None else (select or "paper")
     dropped = rules[rule]
     if not dropped:
-        raise GanlensError(f"{bf.path or 'boxes'}: the probe gave no map of layer {lay.name} a positive weight; "
+        raise GanlensError(f"{bf.path or 'boxes'}: the classifier gave no map of layer {lay.name} a positive weight; "
                            f"nothing to drop (try top_k / --top-k K, select='cv' / --select cv or another layer)")
     # random orders with the dropped maps last: their first len(dropped) maps (the controls) are never dropped ones
     c = acts.shape[1]
@@ -194,8 +194,8 @@ def run(gan, bf: boxfile.BoxFile, lay: Layer, s: Settings) -> Result:
     z_fig = _figure_latents(bf, shown, z_eval)
     images = Images(gen(z_fig), gen(z_fig, sel.dropped), seeds)
     timings["total"] = time.perf_counter() - t_start
-    return to_result(gan, bf, lay, s, Measured(sel, loc, dose, judged, shown, images),
-                         warning, {k: round(v, 3) for k, v in timings.items()})
+    return to_result(gan, bf, lay, s, Measured(sel, loc, dose, judged, shown, images), warning,
+                     {k: round(v, 3) for k, v in timings.items()})
 
 
 @renamed(control_draws="draws")
@@ -212,7 +212,7 @@ def forget(gan, boxes, *, layer: Layer | str = "second-highest", negatives_per_i
     control sets (old name: control_draws). fill: "mean" or "zero". Returns a Result (kind "forget";
     figures "forget", "dose", "annotations").
     """
-    s = Settings(layer if isinstance(layer, str) else layer.name, negatives_per_image, C, select, top_k, n,
+    s = Settings(layer.name if isinstance(layer, Layer) else layer, negatives_per_image, C, select, top_k, n,
                  n_eval, dose_n, draws, folds, fill, seed)
     check_settings(gan, s)
     lay = check_layer(gan, as_layer(gan, layer), s)

@@ -70,7 +70,8 @@ def plot_dose(result: dict, arrays: dict):
         ax.plot(lv, r.mean(0), "s--", color="C0", ms=3, label=f"random order (mean of {len(r)})")
         if len(r) > 1:
             ax.fill_between(lv, r.min(0), r.max(0), color="C0", alpha=0.2, lw=0, label="random order (range)")
-        ax.axvline(result["n_dropped"], color="0.2", lw=0.8, label=f"chosen: {sel['rule']} rule, k = {result['n_dropped']}")
+        ax.axvline(result["n_dropped"], color="0.2", lw=0.8,
+                   label=f"chosen: {sel['rule']} rule, k = {result['n_dropped']}")
         for style, (name, o) in zip((":", "-."), result.get("other_rules", {}).items()):
             ax.axvline(o["k"], color="0.5", lw=0.8, ls=style, label=f"{name} rule, k = {o['k']}")
         ax.set_xlabel(f"feature maps dropped (of {result['layer_shape']['channels']} in {result['settings']['layer']}, "

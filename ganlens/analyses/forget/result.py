@@ -203,7 +203,7 @@ def _boxes_block(gan, bf: boxfile.BoxFile, sel: Selection) -> dict:
                                           else bf.checkpoint_sha256.lower() == gan.sha256)}
 
 
-def _probe_block(sel: Selection, C: float) -> dict:
+def _classifier_block(sel: Selection, C: float) -> dict:
     cells, clf = sel.cells, sel.classifier
     return {"method": CLASSIFIER_DOC, "standardised": True, "C": C,
             "n_positive": int(cells.y.sum()), "n_negative": int((cells.y == 0).sum()),
@@ -228,7 +228,7 @@ def assemble(gan, bf: boxfile.BoxFile, lay: Layer, s: Settings, m: Measured, war
         "boxes_file": _boxes_block(gan, bf, sel),
         "layer_shape": {"channels": lay.channels, "side": lay.side,
                         "cell_pixels": size // lay.side if size % lay.side == 0 else round(size / lay.side, 4)},
-        "probe": _probe_block(sel, s.C),
+        "probe": _classifier_block(sel, s.C),
         "selection": selection_record(sel),
         "n_dropped": len(sel.dropped),
         "dropped_maps": sel.dropped,
@@ -275,5 +275,5 @@ def to_result(gan, bf: boxfile.BoxFile, lay: Layer, s: Settings, m: Measured, wa
     data = assemble(gan, bf, lay, s, m, warning)
     data["seconds"] = seconds
     data["provenance"] = provenance(gan, s.seed, call=s.call(str(bf.path or "BoxFile(...)")))
-    return Result("forget", data, arrays(m, bf),
-                  plots={"forget": figure.plot_samples, "dose": figure.plot_dose, "annotations": figure.plot_annotations})
+    plots = {"forget": figure.plot_samples, "dose": figure.plot_dose, "annotations": figure.plot_annotations}
+    return Result("forget", data, arrays(m, bf), plots=plots)
