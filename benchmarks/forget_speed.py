@@ -37,12 +37,13 @@ def main() -> None:
     args = ap.parse_args()
     flags = forget.parser().parse_args(["--boxes", args.boxes, *args.extra])   # the command's own parsing
     settings = {k: getattr(flags, k) for k in ("layer", "negatives_per_image", "C", "select", "top_k", "n", "n_eval",
-                                               "dose_n", "fill", "control_draws", "folds", "seed")}
+                                               "dose_n", "fill", "draws", "folds", "seed")}
 
     gan = ganlens.load(args.checkpoint, cli.device(flags.device))
     start, g_pass = references(gan, flags.n_eval, "ganlens.forget, sklearn.linear_model, matplotlib.pyplot",
                                batch=forget.BATCH)
-    walls, phases = timed_runs(lambda: forget.forget(gan, ROOT / args.boxes, **settings), forget.summary,
+    walls, phases = timed_runs(lambda: forget.forget(gan, ROOT / args.boxes, **settings),
+                               lambda r: forget.summary(flags, r),
                                args.repeats, start, "<= 15 s")
     print(f"ratio to one G pass over {flags.n_eval} latents: {min(walls) / g_pass:.1f}x")
     print_phases(phases)

@@ -40,6 +40,7 @@ MOVED = {
     "boxes": "ganlens.data.boxes", "ratings": "ganlens.data.ratings",
     "memorization": "ganlens.analyses.memorization", "invert_core": "ganlens.analyses.invert.reconstruct",
     "invert_stats": "ganlens.analyses.invert.membership", "invert_figures": "ganlens.analyses.invert.figure",
+    "forget_select": "ganlens.analyses.forget.select",
 }
 
 

@@ -81,21 +81,21 @@ def test_ablate_removes_its_hook_after_an_error(make_pair):
 
 # --- probe data and the probe ----------------------------------------------------------------------------
 
-def test_probe_data_takes_cells_under_the_boxes():
+def test_box_cells_take_cells_under_the_boxes():
     acts = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
     d = {"format": boxes.FORMAT, "label": "x", "image_size": [64, 64], "latent": {"dim": 4, "distribution": "normal"},
          "samples": [{"seed": 0, "boxes": [[16, 0, 48, 16]]}, {"seed": 1, "boxes": []}]}
     bf = boxes.parse(d)
-    got = forget.probe_data(acts, bf, 64, negatives=5, rng=np.random.default_rng(0))
-    pos = got["cells"][got["y"] == 1]
+    got = forget.box_cells(acts, bf, 64, negatives=5, rng=np.random.default_rng(0))
+    pos = got.cells[got.y == 1]
     assert sorted(map(tuple, pos)) == [(0, 1), (0, 2)]
-    assert (got["groups"][got["y"] == 1] == 0).all()
-    assert (got["y"] == 0).sum() == 10 and (got["groups"] == 1).sum() == 5
-    for x, (r, c), g in zip(got["X"], got["cells"], got["groups"]):
+    assert (got.groups[got.y == 1] == 0).all()
+    assert (got.y == 0).sum() == 10 and (got.groups == 1).sum() == 5
+    for x, (r, c), g in zip(got.X, got.cells, got.groups):
         np.testing.assert_array_equal(x, acts[g, :, r, c].numpy())
-    neg0 = got["cells"][(got["y"] == 0) & (got["groups"] == 0)]
+    neg0 = got.cells[(got.y == 0) & (got.groups == 0)]
     assert not any(r == 0 and c in (1, 2) for r, c in neg0)
-    assert got["n_ambiguous"] == 0
+    assert got.n_ambiguous == 0
 
 
 def test_probe_finds_the_planted_maps():
@@ -107,11 +107,11 @@ def test_probe_finds_the_planted_maps():
     X[:, 2] += 2.0 * y
     X[:, 4] -= 2.0 * y
     groups = np.arange(n) // 10
-    probe = forget.fit_probe(X, y, groups, C=1.0, folds=5, seed=0)
-    w = probe["weights"]
+    probe = forget.fit_classifier(X, y, groups, C=1.0, folds=5, seed=0)
+    w = probe.weights
     assert np.argmax(w) == 2 and np.argmin(w) == 4
     assert w[2] > 1 and w[4] < -1 and np.abs(np.delete(w, [2, 4])).max() < 0.25 * min(w[2], -w[4])
-    assert probe["cv"]["folds"] == 5 and probe["cv"]["auc_mean"] > 0.95
+    assert probe.cv["folds"] == 5 and probe.cv["auc_mean"] > 0.95
     assert forget.select_maps(w, top_k=1) == [2]
     sel = forget.select_maps(w)
     assert sel[0] == 2 and 4 not in sel and all(w[i] > 0 for i in sel)
@@ -121,8 +121,21 @@ def test_probe_finds_the_planted_maps():
 def test_probe_without_enough_images_for_cv():
     X = np.array([[1.0, 0], [0, 1], [1, 0], [0, 1]])
     y = np.array([1, 0, 1, 0])
-    probe = forget.fit_probe(X, y, np.zeros(4, int), folds=5)
-    assert probe["cv"] is None and probe["weights"][0] > 0 > probe["weights"][1]
+    probe = forget.fit_classifier(X, y, np.zeros(4, int), folds=5)
+    assert probe.cv is None and probe.weights[0] > 0 > probe.weights[1]
+
+
+def test_old_names_keep_working():
+    """fit_probe / run_probe (now fit_classifier / run_classifier), control_draws (now draws), forget.sheet."""
+    from ganlens.analyses import forget as package
+    from ganlens.core import figures
+    assert forget.fit_probe is package.fit_classifier and forget.run_probe is package.run_classifier
+    assert forget.sheet is figures.sheet and forget.read_boxes is package.read_boxes
+    assert forget.generate is package.generate and forget.probe_data is package.box_cells
+    with pytest.raises(GanlensError, match="control_draws is the old name of draws"):
+        ganlens.forget(ALL["paper"](), "b.json", draws=2, control_draws=2)
+    args = forget.parser().parse_args(["--boxes", "b.json", "--control-draws", "4"])
+    assert args.draws == 4 and forget.parser().parse_args(["--boxes", "b.json"]).draws == 3
 
 
 def test_dose_levels():
@@ -200,7 +213,7 @@ def planted_boxes(gan, n: int = 60, unrelated: bool = False) -> boxes.BoxFile:
     return boxes.BoxFile(label="square", width=32, height=32, latent_dim=NZ, distribution="normal", samples=samples)
 
 
-PLANTED = dict(layer="0", n=4, n_eval=8, dose_n=4, control_draws=3, folds=5)
+PLANTED = dict(layer="0", n=4, n_eval=8, dose_n=4, draws=3, folds=5)
 
 
 def test_planted_object_the_default_targets_it_the_paper_rule_and_random_maps_do_not():
@@ -313,7 +326,7 @@ def small_boxes(gan, n: int = 10, seed: int = 1, label: str = "glasses") -> boxe
                          samples=samples)
 
 
-SMALL = dict(n=3, n_eval=6, dose_n=4, control_draws=2, folds=2, negatives_per_image=6)
+SMALL = dict(n=3, n_eval=6, dose_n=4, draws=2, folds=2, negatives_per_image=6)
 
 
 def check_result(r, tmp_path, gan, bf):
@@ -471,7 +484,7 @@ def _box_file(path, label="window", n=12, size=64, nz=NZ, sha=None, **changes):
     return path
 
 
-FAST = ["--n-eval", "24", "--dose-n", "12", "--n", "4", "--control-draws", "2", "--folds", "3",
+FAST = ["--n-eval", "24", "--dose-n", "12", "--n", "4", "--draws", "2", "--folds", "3",
         "--negatives-per-image", "8"]
 
 
@@ -541,7 +554,7 @@ def test_cli_end_to_end_with_detector(tmp_path, tiny64, capsys):
         assert r["settings"]["fill"] == "mean"
     assert "rate" in capsys.readouterr().err
     # The command is the Python call: same numbers (the detector branch of the API).
-    api = ganlens.forget(m, bf, n_eval=24, dose_n=12, n=4, control_draws=2, folds=3, negatives_per_image=8)
+    api = ganlens.forget(m, bf, n_eval=24, dose_n=12, n=4, draws=2, folds=3, negatives_per_image=8)
     assert api.to_dict()["removal"] == r["removal"] and api["dose"] == r["dose"] and api["probe"] == r["probe"]
     assert api["settings"] == r["settings"]
 

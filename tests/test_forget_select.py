@@ -1,13 +1,14 @@
-"""ganlens.forget_select: random control sets never hold the dropped maps, the one-standard-error rule, folds
-whose fill values and cap come from their training images only, and the nested held-out measurement (a fold's
-k is chosen without that fold)."""
+"""ganlens.analyses.forget.select (was ganlens.forget_select): random control sets never hold the dropped
+maps, the one-standard-error rule, folds whose fill values and cap come from their training images only, and
+the nested held-out measurement (a fold's k is chosen without that fold)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ganlens import forget_select as fsel
+from ganlens.analyses.forget import select as fsel
+from ganlens.analyses.forget.record import Boxed, Classifier, FoldModel, FoldRow
 
 
 def test_random_sets_never_hold_the_excluded_maps():
@@ -33,10 +34,10 @@ def test_one_se_takes_the_largest_k_within_one_standard_error_of_the_best():
 def test_folds_fit_fill_and_cap_on_their_training_images_only():
     means = torch.arange(8, dtype=torch.float32)[:, None].repeat(1, 3)       # image i: every map's mean is i
     means[6:] = 1000.0                                                      # images 6, 7: held out by fold 1
-    probe = {"weights": np.array([1.0, 0.5, 0.2]), "fold_models": [
-        {"weights": np.array([1.0, -0.5, -0.2]), "test_images": np.array([0, 1, 2])},
-        {"weights": np.array([0.3, 0.5, 0.2]), "test_images": np.array([6, 7])}]}
-    boxed = {"index": np.array([1, 2, 6])}
+    probe = Classifier(np.array([1.0, 0.5, 0.2]), 0.0, 1.0, None, [
+        FoldModel(np.array([1.0, -0.5, -0.2]), np.array([0, 1, 2])),
+        FoldModel(np.array([0.3, 0.5, 0.2]), np.array([6, 7]))])
+    boxed = Boxed(index=np.array([1, 2, 6]), z=None, base=None, masks=None)
     folds, validated = fsel.make_folds(probe, boxed, means)
     assert validated and [f.held.tolist() for f in folds] == [[0, 1], [2]]
     torch.testing.assert_close(folds[0].fill, torch.full((3,), (3 + 4 + 5 + 1000 + 1000) / 5))
@@ -47,12 +48,12 @@ def test_folds_fit_fill_and_cap_on_their_training_images_only():
 
 def test_held_out_cv_chooses_each_folds_k_without_that_fold():
     def row(scores, inside):
-        return {"held_out_images": 10, "score": scores, "inside": inside, "outside": [1.0] * 3,
-                "random_inside": [1.0] * 3, "random_outside": [1.0] * 3}
+        return FoldRow(held_out_images=10, cap=3, random_ratio=1.0, score=scores, inside=inside, outside=[1.0] * 3,
+                       ratio=inside, random_ratio_by_k=[1.0] * 3, random_inside=[1.0] * 3, random_outside=[1.0] * 3)
     # Fold 0 alone prefers k = 3, the other two folds k = 1 (no spread): fold 0 is measured at k = 1; without
     # fold 1 (or 2), folds 0 and 2 (or 1) disagree so much that every k is within one SE: the largest, k = 3
     rows = [row([0.0, 0.0, 9.0], [5.0, 6.0, 7.0]), row([1.0, 0.0, 0.0], [2.0, 3.0, 4.0]),
             row([1.0, 0.1, 0.0], [2.0, 3.0, 4.0])]
     got = fsel.held_out_cv(rows, [1, 2, 3])
-    assert got["k_per_fold"] == [1, 3, 3] and got["selected"]["inside"] == (5.0 + 4.0 + 4.0) / 3
-    assert got["control_ratio_mean"] == 1.0 and got["samples"] == 30
+    assert got.k_per_fold == [1, 3, 3] and got.selected.inside == (5.0 + 4.0 + 4.0) / 3
+    assert got.control_ratio_mean == 1.0 and got.samples == 30

@@ -220,6 +220,17 @@ def save_grid_png(images, path: str | Path, nrow: int, scale: int = 1) -> Path:
     return Path(path)
 
 
+def sheet(images: torch.Tensor, cols: int, boxes=None, width: int = 1000, gap: int = 2) -> np.ndarray:
+    """Images (N, nc, S, S) in [-1, 1] tiled ``cols`` per row on white -> (H, W, 3) float in [0, 1].
+
+    With ``boxes`` (per image, [(x0, y0, x1, y1), ...]) each box is outlined in red. Images are enlarged
+    by a whole factor (nearest neighbour) to a sheet about ``width`` px wide, which a two-column figure at
+    300 dpi shows with each pixel about doubled, so 1 px box lines survive the figure's resampling.
+    """
+    scale = max(1, width // (cols * (images.shape[-1] + gap)))
+    return tile(rgb(images), cols, gap=gap, scale=scale, boxes=boxes)
+
+
 # ----------------------------------------------------------------------------------------- text checks
 
 def text_problems(fig, tolerance: float = 1.0) -> list[str]:
