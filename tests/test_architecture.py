@@ -21,6 +21,7 @@ TOP = len(LAYERS)  # the package itself, the commands (ganlens/<name>.py), cli a
 # Modules still to be brought into shape (each entry: a module and the rule it breaks). Remove the entry in
 # the commit that fixes it; the tests below are strict xfails, so a fixed module must leave this list.
 PENDING: set[tuple[str, str]] = {
+    ("ganlens.analyses.invert.paper", "layers"),  # its captions come from ganlens.invert_figures until invert moves
     ("ganlens.annotate", "size"),
     ("ganlens.annotate", "inner-imports"),
     ("ganlens.arith", "size"),
@@ -43,8 +44,6 @@ PENDING: set[tuple[str, str]] = {
     ("ganlens.invert_core", "inner-imports"),
     ("ganlens.memorization", "size"),
     ("ganlens.memorization", "inner-imports"),
-    ("ganlens.paper", "size"),
-    ("ganlens.paper", "inner-imports"),
     ("ganlens.probe", "size"),
     ("ganlens.probe", "inner-imports"),
     ("ganlens.train", "size"),
