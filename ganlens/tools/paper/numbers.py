@@ -1,7 +1,10 @@
 """What is compared between runs: a command's JSON without its volatile keys, hashed and diffed.
 
-A command's JSON keeps what changes from run to run (when, who, how fast) under the top-level keys
-:data:`VOLATILE_KEYS`; everything else is a result of (checkpoint, settings, seed, device) on one machine."""
+A command's JSON keeps what changes from run to run under the top-level keys :data:`VOLATILE_KEYS`
+(``provenance``: command line and date; ``timing``: speeds; ``seconds``: forget's phase times). Everything else
+is a result of (checkpoint, settings, seed, device) and identical between runs on one machine (CPU, thread
+count, versions; another CPU may round the last digits differently, which ``--check DIR`` lists). ``.npz``
+arrays and images are not compared: zip entries carry dates."""
 
 from __future__ import annotations
 
