@@ -35,8 +35,6 @@ PENDING: set[tuple[str, str]] = {
     ("ganlens.dissect", "inner-imports"),
     ("ganlens.filters", "size"),
     ("ganlens.filters", "inner-imports"),
-    ("ganlens.paper", "size"),
-    ("ganlens.paper", "inner-imports"),
     ("ganlens.train", "size"),
     ("ganlens.train", "inner-imports"),
 }

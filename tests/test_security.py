@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import numpy as np
@@ -128,13 +129,16 @@ RUNS_MODULES = ("importlib.import_module", "importlib.__import__", "importlib.ut
 
 def test_modules_are_imported_by_fixed_names_only():
     """``importlib.import_module`` runs a module's code: only names from a fixed table may reach it.
-    paper.py imports the command behind each figure of its FIGURES table (--only is limited to its keys);
+    ``ganlens.paper.load_figures`` imports the paper figures the registry names (its ``paper="module:NAME"``
+    fields, fixed strings in registry.py: ``ganlens.analyses.<name>.paper``), and the paper tool's runner
+    (``tools/paper/runner.py: run_figure``) the command behind each figure of that table (--only is limited to
+    its keys);
     ``ganlens.__getattr__`` imports the analyses of its ANALYSES table and ``_MovedFinder.create_module`` the
     modules of its MOVED table (old names of moved modules); the ``ganlens`` console script (``registry.main``)
     the commands of its COMMANDS table; ``cli._import_user`` is ``--model``."""
     uses = [(p.name, f) for p, name, _, f in ALL_CALLS if name in RUNS_MODULES]
-    assert set(uses) <= {("paper.py", "run_figure"), ("__init__.py", "__getattr__"), ("cli.py", "_import_user"),
-                         ("registry.py", "main"), ("__init__.py", "create_module")}, uses
+    assert set(uses) <= {("paper.py", "load_figures"), ("runner.py", "run_figure"), ("__init__.py", "__getattr__"),
+                         ("cli.py", "_import_user"), ("registry.py", "main"), ("__init__.py", "create_module")}, uses
     import ganlens
     assert all(target.startswith(("ganlens.core.", "ganlens.data.", "ganlens.analyses.")) for target in ganlens.MOVED.values())
     from ganlens import registry
@@ -143,6 +147,7 @@ def test_modules_are_imported_by_fixed_names_only():
     assert set(execs) <= {("cli.py", "_import_user")}, execs
     from ganlens import paper
     assert all(fig.module.startswith("ganlens.") for fig in paper.FIGURES.values())
+    assert all(re.fullmatch(r"ganlens\.analyses\.\w+\.paper:FIGURE", c.paper) for c in registry.ENTRIES if c.paper)
     assert all(name.isidentifier() for name in ganlens.ANALYSES)
     with pytest.raises(AttributeError):
         ganlens.os  # noqa: B018 - only ANALYSES names are imported on attribute access

@@ -116,6 +116,18 @@ def tt(text) -> str:
     return f"\\texttt{{{latex_escape(text)}}}"
 
 
+# ---------------------------------------------------------------------- what a figure's manifest entry states
+
+def model_sha256(j: dict) -> str | None:
+    """The model's sha256 from the provenance block every JSON carries (None for an in-memory model)."""
+    return j["provenance"]["model"]["sha256"]
+
+
+def settings_without_model(j: dict) -> dict:
+    """A JSON's "settings" without the model fields (the manifest names the checkpoint once)."""
+    return {k: v for k, v in j["settings"].items() if k not in ("checkpoint", "checkpoint_sha256", "source", "config")}
+
+
 @dataclass(frozen=True)
 class PaperFigure:
     """One paper figure/table: the command that makes it, its modest default flags, its captions. Each analysis
