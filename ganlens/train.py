@@ -351,7 +351,7 @@ class _Run:
             torch.backends.cudnn.benchmark = True
         amp = s.amp == "bf16" or (s.amp == "auto" and dev.type == "cuda")
         self.st = Stepper.build(self.config, s.lr, s.beta1, dev, amp, compile=s.compile, ddp=self.world > 1)
-        self.G_plain, self.D_plain = checkpoints._unwrap(self.st.G), checkpoints._unwrap(self.st.D)
+        self.G_plain, self.D_plain = checkpoints.unwrap(self.st.G), checkpoints.unwrap(self.st.D)
         self.start, self.history = 0, []
         if self.state is not None:
             self.G_plain.load_state_dict(ckpt["G"])

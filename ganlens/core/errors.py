@@ -53,3 +53,8 @@ def _size(n: float) -> str:
             return f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} EiB"
+
+
+def first_line(msg: str) -> str:
+    """The first line of an exception's message (at most 200 characters), for a one-line error."""
+    return msg.strip().splitlines()[0][:200] if msg.strip() else ""
