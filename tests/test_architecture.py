@@ -25,7 +25,6 @@ PENDING: set[tuple[str, str]] = {
     ("ganlens.annotate", "inner-imports"),
     ("ganlens.arith", "size"),
     ("ganlens.arith", "inner-imports"),
-    ("ganlens.data.rooms", "size"),
     ("ganlens.dissect", "size"),
     ("ganlens.dissect", "inner-imports"),
     ("ganlens.filters", "size"),
