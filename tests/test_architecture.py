@@ -40,8 +40,6 @@ PENDING: set[tuple[str, str]] = {
     ("ganlens.paper", "inner-imports"),
     ("ganlens.probe", "size"),
     ("ganlens.probe", "inner-imports"),
-    ("ganlens.train", "size"),
-    ("ganlens.train", "inner-imports"),
     ("ganlens.walk", "inner-imports"),
 }
 
