@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ganlens.core.checkpoints import load, load_weights
+from ganlens.core.devices import device  # noqa: F401 (cli.device: the one device rule)
 from ganlens.core.errors import GanlensError
 from ganlens.core.gan import GAN
 from ganlens.core.gan import SEED_MAX  # one seed rule for every command and file
@@ -219,21 +220,6 @@ def user_code_error(e: BaseException) -> str | None:
     what = (f"called sys.exit({e.code!r})" if isinstance(e, SystemExit)
             else f"raised {type(e).__name__}: {_line(e)}" if _line(e) else f"raised {type(e).__name__}")
     return f"{owner}: your code {what} ({Path(frame.filename).name}, line {frame.lineno}, in {frame.name})"
-
-
-def device(name: str) -> torch.device:
-    """``auto`` -> cuda if available else cpu; ``cuda`` without CUDA is an error, not a silent fallback."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise GanlensError(f"--device {name!r}: not a device; use auto, cpu, cuda or cuda:N")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GanlensError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-    if dev.type not in ("cpu", "cuda"):
-        raise GanlensError(f"--device {name}: only cpu and cuda are supported")
-    return dev
 
 
 def start(args):

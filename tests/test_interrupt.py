@@ -39,6 +39,7 @@ import torch
 
 from ganlens.core import checkpoints
 from ganlens import cli, train
+from ganlens.tools.train import figure as train_figure
 
 ITERS, EVERY, KILL_AFTER = 40, 5, 10
 SETTINGS = ["--data", "rooms:n=64", "--image-size", "32", "--ngf", "8", "--ndf", "8", "--nz", "16",
@@ -84,7 +85,7 @@ def reference(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("interrupt") / "reference"
     mp = pytest.MonkeyPatch()
-    mp.setattr(train, "_plot_history", lambda history, stem: None)  # reads the history only; weights unchanged
+    mp.setattr(train_figure, "plot_history", lambda history, stem: None)  # reads the history only; weights unchanged
     try:
         assert train.main(SETTINGS + RUN + ["--out", str(out)]) == 0
     finally:
@@ -135,7 +136,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(moment, tmp_path, refe
     for path in finished:
         assert checkpoints.read(path)["state"]["iteration"] % EVERY == 0
 
-    monkeypatch.setattr(train, "_plot_history", lambda history, stem: None)
+    monkeypatch.setattr(train_figure, "plot_history", lambda history, stem: None)
     assert cli.run(train.main, ["--resume", "--out", str(run)] + RUN, train.PROG) == 0
     err = capsys.readouterr().err
     assert "Traceback" not in err

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ganlens import rooms as rooms_command
-from ganlens.data import rooms
+from ganlens.data.rooms import canvas
 from ganlens.data.rooms import CEILING, CLASSES, WALL, WINDOW, make_rooms, render_room, save_rooms_folder
 
 
@@ -53,7 +53,7 @@ def test_shapes_and_dtypes(size):
 
 def test_paired_drawing_covers_identical_pixels():
     """Every Canvas primitive paints exactly the mask pixels it labels (the basis of exact masks)."""
-    cv = rooms._Canvas(64, (0.5, 0.45, 0.5, 0.4, 0.5, 0.5))
+    cv = canvas._Canvas(64, (0.5, 0.45, 0.5, 0.4, 0.5, 0.5))
     quad = np.array([[0.11, 0.13], [0.52, 0.2], [0.47, 0.61], [0.09, 0.55]])
     cv.poly(quad, (10, 20, 30), 1)
     cv.line((0.6, 0.1), (0.9, 0.8), (10, 20, 30), 1, 1)
@@ -68,8 +68,8 @@ def test_paired_drawing_covers_identical_pixels():
 def test_inset_square():
     sq = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
     want = np.array([[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]])
-    np.testing.assert_allclose(rooms._inset(sq, 0.1), want, atol=1e-12)
-    np.testing.assert_allclose(rooms._inset(sq[::-1], 0.1), want[::-1], atol=1e-12)  # either orientation
+    np.testing.assert_allclose(canvas._inset(sq, 0.1), want, atol=1e-12)
+    np.testing.assert_allclose(canvas._inset(sq[::-1], 0.1), want[::-1], atol=1e-12)  # either orientation
 
 
 def test_every_class_appears(batch64):

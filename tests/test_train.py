@@ -18,6 +18,7 @@ import torch
 
 from ganlens.core import checkpoints, figures
 from ganlens import cli, train
+from ganlens.tools.train import figure as train_figure
 from ganlens.core.errors import GanlensError
 
 TINY = ["--data", "rooms:n=64", "--image-size", "32", "--ngf", "8", "--ndf", "8", "--nz", "16",
@@ -49,7 +50,7 @@ def no_loss_plot(monkeypatch):
     Plotting reads the history only, so skipping it cannot change the weights (the resume test compares
     runs with and without it)."""
     calls = []
-    monkeypatch.setattr(train, "_plot_history", lambda history, stem: calls.append(len(history)))
+    monkeypatch.setattr(train_figure, "plot_history", lambda history, stem: calls.append(len(history)))
     return calls
 
 

@@ -1,5 +1,7 @@
 """The one exception type that the command-line entry points turn into a one-line message."""
 
+import os
+
 
 class GanlensError(Exception):
     """A problem with the user's input (a file, a flag, a model) that deserves one clear sentence.
@@ -31,7 +33,6 @@ def require_at_least(checks: dict, *, flags: bool = False) -> None:
 
 def physical_memory() -> int:
     """Bytes of RAM on this machine (0 if the OS does not say)."""
-    import os
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -52,3 +53,8 @@ def _size(n: float) -> str:
             return f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} EiB"
+
+
+def first_line(msg: str) -> str:
+    """The first line of an exception's message (at most 200 characters), for a one-line error."""
+    return msg.strip().splitlines()[0][:200] if msg.strip() else ""

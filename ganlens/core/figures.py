@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import matplotlib
 
 matplotlib.use("Agg")
@@ -164,7 +165,6 @@ def _outline(image: np.ndarray, boxes, scale: int) -> np.ndarray:
     """``image`` (a copy, when there are boxes) with each box (source pixels, times ``scale``) in red."""
     if not len(boxes):
         return image
-    import cv2
     image = np.array(image, np.float32, order="C")  # a C-contiguous copy: cv2 draws in place
     for x0, y0, x1, y1 in boxes:
         cv2.rectangle(image, (x0 * scale, y0 * scale), (x1 * scale - 1, y1 * scale - 1), (1.0, 0.0, 0.0), 1)
@@ -184,7 +184,6 @@ def fit_width(canvas: np.ndarray, px: int) -> np.ndarray:
     """
     h, w = canvas.shape[:2]
     if w > px:
-        import cv2
         return np.clip(cv2.resize(canvas.astype(np.float32), (px, max(1, round(h * px / w))),
                                   interpolation=cv2.INTER_AREA), 0, 1)
     return enlarge(canvas, px // w)
@@ -214,7 +213,6 @@ def grid(images, nrow: int, padding: int = 1, pad_value: float = 1.0) -> np.ndar
 
 def save_grid_png(images, path: str | Path, nrow: int, scale: int = 1) -> Path:
     """A plain image grid (:func:`grid`, no axes) as PNG, each pixel ``scale`` x ``scale``: sample sheets."""
-    import cv2
     g = enlarge(as_uint8(grid(images, nrow)), scale)
     cv2.imwrite(str(path), cv2.cvtColor(g, cv2.COLOR_RGB2BGR))
     return Path(path)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from ganlens.core import layers as _layers
 from ganlens.core.errors import GanlensError
@@ -281,7 +282,6 @@ def _trace_D(gan: GAN) -> None:
 
 def _weight(m: nn.Module) -> torch.Tensor | None:
     """The trainable weight tensor of a module, under spectral norm in either torch format too."""
-    from torch.nn.utils import parametrize
     if parametrize.is_parametrized(m, "weight"):
         return m.parametrizations.weight.original
     if hasattr(m, "weight_orig"):
@@ -297,7 +297,6 @@ def _reset_spectral_norm(m: nn.Module, gen: torch.Generator | None = None) -> No
     """After a spectral-norm weight was re-drawn, its stored singular vectors (u, v) belong to the old weight
     and would leave the new one far from norm 1 in eval mode (no power iteration runs there): draw fresh
     ones and run power iterations, in either torch format (parametrizations or the old hook)."""
-    from torch.nn.utils import parametrize
     if parametrize.is_parametrized(m, "weight"):
         for p in m.parametrizations.weight:
             if hasattr(p, "_power_method") and hasattr(p, "_u"):

@@ -33,6 +33,7 @@ two files of one rater (one browser), are refused: a rater is one cluster, count
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -79,7 +80,6 @@ def plan_pages(seeds: list[int], n_pages: int, names: list[str]) -> list[dict]:
 
 def pixels_base64(image: np.ndarray) -> str:
     """uint8 (H, W, C) -> base64 of its raw bytes: the same length for every image of one size."""
-    import base64
     return base64.b64encode(np.ascontiguousarray(image, np.uint8).tobytes()).decode("ascii")
 
 
