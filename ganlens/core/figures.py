@@ -8,16 +8,20 @@ cells) or, for layouts that are not grids, :func:`place` (tiles pasted at given 
 These are numpy, not torchvision's ``make_grid``: importing torchvision costs ~1.4 s of start-up, and
 make_grid cannot leave cells empty, vary gaps, enlarge tiles or outline boxes. :func:`grid` keeps
 make_grid's layout and values (a border around every image) for the sample sheets that have always had it.
+:func:`text_problems` lists the texts of a figure that overlap or leave the canvas (for every figure's test).
 """
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.axis  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.text  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -82,6 +86,45 @@ def save(fig, stem: str | Path) -> list[Path]:
             fig.savefig(p, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
     plt.close(fig)
     return paths
+
+
+def _drawn_texts(fig) -> list:
+    """The visible, non-empty texts that drawing ``fig`` shows: every Text artist of the figure, except tick
+    labels of ticks outside their axis's view (matplotlib keeps those artists but does not draw them)."""
+    hidden = set()
+    for axis in fig.findobj(matplotlib.axis.Axis):
+        lo, hi = sorted(axis.get_view_interval())
+        tol = 1e-9 * max(1.0, abs(lo), abs(hi))
+        for tick in (c for c in axis.get_children() if isinstance(c, matplotlib.axis.Tick)):
+            if not lo - tol <= tick.get_loc() <= hi + tol:
+                hidden.update((tick.label1, tick.label2))
+    return [t for t in fig.findobj(matplotlib.text.Text)
+            if t not in hidden and t.get_visible() and t.get_text().strip()]
+
+
+def text_problems(fig, tolerance: float = 0.5) -> list[str]:
+    """What is wrong with the texts of a figure, one line each (empty: nothing): two texts (titles, labels,
+    tick labels, legends, annotations) whose boxes overlap, and texts that reach outside the canvas (they
+    would be clipped). Draws the figure at its own size and dpi; ``tolerance`` in pixels. Every analysis's
+    figure test can assert ``text_problems(fig) == []``, whatever the image size or number of panels."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t, t.get_window_extent(renderer)) for t in _drawn_texts(fig)]
+    canvas = fig.bbox
+    problems = []
+    for t, b in boxes:
+        if (b.x0 < canvas.x0 - tolerance or b.y0 < canvas.y0 - tolerance or b.x1 > canvas.x1 + tolerance
+                or b.y1 > canvas.y1 + tolerance):
+            problems.append(f"{t.get_text()!r} reaches outside the canvas: {_box(b)} in 0 0 {canvas.x1:.1f} "
+                            f"{canvas.y1:.1f}")
+    for (t, a), (u, b) in itertools.combinations(boxes, 2):
+        if a.x0 < b.x1 - tolerance and b.x0 < a.x1 - tolerance and a.y0 < b.y1 - tolerance and b.y0 < a.y1 - tolerance:
+            problems.append(f"{t.get_text()!r} overlaps {u.get_text()!r}: {_box(a)} and {_box(b)}")
+    return problems
+
+
+def _box(b) -> str:
+    return f"x {b.x0:.1f}..{b.x1:.1f} y {b.y0:.1f}..{b.y1:.1f} px"
 
 
 # ------------------------------------------------------------------------------------------ image tiling
