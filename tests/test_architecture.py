@@ -34,8 +34,6 @@ PENDING: set[tuple[str, str]] = {
     ("ganlens.data.rooms", "size"),
     ("ganlens.dissect", "size"),
     ("ganlens.dissect", "inner-imports"),
-    ("ganlens.filters", "size"),
-    ("ganlens.filters", "inner-imports"),
     ("ganlens.forget", "size"),
     ("ganlens.forget", "inner-imports"),
     ("ganlens.forget_select", "inner-imports"),
