@@ -24,8 +24,6 @@ PENDING: set[tuple[str, str]] = {
     ("ganlens.analyses.invert.compute", "layers"),  # as_segmentation from the dissect command until it moves
     ("ganlens.dissect", "size"),
     ("ganlens.dissect", "inner-imports"),
-    ("ganlens.filters", "size"),
-    ("ganlens.filters", "inner-imports"),
 }
 
 

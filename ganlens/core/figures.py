@@ -8,6 +8,7 @@ cells) or, for layouts that are not grids, :func:`place` (tiles pasted at given 
 These are numpy, not torchvision's ``make_grid``: importing torchvision costs ~1.4 s of start-up, and
 make_grid cannot leave cells empty, vary gaps, enlarge tiles or outline boxes. :func:`grid` keeps
 make_grid's layout and values (a border around every image) for the sample sheets that have always had it.
+:func:`text_problems` lists the texts of a figure that overlap or leave the canvas (for every figure's test).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import cv2
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.axis  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
+import matplotlib.text  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -84,6 +86,20 @@ def save(fig, stem: str | Path) -> list[Path]:
             fig.savefig(p, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
     plt.close(fig)
     return paths
+
+
+def _drawn_texts(fig) -> list:
+    """The visible, non-empty texts that drawing ``fig`` shows: every Text artist of the figure, except tick
+    labels of ticks outside their axis's view (matplotlib keeps those artists but does not draw them)."""
+    hidden = set()
+    for axis in fig.findobj(matplotlib.axis.Axis):
+        lo, hi = sorted(axis.get_view_interval())
+        tol = 1e-9 * max(1.0, abs(lo), abs(hi))
+        for tick in (c for c in axis.get_children() if isinstance(c, matplotlib.axis.Tick)):
+            if not lo - tol <= tick.get_loc() <= hi + tol:
+                hidden.update((tick.label1, tick.label2))
+    return [t for t in fig.findobj(matplotlib.text.Text)
+            if t not in hidden and t.get_visible() and t.get_text().strip()]
 
 
 # ------------------------------------------------------------------------------------------ image tiling
@@ -240,9 +256,8 @@ def text_problems(fig, tolerance: float = 1.0) -> list[str]:
         fig.set_dpi(DPI)
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
-        texts = [t for t in fig.findobj(Text)
-                 if t.get_visible() and t.get_text().strip() and (t.axes is None or t.axes.get_visible())]
-        boxes = [(t, t.get_window_extent(renderer)) for t in texts]
+        boxes = [(t, t.get_window_extent(renderer)) for t in _drawn_texts(fig)
+                 if t.axes is None or t.axes.get_visible()]
         width = fig.get_tightbbox(renderer).width + 2 * STYLE["savefig.pad_inches"]
     problems = []
     if width > TWO_COLUMN * 1.05:
