@@ -32,8 +32,7 @@ PENDING: set[tuple[str, str]] = {
     ("ganlens.core.gan", "inner-imports"),
     ("ganlens.data.ratings", "inner-imports"),
     ("ganlens.data.rooms", "size"),
-    ("ganlens.dissect", "size"),
-    ("ganlens.dissect", "inner-imports"),
+    ("ganlens.analyses.dissect.agreement", "layers"),  # imports ganlens.forget until forget is restructured
     ("ganlens.filters", "size"),
     ("ganlens.filters", "inner-imports"),
     ("ganlens.forget", "size"),
