@@ -303,7 +303,7 @@ def test_agreement_with_forget_names_the_planted_unit(planted):
 def test_python_api_on_a_foreign_gan_saves_what_to_dict_says(tmp_path):
     gan = paper_gan()
     r = ganlens.dissect(gan, n=40, segmenter=toy_segmenter(), remove="bright", insert="bright", n_eval=24,
-                        dose_n=8, control_draws=2, show=3, region_class="other")
+                        dose_n=8, draws=2, show=3, region_class="other")
     d = r.to_dict()
     assert [x["layer"] for x in d["layers"]] == [lay.name for lay in gan.layers("G").hidden if lay.side >= 2]
     assert set(d["remove"]) == {"bright"} and "after" in d["insert"]["bright"]
@@ -380,6 +380,13 @@ def test_bad_settings_are_one_line_errors(kwargs, match):
     with pytest.raises(GanlensError, match=match) as e:
         dissect.dissect(planted_gan(), **settings)
     assert "\n" not in str(e.value)
+
+
+def test_draws_keeps_its_old_name_control_draws():
+    with pytest.raises(GanlensError, match="control_draws is the old name of draws"):
+        dissect.dissect(planted_gan(), segmenter=PLANTED, draws=2, control_draws=2)
+    with pytest.raises(GanlensError, match="draws must be at least 1"):
+        dissect.dissect(planted_gan(), segmenter=PLANTED, control_draws=0)
 
 
 def test_mlp_generator_is_refused_and_bad_flags_name_the_flag(tmp_path, capsys):
