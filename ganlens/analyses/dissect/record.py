@@ -51,7 +51,7 @@ class LayerStats:
     """Pass 1 over the dissection samples for the units of one layer (and the IQR rule's choice, once run)."""
 
     threshold: torch.Tensor       # (C,) on G's device: the unit fires above it
-    level: torch.Tensor           # (C,) mean of its kept top values (what the quantile rule's "level" is)
+    level: torch.Tensor           # (C,) mean of its kept top values (the scale of its heat maps)
     mean: torch.Tensor            # (C,) its mean activation
     top_samples: np.ndarray       # (C, TOP_SAMPLES) the samples where it is strongest
     k_kept: int                   # values kept per unit
