@@ -39,7 +39,7 @@ def main() -> None:
     def run():
         cli.seed_everything(flags.seed)
         return dissect.from_args(flags, gan)
-    walls, phases = timed_runs(run, dissect.summary, args.repeats, start, "well under 60 s")
+    walls, phases = timed_runs(run, lambda r: dissect.summary(flags, r), args.repeats, start, "well under 60 s")
     labels = phases["thresholds"] + phases["iou"]
     print(f"labels ({flags.n} samples, every layer) {labels:.2f} s = {labels / g_pass:.1f}x one G pass; "
           f"ratio of the whole analysis + save to one G pass: {min(walls) / g_pass:.1f}x")

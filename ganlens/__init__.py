@@ -40,7 +40,9 @@ MOVED = {
     "boxes": "ganlens.data.boxes", "ratings": "ganlens.data.ratings",
     "memorization": "ganlens.analyses.memorization", "invert_core": "ganlens.analyses.invert.reconstruct",
     "invert_stats": "ganlens.analyses.invert.membership", "invert_figures": "ganlens.analyses.invert.figure",
-    "forget_select": "ganlens.analyses.forget.select",
+    "forget_select": "ganlens.analyses.forget.select", "filters_layer": "ganlens.analyses.filters.layer",
+    "svm": "ganlens.analyses.probe.svm", "dissect_effects": "ganlens.analyses.dissect.effects",
+    "dissect_threshold": "ganlens.analyses.dissect.threshold",
 }
 
 

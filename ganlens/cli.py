@@ -23,7 +23,7 @@ import torch
 
 from ganlens.core.checkpoints import load, load_weights
 from ganlens.core.devices import device  # noqa: F401 (cli.device: the one device rule)
-from ganlens.core.errors import GanlensError
+from ganlens.core.errors import GanlensError, first_line
 from ganlens.core.gan import GAN
 from ganlens.core.gan import SEED_MAX  # one seed rule for every command and file
 from ganlens.core.results import (OUT_ROOT, check_out, running_command, staged_output, write_json)  # noqa: F401 (re-exported)
@@ -218,7 +218,7 @@ def user_code_error(e: BaseException) -> str | None:
         return None
     owner, frame = hit
     what = (f"called sys.exit({e.code!r})" if isinstance(e, SystemExit)
-            else f"raised {type(e).__name__}: {_line(e)}" if _line(e) else f"raised {type(e).__name__}")
+            else f"raised {type(e).__name__}: {first_line(str(e))}" if first_line(str(e)) else f"raised {type(e).__name__}")
     return f"{owner}: your code {what} ({Path(frame.filename).name}, line {frame.lineno}, in {frame.name})"
 
 
@@ -289,7 +289,7 @@ def user_model(spec: str, flag: str = "--model", accept: Callable[[object], str 
     except GanlensError as e:
         raise GanlensError(f"{flag} {spec}: {e}")
     except (Exception, SystemExit) as e:  # noqa: BLE001 - sys.exit() in FUNC is an error, not the command's exit
-        what = f"called sys.exit({e.code!r})" if isinstance(e, SystemExit) else f"raised {type(e).__name__}: {_line(e)}"
+        what = f"called sys.exit({e.code!r})" if isinstance(e, SystemExit) else f"raised {type(e).__name__}: {first_line(str(e))}"
         raise GanlensError(f"{flag} {spec}: {func}() {what}")
     if accept is not None:
         problem = accept(gan)
@@ -328,7 +328,7 @@ def _import_user(where: str, flag: str, spec: str):
     except GanlensError:
         raise
     except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's file failed to import: say so in one line
-        what = f"called sys.exit({e.code!r})" if isinstance(e, SystemExit) else f"{type(e).__name__}: {_line(e)}"
+        what = f"called sys.exit({e.code!r})" if isinstance(e, SystemExit) else f"{type(e).__name__}: {first_line(str(e))}"
         raise GanlensError(f"{flag} {spec}: importing {where} failed: {what}")
     return module
 
@@ -347,11 +347,6 @@ def _slow_notice(what: str) -> Iterator[None]:
         yield
     finally:
         timer.cancel()
-
-
-def _line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:200] if text else ""
 
 
 def layer(gan, net: str, name: str, flag: str = "--layer", given: str | None = None):

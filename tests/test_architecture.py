@@ -21,9 +21,6 @@ TOP = len(LAYERS)  # the package itself, the commands (ganlens/<name>.py), cli a
 # Modules still to be brought into shape (each entry: a module and the rule it breaks). Remove the entry in
 # the commit that fixes it; the tests below are strict xfails, so a fixed module must leave this list.
 PENDING: set[tuple[str, str]] = {
-    ("ganlens.analyses.invert.compute", "layers"),  # as_segmentation from the dissect command until it moves
-    ("ganlens.dissect", "size"),
-    ("ganlens.dissect", "inner-imports"),
 }
 
 
@@ -157,7 +154,6 @@ def test_files_and_functions_are_small(module):
     assert long == []
 
 
-@pytest.mark.xfail(reason="PENDING: analyses still at the top level")
 def test_the_layout_is_what_the_package_docstring_says():
     """Every module lives in a layer folder, or is a top-level command / cli / registry / the package."""
     import ganlens

@@ -18,8 +18,8 @@ from torch import nn
 import ganlens
 from ganlens.data import boxes as boxfile
 from ganlens import cli, dissect, paper
-from ganlens import dissect_effects as fx
-from ganlens import dissect_threshold as thr
+from ganlens.analyses.dissect import effects as fx
+from ganlens.analyses.dissect import threshold as thr
 from ganlens.core.errors import GanlensError
 from ganlens.core.hooks import count_hooks
 
@@ -108,11 +108,11 @@ def test_thresholds_are_exact_quantiles():
         v = a.transpose(0, 1).reshape(lay.channels, -1)
         k = int(np.ceil(0.03 * v.shape[1]))
         top = v.sort(1, descending=True).values[:, :k]
-        torch.testing.assert_close(stats[lay.name]["threshold"], top[:, -1], rtol=0, atol=0)
-        torch.testing.assert_close(stats[lay.name]["level"], top.mean(1), rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(stats[lay.name]["mean"], v.mean(1), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(stats[lay.name].threshold, top[:, -1], rtol=0, atol=0)
+        torch.testing.assert_close(stats[lay.name].level, top.mean(1), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(stats[lay.name].mean, v.mean(1), rtol=1e-5, atol=1e-6)
         best = a.amax((2, 3)).T.argsort(1, descending=True)[:, :dissect.TOP_SAMPLES].numpy()
-        assert (np.sort(stats[lay.name]["top_samples"], 1) == np.sort(best, 1)).all()
+        assert (np.sort(stats[lay.name].top_samples, 1) == np.sort(best, 1)).all()
 
 
 def test_sparse_iou_counts_equal_upsampling_every_map():
@@ -122,7 +122,7 @@ def test_sparse_iou_counts_equal_upsampling_every_map():
     labels = torch.randint(0, 4, (5, 32 * 32), generator=g)       # class 3 = no class (k = 3)
     U = dissect.interp_matrix(4, 32)
     acc = {"inter": torch.zeros(7, 3, dtype=torch.float64), "fired": torch.zeros(7, dtype=torch.float64)}
-    dissect.count_layer(a, t, U, U, labels, 3, acc)
+    dissect.count_layer(a, t, U, U, labels, 3, acc["inter"], acc["fired"])
     fire = (F.interpolate(a, size=(32, 32), mode="bilinear", align_corners=False) > t[None, :, None, None]).flatten(2)
     onehot = F.one_hot(labels, 4)[..., :3].float()
     torch.testing.assert_close(acc["fired"], fire.sum((0, 2)).double())
@@ -281,9 +281,9 @@ def test_insertion_sets_units_to_their_mean_where_the_class_is_present(planted):
     share = F.adaptive_avg_pool2d(square[:, None], 8)                    # class share of each 4x4 cell
     want = (a * share).sum((0, 2, 3)) / share.sum()
     lays = dissect.dissect_layers(gan, ["1"])
-    stats = {"1": {"threshold": torch.full((6,), 1e9)}}
-    c = dissect.iou_pass(gan, lays, 300, stats, dissect.as_segmentation(PLANTED, gan))["layers"]["1"]
-    got = fx.present_mean(c["present_sum"], c["present_weight"])[:, 1]
+    thresholds = {"1": torch.full((6,), 1e9)}
+    c = dissect.iou_pass(gan, lays, 300, thresholds, dissect.as_segmentation(PLANTED, gan)).layers["1"]
+    got = fx.present_mean(c.present_sum, c.present_weight)[:, 1]
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
     ins = r["insert"]["square"]                                          # layer "3": cells are pixels
     a3 = ganlens.generate.activations(gan, z, "3")[:, 0]
@@ -303,7 +303,7 @@ def test_agreement_with_forget_names_the_planted_unit(planted):
 def test_python_api_on_a_foreign_gan_saves_what_to_dict_says(tmp_path):
     gan = paper_gan()
     r = ganlens.dissect(gan, n=40, segmenter=toy_segmenter(), remove="bright", insert="bright", n_eval=24,
-                        dose_n=8, control_draws=2, show=3, region_class="other")
+                        dose_n=8, draws=2, show=3, region_class="other")
     d = r.to_dict()
     assert [x["layer"] for x in d["layers"]] == [lay.name for lay in gan.layers("G").hidden if lay.side >= 2]
     assert set(d["remove"]) == {"bright"} and "after" in d["insert"]["bright"]
@@ -380,6 +380,13 @@ def test_bad_settings_are_one_line_errors(kwargs, match):
     with pytest.raises(GanlensError, match=match) as e:
         dissect.dissect(planted_gan(), **settings)
     assert "\n" not in str(e.value)
+
+
+def test_draws_keeps_its_old_name_control_draws():
+    with pytest.raises(GanlensError, match="control_draws is the old name of draws"):
+        dissect.dissect(planted_gan(), segmenter=PLANTED, draws=2, control_draws=2)
+    with pytest.raises(GanlensError, match="draws must be at least 1"):
+        dissect.dissect(planted_gan(), segmenter=PLANTED, control_draws=0)
 
 
 def test_mlp_generator_is_refused_and_bad_flags_name_the_flag(tmp_path, capsys):

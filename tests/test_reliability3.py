@@ -624,12 +624,12 @@ def test_dissect_counts_with_thousands_of_unused_class_names_equal_the_few_used(
     few = torch.randint(0, 4, (5, 32 * 32), generator=g)            # classes 0..2, 3 = no class
     U = dissect.interp_matrix(4, 32)
     acc3 = {"inter": torch.zeros(7, 3, dtype=torch.float64), "fired": torch.zeros(7, dtype=torch.float64)}
-    dissect.count_layer(a, t, U, U, few, 3, acc3)
+    dissect.count_layer(a, t, U, U, few, 3, acc3["inter"], acc3["fired"])
     K = 5000
     many = torch.where(few == 3, torch.full_like(few, K), few * 1000)  # used ids 0, 1000, 2000; K = no class
     accK = {"inter": torch.zeros(7, K, dtype=torch.float64), "fired": torch.zeros(7, dtype=torch.float64)}
     t0 = time.perf_counter()
-    dissect.count_layer(a, t, U, U, many, K, accK)
+    dissect.count_layer(a, t, U, U, many, K, accK["inter"], accK["fired"])
     assert time.perf_counter() - t0 < 2.0
     torch.testing.assert_close(accK["fired"], acc3["fired"])
     torch.testing.assert_close(accK["inter"][:, [0, 1000, 2000]], acc3["inter"])

@@ -247,3 +247,15 @@ def test_corrected_resampled_interval_is_the_t_interval_with_the_corrected_varia
     d = v - 0.87
     _, dci = stats.corrected_resampled_interval(d, 1600, 400)
     assert (dci.low > 0) == (stats.corrected_resampled_t(d, 1600, 400).p < 0.05)
+
+
+def test_t_interval_and_spearman_are_scipys():
+    x = np.array([0.1, -0.3, 0.25, 0.4, 0.05, -0.1])
+    ref = st.ttest_1samp(x, 0.0).confidence_interval(0.95)
+    assert stats.t_interval(x).as_list() == [ref.low, ref.high]
+    half = st.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))      # textbook: mean +- t s / sqrt(n)
+    assert stats.t_interval(x).as_list() == pytest.approx([x.mean() - half, x.mean() + half], rel=1e-12)
+    y = np.array([3.0, 1.0, 4.0, 1.5, 5.0, 9.0])
+    r = st.spearmanr(x, y)
+    assert (stats.spearman(x, y).statistic, stats.spearman(x, y).p) == (r.statistic, r.pvalue)
+    assert stats.spearman(x, 2 * x + 1).statistic == pytest.approx(1.0)

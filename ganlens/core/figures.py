@@ -66,6 +66,13 @@ def figure(width: str | float = "one", aspect: float = 0.75, **subplots):
     return fig, axes
 
 
+def line_chars(width: str | float, fontsize: float) -> int:
+    """About how many characters of ``fontsize`` points fit across ``width`` ("one", "two" or inches), for
+    breaking a long line of figure text before drawing it (DejaVu Sans: ~0.55 em per character on average)."""
+    w = {"one": ONE_COLUMN, "two": TWO_COLUMN}.get(width, width)
+    return max(20, int(w * 72 / (0.55 * fontsize)))
+
+
 def show_image(ax, image: np.ndarray, title: str | None = None) -> None:
     """Draw an (H, W, 3) or (H, W) array pixel for pixel (nearest neighbour), without axes."""
     ax.imshow(image, interpolation="nearest", cmap=None if image.ndim == 3 else "gray")

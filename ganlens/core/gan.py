@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ganlens.core import layers as _layers
-from ganlens.core.errors import GanlensError
+from ganlens.core.errors import GanlensError, first_line
 from ganlens.core.generate import images
 from ganlens.core.models import Discriminator, Generator
 
@@ -232,11 +232,6 @@ def _check_dtypes(net: nn.Module, role: str) -> None:
                                f"ganlens runs float32 networks{fix}")
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0][:200] if text else type(e).__name__)
-
-
 def _trace_G(gan: GAN) -> tuple[int, tuple[int, int, int]]:
     """(latent dims 4 or 2, image shape (C, H, W)) from one call of G on zero latents."""
     dev = _layers._device(gan.G)
@@ -248,7 +243,7 @@ def _trace_G(gan: GAN) -> tuple[int, tuple[int, int, int]]:
             with torch.no_grad():
                 out = gan.G(z)
         except Exception as e:  # noqa: BLE001 - any failure of user code means "not this input shape"
-            errors.append(f"{tuple(z.shape)}: {_first_line(e)}")
+            errors.append(f"{tuple(z.shape)}: {first_line(str(e)) or type(e).__name__}")
             continue
         if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[0] != 2:
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -272,7 +267,7 @@ def _trace_D(gan: GAN) -> None:
             out = gan.D(x)
     except Exception as e:  # noqa: BLE001
         raise GanlensError(f"{gan.where}: D fails on images (B, {gan.nc}, {gan.image_size}, {gan.image_size}): "
-                           f"{_first_line(e)}")
+                           f"{first_line(str(e)) or type(e).__name__}")
     if not isinstance(out, torch.Tensor) or out.dim() == 0 or out.shape[0] != 2:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise GanlensError(f"{gan.where}: D returned {got} for 2 images; it must return one score per image")

@@ -63,6 +63,13 @@ def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> Interval 
     return Interval(float(ci.low), float(ci.high))
 
 
+def t_interval(x: np.ndarray, confidence: float = CONFIDENCE) -> Interval:
+    """Student t interval of the mean of ``x`` (``scipy.stats.ttest_1samp(x, 0).confidence_interval``); its
+    bounds are NaN where it is undefined (fewer than 2 values or no spread)."""
+    ci = _st.ttest_1samp(np.asarray(x, float), 0.0).confidence_interval(confidence)
+    return Interval(float(ci.low), float(ci.high))
+
+
 def cluster_bootstrap(data: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray] | None = None,
                       n_boot: int = 2000, seed: int = 0, confidence: float = CONFIDENCE) -> Interval:
     """Percentile bootstrap interval of a statistic, resampling whole clusters with replacement.
@@ -177,6 +184,13 @@ def mann_whitney_z(x: np.ndarray, y: np.ndarray, tie_correct: bool = True, conti
     if tie_correct:
         var *= _st.tiecorrect(_st.rankdata(np.concatenate([x, y])))
     return float((u - m * n / 2 + continuity) / math.sqrt(var)) if var > 0 else 0.0
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> TestResult:
+    """Spearman rank correlation of x and y and its two-sided p (``scipy.stats.spearmanr``); NaN where it is
+    undefined (a constant input)."""
+    r = _st.spearmanr(x, y)
+    return TestResult(float(r.statistic), float(r.pvalue))
 
 
 def hypergeom_tail(k: int, population: int, successes: int, draws: int) -> float:

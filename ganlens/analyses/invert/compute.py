@@ -16,9 +16,9 @@ from ganlens.analyses.invert.figure import plot_membership, plot_modes, plot_pai
 from ganlens.core.checkpoints import read
 from ganlens.core.errors import GanlensError, NotApplicable, require_at_least
 from ganlens.core.results import Result, atomic_write, provenance
+from ganlens.data.segment import as_segmentation
 from ganlens.data.sets import ImageSet, RoomsSet, for_model, parse_rooms, to_float
 from ganlens.data.training import open_data
-from ganlens.dissect import as_segmentation
 
 
 def _stats(d: np.ndarray) -> dict:

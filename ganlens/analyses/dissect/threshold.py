@@ -1,28 +1,11 @@
-"""Per-unit thresholds for ``ganlens.dissect``: GAN Dissection's IQR rule (the default) or a fixed quantile.
+"""Per-unit thresholds for dissection: GAN Dissection's IQR rule (the default; gandissect ``collect_iqr``) or a
+fixed per-unit quantile (``quantile:0.99``).
 
-**IQR rule** (Bau et al., ICLR 2019; CSAILVision/gandissect ``netdissect/dissection.py``: ``collect_iqr`` picks
-the levels, ``dissect`` labels with them). On ``n_select`` *selection* latents (seeds ``SELECT_SEED + i``; the
-reference picks levels on a second set of latents too, ``seed=2``, and labels on the first):
-
-1. *Levels* (first pass): each unit's maps are upsampled bilinearly to the image; for the fired fractions
-   ``FRACS = logspace(-3, 0, 100)`` the unit's level ``l`` is the ``1 - f`` quantile of its upsampled values
-   (estimated from at most ``MAX_VALUES`` randomly chosen pixels per unit, bounded memory; the reference uses
-   a running quantile sketch).
-2. *Counts* (second pass): for every unit, level and class, the pixels where the unit is above the level and
-   the class is there (one histogram of "how many levels the value exceeds" per unit and class; memory
-   C x 101 x (K + 1) counts).
-3. For each (unit, class, level) the 2x2 joint distribution of (unit > level, class) gives the mutual
-   information I and joint entropy H; IQR = I / H. As the reference: I = 0 at the fraction-1 level and for
-   classes covering under 1e-3 of the pixels; IQR counts only where the agreement P(both) + P(neither) > 0.8
-   and the level is > 0. Each unit's threshold is the level that maximises IQR for its best class.
-
-The labels are then measured on the dissection samples (seeds 0 .. n-1) at that threshold, exactly
-(:func:`ganlens.dissect.iou_pass`): a unit is labelled with its best class (by selection IQR) when its IQR
-there is above ``IQR_FLOOR`` (0.01) and its IoU above ``IOU_FLOOR`` (0.05), gandissect's ``iqr_threshold`` and
-``iou_threshold``.
-
-**Quantile rule** (``quantile:0.99``): each unit fires above its exact 0.99 quantile at the layer's resolution,
-labelled with its best class by IoU if IoU >= 0.04 (Network Dissection's floor).
+Under the IQR rule, on ``n_select`` selection latents (seeds ``SELECT_SEED + i``): a grid of levels per unit (the
+1 - f quantiles of its upsampled maps, f in ``FRACS``), the pixels above each level per class, and each unit's
+threshold is the level that maximises the information quality ratio (mutual information / joint entropy) with
+its best class. Labels are measured on the dissection samples at that threshold. What follows the reference
+and where it differs: docs/methods.md, dissect.
 """
 
 from __future__ import annotations
@@ -43,6 +26,16 @@ IOU_FLOOR = 0.05                     # gandissect dissect(iou_threshold=0.05)
 QUANTILE_IOU_FLOOR = 0.04            # Network Dissection's floor, for the fixed-quantile rule
 AGREEMENT = 0.8                      # gandissect: IQR only where P(both) + P(neither) > 0.8
 MIN_CLASS_SHARE = 1e-3               # gandissect: no MI for classes under 1e-3 of the pixels
+
+
+@dataclass
+class Selection:
+    """The IQR rule's choice per unit of one layer, on the selection latents: threshold (C,), nominal fired
+    fraction (C,), class (C,) and IQR (C,) with that class."""
+    threshold: torch.Tensor
+    fraction: np.ndarray
+    cls: np.ndarray
+    iqr: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -209,8 +202,7 @@ def choose_levels(grid: torch.Tensor, above: torch.Tensor, class_pixels: torch.T
                   allowed: list[int]) -> dict:
     """Per unit of one layer, the reference's choice: IQR (C, L, K) over the level grid with I = 0 at the
     fraction-1 level and for rare classes, zeroed where agreement <= 0.8 or the level <= 0; each class's best
-    level; the unit's class = argmax over ``allowed`` classes. Returns {"threshold" (C,), "fraction" (C,)
-    (nominal), "class" (C,), "iqr" (C,) at selection}."""
+    level; the unit's class = argmax over ``allowed`` classes. Returns the :class:`Selection`."""
     k = len(class_pixels)
     inter, fired = above[..., :k], above.sum(-1)
     iqr, _, agree = iqr_and_iou(inter, fired, class_pixels, pixels)
@@ -223,8 +215,8 @@ def choose_levels(grid: torch.Tensor, above: torch.Tensor, class_pixels: torch.T
     cls = torch.as_tensor(allowed)[sub.argmax(1)]
     units = torch.arange(len(grid))
     lvl = best_level[units, cls]
-    return {"threshold": grid[units, lvl].float(), "fraction": torch.from_numpy(FRACS)[lvl],
-            "class": cls, "iqr": best_iqr[units, cls]}
+    return Selection(grid[units, lvl].float(), torch.from_numpy(FRACS)[lvl].numpy(), cls.numpy(),
+                     best_iqr[units, cls].numpy())
 
 
 def unit_labels(rule: ThresholdRule, iou: np.ndarray, iqr: np.ndarray, allowed: list[int], chosen: np.ndarray | None,
@@ -244,14 +236,10 @@ def unit_labels(rule: ThresholdRule, iou: np.ndarray, iqr: np.ndarray, allowed: 
 
 
 def select_levels(latents: torch.Tensor, layers: list, forward, labels_of, k: int, mats, run: tuple,
-                  allowed: list[int], stats: dict) -> None:
-    """:func:`select_pass` then :func:`choose_levels` per layer; run = (elems, chunk, seed). Sets each layer's
-    "threshold" (on its activations' device), "fraction", "class" and "selection_iqr" in ``stats``."""
+                  allowed: list[int]) -> dict[str, Selection]:
+    """:func:`select_pass` then :func:`choose_levels` per layer; run = (elems, chunk, seed). Returns
+    {layer name: Selection} (thresholds on the CPU)."""
     elems, chunk, seed = run
     sel = select_pass(latents, layers, forward, labels_of, k, mats, elems, chunk, seed)
-    for lay in layers:
-        c = choose_levels(sel["grid"][lay.name].cpu(), sel["above"][lay.name], sel["class_pixels"], sel["pixels"],
-                          allowed)
-        dev = stats[lay.name]["threshold"].device
-        stats[lay.name].update(threshold=c["threshold"].to(dev), fraction=c["fraction"].numpy(),
-                               **{"class": c["class"].numpy(), "selection_iqr": c["iqr"].numpy()})
+    return {lay.name: choose_levels(sel["grid"][lay.name].cpu(), sel["above"][lay.name], sel["class_pixels"],
+                                    sel["pixels"], allowed) for lay in layers}
