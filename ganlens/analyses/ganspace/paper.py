@@ -44,7 +44,7 @@ def caption_ganspace(j: dict) -> str:
             f"{fmt(s['sigma_latent'], 3)} latent units) after centring on the mean along it; last rows: random "
             f"orthonormal directions. Bottom: explained variance per component; image change per unit latent step "
             f"(RMS pixel difference, pixels in $[0,1]$) of each latent, principal vs the mean of the random draws: "
-            f"{fmt(ch['principal_mean'], 4)} vs {fmt(ch['random_mean'], 4)} (ratio {ratio}). " + _rule(j))
+            f"{ch['principal_mean']:.3g} vs {ch['random_mean']:.3g} (ratio {ratio}). " + _rule(j))
 
 
 def caption_objects(j: dict) -> str:

@@ -155,7 +155,8 @@ class Run:
 # ---------------------------------------------------------------------------------------------- JSON
 
 def _f(x, digits: int = 6) -> float:
-    return round(float(x), digits)
+    """``x`` to ``digits`` significant digits (changes of an untrained G can be 1e-7: decimals would give 0)."""
+    return float(f"{float(x):.{digits}g}")
 
 
 def _settings(s: Settings, b: Basis) -> dict:
@@ -201,7 +202,7 @@ def _rule(d: Decision, samples: int) -> dict:
             "test": "scipy.stats.wilcoxon, two-sided, per draw (ganlens.stats.wilcoxon)", "level": d.level,
             "fires": d.fires, "p_value": d.p_value, "draws_beaten": d.beaten, "draws_total": len(d.draws),
             "false_positive_bound": _f(d.false_positive_bound),
-            "draws": [{"draw": t.draw, "p": t.p, "mean_difference": _f(t.mean_difference, 8),
+            "draws": [{"draw": t.draw, "p": t.p, "mean_difference": _f(t.mean_difference),
                        "higher": t.higher, "lower": t.lower} for t in d.draws],
             "note": None if samples >= 6 else "with fewer than 6 latents no two-sided Wilcoxon p is below 0.05: "
                                               "the rule cannot fire"}
