@@ -86,6 +86,7 @@ ENTRIES: tuple[Command, ...] = (
             data=True, analysis=True,
             example='--data rooms:n=4 --n 2 --steps 1 --starts 1',
             paper="ganlens.analyses.invert.paper:FIGURE"),
+    Command("ganspace", "GANSpace: PCA directions of a G layer, edits along them, against random ones", analysis=True, paper="ganlens.analyses.ganspace.paper:FIGURE", example="--n 64 --components 2 --draws 2 --samples 6 --show 1"),
     Command("detect", "rooms window detector: train it, or draw boxes on samples automatically", out="file",
             device=False),
     Command("export", "a checkpoint as a release file with its card (checkpoint: positional)", out="file",
