@@ -17,7 +17,7 @@ import torch
 
 from ganlens.data import boxes
 from ganlens.core import checkpoints, results
-from ganlens import cli, paper
+from ganlens import cli, paper, registry
 from ganlens.core.models import DCGANConfig, Discriminator, Generator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,10 +35,17 @@ TINY = {
 }
 
 
+def tiny_flags(key: str) -> str:
+    """TINY's flags for a figure, else its analysis's registry example (a new figure needs no entry here)."""
+    if key in TINY:
+        return TINY[key]
+    return registry.COMMANDS[paper.FIGURES[key].module.rpartition(".")[2]].example
+
+
 def tiny_args(ckpt, boxfile, out, *extra):
     argv = ["--checkpoint", str(ckpt), "--boxes", str(boxfile), "--out", str(out), "--device", "cpu"]
-    for key, flags in TINY.items():
-        argv += ["--args", f"{key}={flags}"]
+    for key in paper.FIGURES:
+        argv += ["--args", f"{key}={tiny_flags(key)}"]
     return argv + list(extra)
 
 

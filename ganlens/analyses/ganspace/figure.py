@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ganlens.core import figures
 
@@ -90,6 +91,9 @@ def _change(ax, data: dict) -> None:
     ax.scatter(r, p, s=6, color="C0", lw=0)
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
+    for axis in (ax.xaxis, ax.yaxis):  # few ticks, in scientific notation: small changes stay short labels
+        axis.set_major_locator(MaxNLocator(4))
+    ax.ticklabel_format(style="sci", scilimits=(-2, 3), useMathText=False)
     ax.set_xlabel(f"random (mean of {data['settings']['draws']} draws)")
     ax.set_ylabel("principal")
     ax.set_title("image change per latent step")
