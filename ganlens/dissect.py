@@ -111,7 +111,7 @@ def parser() -> cli.Parser:
     p.add_argument("--region-size", type=cli.at_least(1), metavar="PX",
                    help="side of the per-sample insertion square (default: a quarter of the image)")
     p.add_argument("--boxes", default="auto", metavar="FILE.json",
-                   help="box file for the agreement with forget's probe; 'none' to skip (default: "
+                   help="box file for the agreement with forget's classifier; 'none' to skip (default: "
                         "annotations/windows.json on the shipped model)")
     return p
 

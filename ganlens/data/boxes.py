@@ -164,7 +164,7 @@ def validate(data, *, model=None, config=None) -> list[str]:
             first[seed] = i
     if n_boxes == 0:
         label = data.get("label")
-        problems.append(f"no box at all in {len(samples)} samples: the probe needs positives (draw at least one "
+        problems.append(f"no box at all in {len(samples)} samples: the classifier needs positives (draw at least one "
                         f"{label if isinstance(label, str) else 'object'} box)")
     return problems
 
@@ -391,7 +391,7 @@ def cell_coverage(boxes, image_size: int, side: int) -> np.ndarray:
 
 
 def cell_labels(boxes, image_size: int, side: int, min_cover: float = 0.5) -> np.ndarray:
-    """Labels (side, side) int8 for the probe: 1 positive, 0 negative, -1 ambiguous (left out).
+    """Labels (side, side) int8 for the box classifier: 1 positive, 0 negative, -1 ambiguous (left out).
 
     Positive: at least ``min_cover`` of the cell lies in a box. Every box gives at least one positive
     cell (its most-covered one), so a box smaller than a cell still counts. Negative: no pixel of the

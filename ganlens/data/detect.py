@@ -1,7 +1,7 @@
 """An object detector for rooms that is independent of any generator: ``python -m ganlens.detect``.
 
 The forgetting experiment needs to count objects in generated images with something that is *not* the
-probe it tests. This module is that judge for the ``rooms`` classes: a small fully convolutional
+box classifier it tests. This module is that judge for the ``rooms`` classes: a small fully convolutional
 segmentation net (~30k weights) trained only on rendered rooms and their exact masks
 (:mod:`ganlens.rooms`), never on generator output or features. It labels every pixel with one of
 ``rooms.CLASSES``; an image **contains** a class when the class's largest connected region covers at
