@@ -12,6 +12,7 @@ import torch
 from ganlens.analyses.api import renamed
 from ganlens.analyses.invert import membership as st
 from ganlens.analyses.invert import reconstruct as core
+from ganlens.analyses.invert.record import ModesState, arrays_of, images_block, modes_json
 from ganlens.analyses.invert.figure import plot_membership, plot_modes, plot_pairs
 from ganlens.core.checkpoints import read
 from ganlens.core.errors import GanlensError, NotApplicable, require_at_least
@@ -19,12 +20,6 @@ from ganlens.core.results import Result, atomic_write, provenance
 from ganlens.data.segment import as_segmentation
 from ganlens.data.sets import ImageSet, RoomsSet, for_model, parse_rooms, to_float
 from ganlens.data.training import open_data
-
-
-def _stats(d: np.ndarray) -> dict:
-    return {"median": float(np.median(d)), "mean": float(d.mean()), "min": float(d.min()),
-            "q05": float(np.quantile(d, 0.05)), "q95": float(np.quantile(d, 0.95)), "max": float(d.max()),
-            "n": int(len(d))}
 
 
 def open_set(gan, data, n: int, flag: str) -> ImageSet:
@@ -67,12 +62,12 @@ def encoder_for(gan, encoder, s: core.Settings) -> tuple[torch.nn.Module | None,
 
 def _modes_recorder(seg, classes: list[str]):
     """(on_batch callback for core.run, state): real images' class shares and errors inside masks."""
-    state = {"shares": [], "errors": st.MaskErrors(len(classes))}
+    state = ModesState(st.MaskErrors(len(classes)))
 
     def on_batch(start, real, recon):
         maps = seg(to_float(real))
-        state["shares"].append(st.class_shares(maps, len(classes)))
-        state["errors"].add(maps, real.numpy(), recon.numpy())
+        state.shares.append(st.class_shares(maps, len(classes)))
+        state.errors.add(maps, real.numpy(), recon.numpy())
     return on_batch, state
 
 
@@ -85,34 +80,12 @@ def generated_shares(gan, seg, samples: int, k: int, batch: int = 256) -> np.nda
     return np.concatenate(out)
 
 
-def modes_block(gan, seg, state: dict, samples: int) -> dict:
+def modes_block(gan, seg, state: ModesState, samples: int) -> dict:
+    """Mode dropping: G's class shares on ``samples`` samples against the real images' (``state``)."""
     classes = list(seg.classes)
-    real = np.concatenate(state["shares"])
+    real = np.concatenate(state.shares)
     gen = generated_shares(gan, seg, samples, len(classes))
-    per = st.compare_shares(gen, real, classes)
-    errors = state["errors"].result(classes)
-    under = [c for c, v in per.items() if v["under_generated"]]
-    return {"segmenter": seg.describe(), "samples": samples, "real_images": len(real), "classes": per,
-            "error_inside_class": errors, "under_generated": under,
-            "over_generated": [c for c, v in per.items() if v["over_generated"]],
-            "rule": "under-generated: the 95% interval of (generated - real) mean pixel share lies below 0 "
-                    "(normal interval, Welch standard error; one interval per class, not corrected for the "
-                    f"{len(classes)} classes)"}
-
-
-def _arrays(prefix: str, inv: core.Inverted) -> dict:
-    out = {f"{prefix}latents": inv.latents.astype(np.float32), f"{prefix}latent_norm": inv.norm.astype(np.float32)}
-    out.update({f"{prefix}distance_{k}": v.astype(np.float32) for k, v in inv.distances.items()})
-    for name, (idx, real, recon) in (("shown", inv.shown), ("best", inv.best)):
-        out.update({f"{prefix}{name}_index": idx, f"{prefix}{name}_real": real, f"{prefix}{name}_recon": recon})
-    return out
-
-
-def _block(inv: core.Inverted) -> dict:
-    return {"data": inv.spec, "images": len(inv.latents), "distance": {k: _stats(v) for k, v in inv.distances.items()},
-            "latent_norm": _stats(inv.norm), "best": {"index": inv.best[0].tolist(),
-                                                       "pixel": [float(inv.distances["pixel"][i])
-                                                                 for i in inv.best[0]]}}
+    return modes_json(seg, samples, len(real), st.compare_shares(gen, real, classes), state.errors.result(classes))
 
 
 def check_settings(**kw) -> None:
@@ -171,14 +144,14 @@ def _run(gan, data, held, seg, s: core.Settings, *, n, samples, perceptual, enco
     on_batch, mstate = _modes_recorder(seg, list(seg.classes)) if seg is not None else (None, None)
     t0 = time.perf_counter()
     inv = core.run(gan, data, n, s, spaces, E, on_batch, progress)
-    out = {"images": _block(inv), "settings": {**s.to_dict(), "n": n, "spaces": spaces.names,
+    out = {"images": images_block(inv), "settings": {**s.to_dict(), "n": n, "spaces": spaces.names,
                                                 "perceptual": perceptual is not None},
            "encoder": enc_block, "membership": None, "modes": None}
-    arrays = _arrays("", inv)
+    arrays = arrays_of("", inv)
     if held is not None:
         hinv = core.run(gan, held, n, s, spaces, E, None, progress)
-        out["heldout"] = _block(hinv)
-        arrays.update(_arrays("heldout_", hinv))
+        out["heldout"] = images_block(hinv)
+        arrays.update(arrays_of("heldout_", hinv))
         train_total = _trained_images(gan, data)
         out["membership"] = {sp: st.membership(inv.distances[sp], hinv.distances[sp], draws=draws, seed=s.seed,
                                                train_total=train_total) for sp in spaces.names}

@@ -8,11 +8,11 @@ import torch
 
 from ganlens.analyses.api import renamed
 from ganlens.analyses.invert.compute import invert
-from ganlens.analyses.memorization.copying import (COPY_FRACTION_THRESHOLD, COPY_QUANTILE, CT_THRESHOLD,
-                                                   MIN_GENERATED_PER_CELL, _stats, data_copying_test,
-                                                   relative_distance, vote)
+from ganlens.analyses.memorization.copying import (COPY_QUANTILE, _stats, data_copying_test, relative_distance,
+                                                   vote)
 from ganlens.analyses.memorization.figure import plot_neighbours
-from ganlens.analyses.memorization.search import K_RELATIVE, fit_cells, search
+from ganlens.analyses.memorization.record import Nearest, rule_block
+from ganlens.analyses.memorization.search import fit_cells, search
 from ganlens.core.embed import Space, embed_all, spaces_for
 from ganlens.core.errors import GanlensError, require_at_least
 from ganlens.core.generate import images
@@ -31,8 +31,7 @@ def report(data: ImageSet, spaces: list[Space], generated: torch.Tensor, heldout
     generated: i.i.d. samples of G; heldout: real images never trained on; extra: more query sets
     (e.g. walk frames) that get nearest neighbours but take no part in the tests; exclude: indices of
     ``data`` to leave out of the reference set; spaces: pixel first, then (optionally) feature.
-    Returns (JSON-ready result, neighbours) where neighbours is
-    {space: {set name: (train indices (Q,), distances (Q,), relative distances (Q,))}}.
+    Returns (JSON-ready result, neighbours) where neighbours is {space: {set name: :class:`Nearest`}}.
     """
     if len(generated) < 2 or len(heldout) < 2:
         raise GanlensError("the memorization check needs at least 2 generated and 2 held-out images")
@@ -46,22 +45,14 @@ def report(data: ImageSet, spaces: list[Space], generated: torch.Tensor, heldout
     qcells = {s.name: kms[s.name].predict(s.cell_vectors(allq, queries[s.name])) for s in spaces}
     found = search(data, spaces, queries, kms, qcells, exclude, batch_size, limit, progress)
 
-    names = [s.name for s in spaces]
     result = {"reference_images": found["images"], "search_seconds": round(found["seconds"], 2),
               "search_images_per_second": round(found["images"] / max(found["seconds"], 1e-9), 1),
-              "spaces": {}, "rule": {
-                  "C_T_below": CT_THRESHOLD, "C_T_spaces": names, "copy_fraction_spaces": names,
-                  "copy_fraction_above": COPY_FRACTION_THRESHOLD, "copy_quantile": COPY_QUANTILE,
-                  "k_relative": K_RELATIVE, "min_generated_per_cell": MIN_GENERATED_PER_CELL,
-                  "text": f"every space votes: copying if, in any space ({', '.join(names)}), more than "
-                          f"{COPY_FRACTION_THRESHOLD:.0%} of generated samples have a relative nearest-training distance "
-                          f"d1/mean(d1..d{K_RELATIVE}) below the {COPY_QUANTILE:.0%} quantile of held-out real images, "
-                          f"or C_T < {CT_THRESHOLD}; flagged_by names the spaces that flagged"}}
+              "spaces": {}, "rule": rule_block([s.name for s in spaces])}
     neighbours = {}
     for s in spaces:
         f = found[s.name]
         rel = relative_distance(f["knn"])
-        neighbours[s.name] = {k: (part(f["index"], k), part(f["distance"], k), part(rel, k)) for k in order}
+        neighbours[s.name] = {k: Nearest(part(f["index"], k), part(f["distance"], k), part(rel, k)) for k in order}
         g, h = part(f["distance"], "generated"), part(f["distance"], "heldout")
         rg, rh = part(rel, "generated"), part(rel, "heldout")
         thr = float(np.quantile(rh, COPY_QUANTILE))
@@ -104,7 +95,7 @@ def check(gan, data: ImageSet, spaces: list[Space], *, n: int = 512, holdout: in
     # The columns of the neighbours figure: typical samples, the most copy-like samples (smallest
     # relative pixel distance), the caller's extra groups, and held-out real images (what the
     # neighbours of an image that is certainly no copy look like).
-    pix_rel = nn["pixel"]["generated"][2]
+    pix_rel = nn["pixel"]["generated"].relative
     picks = ([("samples", "generated", np.arange(min(SHOWN, len(generated)))),
               ("most copy-like", "generated", np.argsort(pix_rel, kind="stable")[:SHOWN])] + list(extra_shown)
              + [("held-out real", "heldout", np.arange(min(SHOWN, len(held))))])
@@ -116,10 +107,10 @@ def check(gan, data: ImageSet, spaces: list[Space], *, n: int = 512, holdout: in
             g["seeds"] = [sample_seeds[i] for i in idx]
         query.append(sources[src][torch.as_tensor(idx)])
         for s in spaces:
-            ti, td, tr = nn[s.name][src]
-            g[s.name] = {"train_index": ti[idx].tolist(), "distance": td[idx].round(6).tolist(),
-                         "relative_distance": tr[idx].round(4).tolist()}
-            shown[s.name].append(torch.stack([data[int(i)] for i in ti[idx]]))
+            near = nn[s.name][src]
+            g[s.name] = {"train_index": near.index[idx].tolist(), "distance": near.distance[idx].round(6).tolist(),
+                         "relative_distance": near.relative[idx].round(4).tolist()}
+            shown[s.name].append(torch.stack([data[int(i)] for i in near.index[idx]]))
         groups.append(g)
     mem["shown"] = {"groups": groups}
     arrays = {"neighbours_query": torch.cat(query).numpy()}

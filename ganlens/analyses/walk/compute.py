@@ -163,7 +163,8 @@ def _memorization(gan, data, spaces, frames: torch.Tensor, settings: dict, opts:
                                         extra_shown=[("walk 1 points", "walk", keys)], **opts)
     mem["walk_frames"] = R * F_
     for s in spaces:  # per-frame nearest neighbours of the walks
-        ti, td, _ = nn[s.name]["walk"]
+        near = nn[s.name]["walk"]
+        ti, td = near.index, near.distance
         mem.setdefault("walk_nearest", {})[s.name] = {"index": ti.reshape(R, F_).tolist(),
                                                        "distance": td.reshape(R, F_).round(6).tolist()}
     return mem, shown
