@@ -276,3 +276,26 @@ def test_to_float_to_uint8_round_trip():
     assert torch.equal(to_uint8(torch.tensor([-3.0, -1.0, 0.0, 1.0, 7.0])),
                        torch.tensor([0, 0, 128, 255, 255], dtype=torch.uint8))  # clipped, rounded
     assert to_uint8(torch.zeros(2, requires_grad=True)).dtype == torch.uint8
+
+
+def test_iter_chunks_renders_ahead_and_gives_the_same_chunks():
+    """Rooms are rendered one chunk ahead in a second thread: the same chunks in the same order; a caller
+    that stops early and a chunk that fails behave as without it."""
+    rooms = RoomsSet(300, 32, seed=4)
+    assert rooms.prefetch
+    got = list(iter_chunks(rooms, 64, 250))
+    assert [s for s, _ in got] == [0, 64, 128, 192] and torch.equal(torch.cat([b for _, b in got]), rooms.chunk(0, 250))
+    stream = iter_chunks(rooms, 64)
+    next(stream)
+    stream.close()  # waits for the chunk being rendered, leaves no thread behind
+
+    class Failing(RoomsSet):
+        def chunk(self, start, stop):
+            if start >= 64:
+                raise OSError("disk gone")
+            return super().chunk(start, stop)
+
+    stream = iter_chunks(Failing(300, 32), 64)
+    assert next(stream)[0] == 0
+    with pytest.raises(OSError, match="disk gone"):
+        next(stream)

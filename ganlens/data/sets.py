@@ -24,6 +24,7 @@ import re
 import sys
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -68,6 +69,7 @@ class ImageSet(Dataset):
     nc: int
     labels: np.ndarray | None = None
     classes: list[str] | None = None
+    prefetch = False  # chunk() is a pure function of (start, stop), safe in a second thread (iter_chunks)
 
     def chunk(self, start: int, stop: int) -> torch.Tensor:
         """Images start..stop-1 as one uint8 tensor (B, nc, size, size)."""
@@ -76,6 +78,8 @@ class ImageSet(Dataset):
 
 class RoomsSet(ImageSet):
     """Procedural rooms scenes, rendered on demand (deterministic in seed and index)."""
+
+    prefetch = True
 
     def __init__(self, n: int, size: int, seed: int = 0, nc: int = 3):
         if nc != 3:
@@ -363,11 +367,22 @@ def _check_tensor(x: torch.Tensor, flag: str) -> torch.Tensor:
 def iter_chunks(data: ImageSet, chunk: int = 512, limit: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
     """Stream (start index, uint8 batch (B, nc, size, size)) over the first ``limit`` images.
 
-    Memory holds one chunk at a time, however large the set.
+    Memory holds one chunk at a time, however large the set (two for a set that renders its images, such as
+    rooms: the next chunk is rendered in a second thread while the caller works on this one, which keeps the
+    second core busy while the caller's network runs; the chunks are the same).
     """
     n = len(data) if limit is None else min(limit, len(data))
-    for start in range(0, n, chunk):
-        yield start, data.chunk(start, min(start + chunk, n))
+    if not data.prefetch or n <= chunk:
+        for start in range(0, n, chunk):
+            yield start, data.chunk(start, min(start + chunk, n))
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(data.chunk, 0, min(chunk, n))
+        for start in range(0, n, chunk):
+            batch = ahead.result()
+            if start + chunk < n:
+                ahead = pool.submit(data.chunk, start + chunk, min(start + 2 * chunk, n))
+            yield start, batch
 
 
 def load_all(data: ImageSet, limit: int | None = None) -> torch.Tensor:
