@@ -37,6 +37,10 @@ class Paired:
     b_only: int
     p: float
 
+    def lost_gained(self) -> dict:
+        """The JSON block of an edit's before (a) / after (b) comparison: {"lost", "gained", "p_value"}."""
+        return {"lost": self.a_only, "gained": self.b_only, "p_value": self.p}
+
 
 @dataclass(frozen=True)
 class SignTest:

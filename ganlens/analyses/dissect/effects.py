@@ -65,8 +65,7 @@ def rate(present: np.ndarray) -> dict:
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
     """Exact McNemar test of paired booleans on the same latents (forget's keys: lost, gained, p_value)."""
-    r = stats.mcnemar(a, b)
-    return {"lost": r.a_only, "gained": r.b_only, "p_value": r.p}
+    return stats.mcnemar(a, b).lost_gained()
 
 
 def summary(m) -> dict:

@@ -84,5 +84,4 @@ def rates(present: np.ndarray) -> tuple[float, list[float] | None]:
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
     """Exact McNemar test of paired booleans a (before) and b (after) on the same latents (a JSON block)."""
-    r = _mcnemar(a, b)
-    return {"lost": r.a_only, "gained": r.b_only, "p_value": r.p}
+    return _mcnemar(a, b).lost_gained()
