@@ -26,7 +26,7 @@ import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -38,6 +38,8 @@ from ganlens.core.errors import GanlensError, require_memory
 from ganlens.core.results import WRITTEN
 from ganlens.core.validate import kind, path_arg
 from ganlens.data.rooms import make_rooms
+
+T = TypeVar("T")
 
 MAX_CLASS = 65535  # a label of 10**12 would make every per-class count allocate terabytes
 
@@ -368,21 +370,31 @@ def iter_chunks(data: ImageSet, chunk: int = 512, limit: int | None = None) -> I
     """Stream (start index, uint8 batch (B, nc, size, size)) over the first ``limit`` images.
 
     Memory holds one chunk at a time, however large the set (two for a set that renders its images, such as
-    rooms: the next chunk is rendered in a second thread while the caller works on this one, which keeps the
-    second core busy while the caller's network runs; the chunks are the same).
+    rooms: see :func:`ahead`; the chunks are the same).
     """
     n = len(data) if limit is None else min(limit, len(data))
-    if not data.prefetch or n <= chunk:
-        for start in range(0, n, chunk):
-            yield start, data.chunk(start, min(start + chunk, n))
+    if data.prefetch:
+        yield from ahead(data.chunk, n, chunk)
+        return
+    for start in range(0, n, chunk):
+        yield start, data.chunk(start, min(start + chunk, n))
+
+
+def ahead(make: Callable[[int, int], T], n: int, chunk: int) -> Iterator[tuple[int, T]]:
+    """(start, make(start, stop)) for the chunks of [0, n), each made in a second thread while the caller
+    works on the one before: rendering (one core, mostly Python) overlaps the caller's network (which leaves
+    a core idle between its operations). ``make`` must be a pure function of (start, stop)."""
+    if n <= chunk:
+        if n > 0:
+            yield 0, make(0, n)
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(data.chunk, 0, min(chunk, n))
+        pending = pool.submit(make, 0, chunk)
         for start in range(0, n, chunk):
-            batch = ahead.result()
+            done = pending.result()
             if start + chunk < n:
-                ahead = pool.submit(data.chunk, start + chunk, min(start + 2 * chunk, n))
-            yield start, batch
+                pending = pool.submit(make, start + chunk, min(start + 2 * chunk, n))
+            yield start, done
 
 
 def load_all(data: ImageSet, limit: int | None = None) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 from ganlens.analyses.probe.record import Labelled
 from ganlens.core.errors import GanlensError
 from ganlens.data.rooms import WINDOW, make_rooms
-from ganlens.data.sets import ImageSet, RoomsSet, for_model, iter_chunks
+from ganlens.data.sets import ImageSet, RoomsSet, ahead, for_model, iter_chunks
 
 TASKS = {"has-window": "1 if any pixel of the rooms mask is window, else 0",
          "windows": "number of windows: 4-connected components of the window mask with at least "
@@ -95,8 +95,9 @@ def own_labels(data: ImageSet, n: int) -> np.ndarray | None:
 def batches(data: ImageSet, task: str | None, n: int, batch_size: int) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
     """(uint8 images (B, nc, H, W), labels (B,)) over the first n images; rooms render images and masks once."""
     if isinstance(data, RoomsSet):
-        for start in range(0, n, batch_size):
-            imgs, masks = make_rooms(min(batch_size, n - start), size=data.size, seed=data.seed, start=start)
+        def render(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+            return make_rooms(stop - start, size=data.size, seed=data.seed, start=start)
+        for _, (imgs, masks) in ahead(render, n, batch_size):   # the next batch renders while D runs
             yield torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), rooms_labels(masks, task)
     else:
         for start, batch in iter_chunks(data, batch_size, n):
