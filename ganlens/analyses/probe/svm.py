@@ -59,15 +59,21 @@ def standardise(features: np.ndarray, device=None) -> torch.Tensor:
 
 
 @renamed(chunk="batch_size")
-def gram(x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def gram(x: torch.Tensor, batch_size: int = 4096, blocks: int = 4) -> torch.Tensor:
     """K = X X^T + 1 (N, N) float64 from standardised features (N, F) float32, accumulated in float64
-    ``batch_size`` features at a time (float32 loses digits that large C values need)."""
+    ``batch_size`` features at a time (float32 loses digits that large C values need).
+
+    K is symmetric, so only the blocks on and below the diagonal of a ``blocks`` x ``blocks`` split of the rows
+    are multiplied (10 of 16 for 4: about 30% less time; no BLAS routine for X X^T alone is exposed by torch)
+    and mirrored: K is exactly symmetric."""
     n = x.shape[0]
-    K = torch.ones(n, n, dtype=torch.float64, device=x.device)
+    edges = [round(i * n / blocks) for i in range(blocks + 1)]
+    K = torch.zeros(n, n, dtype=torch.float64, device=x.device)
     for s in range(0, x.shape[1], batch_size):
         part = x[:, s:s + batch_size].double()
-        K += part @ part.T
-    return K
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            K[lo:hi, :hi] += part[lo:hi] @ part[:hi].T
+    return torch.tril(K) + torch.tril(K, -1).T + 1
 
 
 def targets(y: np.ndarray | torch.Tensor, n_classes: int, device=None) -> torch.Tensor:
