@@ -29,7 +29,7 @@ class Command:
     out: what ``--out`` names ("folder" or "file"); checkpoint: it reads a checkpoint; model: it takes
     ``--model`` (user code); needs: the network it runs ("G", "D" or "" for none); data: it takes ``--data``;
     device: it takes ``--device``; analysis: ``ganlens.<name>(gan, ...)`` calls it (its module is callable);
-    paper: ``module:NAME`` of its paper figure (a :class:`ganlens.core.paper.PaperFigure`), "" for none;
+    paper: ``module:NAME`` of its paper figure (a :class:`ganlens.core.latex.PaperFigure`), "" for none;
     command: False for an analysis with no command of its own (called by another, e.g. memorization);
     where: the module ``ganlens.<name>`` resolves to, when that is not ``ganlens.<name>`` itself;
     example: the flags (beyond --checkpoint, --out and --device) of a small, fast run on a tiny model, which

@@ -84,7 +84,7 @@ def pair_counts(a: torch.Tensor, m: torch.Tensor, cut: torch.Tensor, width: int,
     the units' firing levels (U,). Bilinear upsampling never exceeds a map's maximum, so only the (image,
     unit) pairs whose map exceeds the level are upsampled (a few percent at NetDissect's quantile), one map
     at a time as a batch of pairs (about ``pixels`` upsampled pixels per step), and counted by a bincount of
-    (unit, mask value) codes."""
+    the (unit, mask value) codes of the fired pixels alone."""
     U, size = a.shape[1], tuple(m.shape[1:])
     img, unit = torch.nonzero(a.flatten(2).amax(2) > cut[None, :], as_tuple=True)
     out = torch.zeros(U * width, dtype=torch.long)
@@ -94,9 +94,8 @@ def pair_counts(a: torch.Tensor, m: torch.Tensor, cut: torch.Tensor, width: int,
         maps = a[i, u][:, None]                                         # (P, 1, h, w)
         up = maps.expand(-1, -1, *size) if maps.shape[-2:] == (1, 1) else F.interpolate(
             maps, size=size, mode="bilinear", align_corners=False)
-        fired = up[:, 0] > cut[u][:, None, None]
-        code = m[i] + width * u[:, None, None]
-        out += torch.bincount(code[fired], minlength=U * width)
+        p, y, x = torch.nonzero(up[:, 0] > cut[u][:, None, None], as_tuple=True)   # the fired pixels only
+        out += torch.bincount(m[i[p], y, x] + width * u[p], minlength=U * width)
     return out.view(U, width)
 
 
