@@ -18,11 +18,6 @@ LAZY_OK = {"lmdb", "fcntl", "torchvision", "sklearn", "PIL", "playwright"}
 LAYERS = ("ganlens.core", "ganlens.stats", "ganlens.data", "ganlens.analyses", "ganlens.tools")
 TOP = len(LAYERS)  # the package itself, the commands (ganlens/<name>.py), cli and registry
 
-# Modules still to be brought into shape (each entry: a module and the rule it breaks). Remove the entry in
-# the commit that fixes it; the tests below are strict xfails, so a fixed module must leave this list.
-PENDING: set[tuple[str, str]] = {
-}
-
 
 def _modules() -> dict[str, Path]:
     out = {}
@@ -116,11 +111,6 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def _mark(module: str, rule: str):
-    return pytest.param(module, marks=pytest.mark.xfail(strict=True, reason="PENDING")) \
-        if (module, rule) in PENDING else module
-
-
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -130,20 +120,20 @@ def test_no_import_cycle():
     assert cycles(graph()) == []
 
 
-@pytest.mark.parametrize("module", [_mark(m, "layers") for m in MODULES])
+@pytest.mark.parametrize("module", list(MODULES))
 def test_imports_only_its_own_layer_and_below(module):
     upward = [f"line {line}: {t}" for t, _, line in imports(module) if t in MODULES and layer(t) > layer(module)]
     assert upward == [], f"{module} ({(LAYERS + ('top',))[layer(module)]}) imports upward"
 
 
-@pytest.mark.parametrize("module", [_mark(m, "inner-imports") for m in MODULES])
+@pytest.mark.parametrize("module", list(MODULES))
 def test_no_import_inside_a_function(module):
     inner = [f"line {line}: {t}" for t, inside, line in imports(module)
              if inside and t.split(".")[0] not in LAZY_OK]
     assert inner == []
 
 
-@pytest.mark.parametrize("module", [_mark(m, "size") for m in MODULES])
+@pytest.mark.parametrize("module", list(MODULES))
 def test_files_and_functions_are_small(module):
     path = MODULES[module]
     text = path.read_text()

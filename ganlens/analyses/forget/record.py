@@ -37,7 +37,7 @@ class Settings:
 
 class _OldKeys:
     """``record["key"]`` for records that were dicts before (``p["probe"]["weights"]``), so callers written
-    against the dicts (:mod:`ganlens.dissect`'s agreement) keep working; new code reads the attributes."""
+    against the dicts ``ganlens.forget.run_probe`` returned keep working; ganlens itself reads the attributes."""
     OLD: dict[str, str] = {}
 
     def __getitem__(self, key: str):
