@@ -119,3 +119,45 @@ def test_standardise_matches_standard_scaler():
     x[:, 3] = 2.0                                # a constant feature is only centred
     ref = StandardScaler().fit_transform(x)
     assert np.allclose(svm.standardise(x).numpy(), ref, atol=1e-5)
+
+
+def test_line_searches_of_several_problems_match_one_at_a_time():
+    # the batched exact line search walks the same breakpoints as the one-problem search, including images
+    # exactly on the margin (r == 0) and directions that leave some terms unchanged (s == 0)
+    rng = np.random.default_rng(4)
+    for trial in range(60):
+        n, P = 40, 5
+        O = torch.tensor(rng.normal(size=(n, P)) * 2)
+        if trial % 3 == 0:
+            O = torch.round(O)
+        Q = torch.tensor(rng.normal(size=(n, P)))
+        Q[rng.random((n, P)) < 0.1] = 0.0
+        Y = torch.tensor(np.where(rng.random((n, P)) < 0.5, -1.0, 1.0))
+        bq, dq = torch.tensor(rng.normal(size=P)), torch.tensor(np.abs(rng.normal(size=P)) * 5)
+        C = float(10 ** rng.uniform(-3, 1))
+        t = svm._line_searches(O, Q, Y, bq, dq, C)
+        for c in range(P):
+            one = svm._line_search(O[:, c], Q[:, c], Y[:, c], float(bq[c]), float(dq[c]), C)
+            assert abs(one - float(t[c])) <= 1e-12 * max(1.0, abs(one)), (trial, c)
+
+
+@pytest.mark.parametrize("residual", [svm.RESIDUAL, -1.0])
+def test_problems_stepping_together_match_one_at_a_time(monkeypatch, residual):
+    # several classes at one C from one shared inverse vs each class on its own: the same minimisers and the
+    # same number of Newton steps; residual -1 sends every target to the direct factorisation (the fallback)
+    monkeypatch.setattr(svm, "RESIDUAL", residual)
+    x, y = _clustered(n=200, d=150, k=6, seed=6)
+    K = svm.gram(svm.standardise(x))
+    prob = svm.Problems(K, svm.targets(y, 6))
+    prev = {}
+    for C in (1e-4, 1e-2, 1.0, 100.0):
+        together = svm.solve(prob, C, prev.get("together"))
+        monkeypatch.setattr(svm, "SHARED_MIN", 10 ** 6)
+        alone = svm.solve(prob, C, prev.get("alone"))
+        monkeypatch.setattr(svm, "SHARED_MIN", 2)
+        prev = {"together": together.active, "alone": alone.active}
+        assert together.converged and alone.converged
+        assert np.allclose(together.objective, alone.objective, rtol=1e-10, atol=0), C
+        assert torch.allclose(together.beta, alone.beta, rtol=0, atol=1e-9 * max(1.0, C)), C
+        assert torch.equal(together.active, alone.active)
+        assert together.steps == alone.steps, C

@@ -264,16 +264,132 @@ def _newton_one(K: torch.Tensor, y: torch.Tensor, C: float, factor: _Factor,
 def solve(problems: Problems, C: float, start: torch.Tensor | None = None) -> Solution:
     """Every one-vs-rest problem of ``problems`` at one C, exactly (Newton's method on the active set). ``start``:
     guesses of the active sets (n, P) bool (e.g. :attr:`Solution.active` at a nearby C); they only change
-    how many Newton steps it takes, not the solution."""
+    how many Newton steps it takes, not the solution. Several problems (more than two classes) step together
+    from one explicit inverse of K + I/2C (:func:`_newton_shared`); a single one on its own (:func:`_newton_one`)."""
     K, Y = problems.K, problems.Y
-    factor = _Factor(K, 1.0 / (2.0 * C))
-    cols, steps, done = [], 0, True
-    for p in range(Y.shape[1]):
-        b, s, ok = _newton_one(K, Y[:, p].contiguous(), C, factor, None if start is None else start[:, p])
-        cols.append(b)
-        steps, done = max(steps, s), done and ok
-    beta = torch.stack(cols, 1)
+    if Y.shape[1] >= SHARED_MIN:
+        beta, steps, done = _newton_shared(K, Y, C, start)
+    else:
+        factor = _Factor(K, 1.0 / (2.0 * C))
+        cols, steps, done = [], 0, True
+        for p in range(Y.shape[1]):
+            b, s, ok = _newton_one(K, Y[:, p].contiguous(), C, factor, None if start is None else start[:, p])
+            cols.append(b)
+            steps, done = max(steps, s), done and ok
+        beta = torch.stack(cols, 1)
     return Solution(beta, objective(K, Y, beta, C).cpu().numpy(), steps, done, (Y * (K @ beta)) < 1)
+
+
+# ------------------------------------------------------------------ several problems at one C, stepping together
+
+SHARED_MIN = 2        # problems that share one inverse of K + I/2C (an inverse costs ~3 Cholesky factorisations)
+RESIDUAL = 1e-9       # a shared-inverse Newton target whose residual exceeds this (relative) is solved directly
+
+
+def _direct(K: torch.Tensor, y: torch.Tensor, active: torch.Tensor, lam: float) -> torch.Tensor:
+    """beta (n,): (K_AA + lam I)^-1 y_A on the active images A, 0 elsewhere, by Cholesky of the active block."""
+    out = torch.zeros_like(y)
+    a = active.nonzero().flatten()
+    if len(a):
+        out[a] = torch.cholesky_solve(y[a, None], _factorise(K, a, lam).L)[:, 0]
+    return out
+
+
+def _targets(K: torch.Tensor, inv: torch.Tensor, Y: torch.Tensor, A: torch.Tensor,
+             lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Newton targets T (n, P) of several problems at one C and K @ T: column c of T is (K_AA + lam I)^-1 y_A
+    on its active set A (column c of A), 0 elsewhere, from ``inv`` = (K + lam I)^-1. With R the images outside
+    A, beta = inv (y_A + E_R mu) and mu from inv_RR mu = -(inv y_A)_R, so that beta_R = 0 (block elimination):
+    a factorisation of |R| x |R| per problem instead of |A| x |A|. A problem whose R is the larger, or whose
+    target misses its equations by more than :data:`RESIDUAL` of their scale, is factorised directly."""
+    n, P = Y.shape
+    V = inv @ torch.where(A, Y, torch.zeros_like(Y))
+    U = torch.zeros_like(Y)
+    direct = []
+    for c in range(P):
+        r = (~A[:, c]).nonzero().flatten()
+        if 2 * len(r) > n:
+            direct.append(c)
+        elif len(r):
+            L, info = torch.linalg.cholesky_ex(inv[r[:, None], r])
+            if int(info):
+                direct.append(c)
+            else:
+                U[r, c] = torch.cholesky_solve(-V[r, c:c + 1], L)[:, 0]
+    T = torch.where(A, V + inv @ U, torch.zeros_like(Y))
+    KT = K @ T
+    res = torch.where(A, KT + lam * T - Y, torch.zeros_like(Y)).abs().amax(0)
+    scale = (KT.abs() + lam * T.abs()).amax(0).clamp(min=1.0)
+    for c in sorted(set(direct) | set((res > RESIDUAL * scale).nonzero().flatten().tolist())):
+        T[:, c] = _direct(K, Y[:, c], A[:, c], lam)
+        KT[:, c] = K @ T[:, c]
+    return T, KT
+
+
+def _line_searches(O: torch.Tensor, Q: torch.Tensor, Y: torch.Tensor, bq: torch.Tensor, dq: torch.Tensor,
+                   C: float) -> torch.Tensor:
+    """:func:`_line_search` of several problems at once (one per column; bq, dq (P,)): the exact minimisers t
+    (P,) in [0, 1]. Each column's breakpoints are sorted, the ones outside (0, 1) after them as padding that
+    changes nothing."""
+    r, s = 1 - Y * O, Y * Q
+    on = (r > 0) | ((r == 0) & (s < 0))
+    zero = torch.zeros_like(r)
+    a0 = bq - 2 * C * torch.where(on, s * r, zero).sum(0)
+    g0 = dq + 2 * C * torch.where(on, s * s, zero).sum(0)
+    bp = torch.where(s != 0, r / torch.where(s != 0, s, torch.ones_like(s)), torch.full_like(s, -1.0))
+    inside = (bp > 0) & (bp < 1)
+    key, order = torch.where(inside, bp, torch.full_like(bp, 2.0)).sort(0)
+    si, ri, ins, was_on = (v.gather(0, order) for v in (s, r, inside, on))
+    sign = torch.where(was_on, -1.0, 1.0).to(r.dtype)
+    alphas = torch.cat([a0[None], a0 + torch.cumsum(torch.where(ins, -sign * 2 * C * si * ri, zero), 0)])
+    gammas = torch.cat([g0[None], g0 + torch.cumsum(torch.where(ins, sign * 2 * C * si * si, zero), 0)])
+    ones = torch.ones_like(a0)[None]
+    ends = torch.cat([torch.where(ins, key, torch.ones_like(key)), ones])
+    hit = alphas + gammas * ends >= 0
+    k = hit.to(torch.uint8).argmax(0, keepdim=True)                 # the first segment whose end is at or past 0
+    start = torch.cat([torch.zeros_like(ones), ends[:-1]]).gather(0, k)[0]
+    g, a, end = gammas.gather(0, k)[0], alphas.gather(0, k)[0], ends.gather(0, k)[0]
+    t = torch.where(g > 0, -a / torch.where(g > 0, g, torch.ones_like(g)), start)
+    return torch.where(hit.any(0), torch.minimum(torch.maximum(t, start), end), torch.ones_like(t))
+
+
+def _optimal_all(K: torch.Tensor, Y: torch.Tensor, B: torch.Tensor, O: torch.Tensor, C: float) -> torch.Tensor:
+    """:func:`_optimal` of several problems (columns) at once: (P,) bool."""
+    G = B - 2 * C * Y * (1 - Y * O).clamp(min=0)
+    return (G * (K @ G)).sum(0) <= 1e-12 * (B * O).sum(0).clamp(min=1.0)
+
+
+def _newton_shared(K: torch.Tensor, Y: torch.Tensor, C: float,
+                   start: torch.Tensor | None = None) -> tuple[torch.Tensor, int, bool]:
+    """The P problems of one Gram block at one C together: coefficients (n, P), the Newton steps of the slowest,
+    whether every problem reached its minimiser. Each problem steps exactly as in :func:`_newton_one` (same
+    targets, line search and stopping rules); the targets come from one inverse of K + I/2C
+    (:func:`_targets`) and the products with K are one matrix product for all the problems still stepping."""
+    lam = 1.0 / (2.0 * C)
+    M = K.clone()
+    M.diagonal().add_(lam)
+    inv = torch.cholesky_inverse(torch.linalg.cholesky(M)).contiguous()   # LAPACK's column-major: 3x slower products
+    del M
+    B, O = torch.zeros_like(Y), torch.zeros_like(Y)
+    A = torch.ones_like(Y, dtype=torch.bool) if start is None else start.clone()
+    todo = torch.arange(Y.shape[1], device=K.device)
+    for step in range(1, MAX_NEWTON + 1):
+        y, a, b, o = Y[:, todo], A[:, todo], B[:, todo], O[:, todo]
+        T, KT = _targets(K, inv, y, a, lam)
+        D, Q = T - b, KT - o                                   # o = K b, kept up to date as below
+        t = _line_searches(o, Q, y, (b * Q).sum(0), (D * Q).sum(0), C)
+        b, o = b + t * D, torch.where(t >= 1.0, KT, o + t * Q)
+        B[:, todo], O[:, todo] = b, o
+        now = y * o < 1
+        fin = (t >= 1.0 - 1e-12) & (now == a).all(0)
+        if not bool(fin.all()):
+            rest = (~fin).nonzero().flatten()
+            fin[rest] = _optimal_all(K, y[:, rest], b[:, rest], o[:, rest], C)
+        A[:, todo] = now
+        todo = todo[~fin]
+        if len(todo) == 0:
+            return B, step, True
+    return B, MAX_NEWTON, bool(_optimal_all(K, Y[:, todo], B[:, todo], O[:, todo], C).all())
 
 
 def predict(K_rows: torch.Tensor, beta: torch.Tensor) -> np.ndarray:
