@@ -187,10 +187,7 @@ def _solve_active(K: torch.Tensor, y: torch.Tensor, active: torch.Tensor, lam: f
     options["full"] = full + _update_cost(n, n - len(a), 0)
     way = min(options, key=options.get)
     if way == "direct":
-        base = _factorise(K, a, lam)
-        out = torch.zeros_like(y)
-        out[a] = torch.cholesky_solve(y[a, None], base.L)[:, 0]
-        return out, base
+        return _direct(K, y, a, lam)
     return _solve_from(K, y, active, base if way == "base" else factor.get(), lam), base
 
 
@@ -286,13 +283,13 @@ SHARED_MIN = 2        # problems that share one inverse of K + I/2C (an inverse 
 RESIDUAL = 1e-9       # a shared-inverse Newton target whose residual exceeds this (relative) is solved directly
 
 
-def _direct(K: torch.Tensor, y: torch.Tensor, active: torch.Tensor, lam: float) -> torch.Tensor:
-    """beta (n,): (K_AA + lam I)^-1 y_A on the active images A, 0 elsewhere, by Cholesky of the active block."""
+def _direct(K: torch.Tensor, y: torch.Tensor, a: torch.Tensor, lam: float) -> tuple[torch.Tensor, _Base]:
+    """beta (n,): (K_AA + lam I)^-1 y_A on the active images (indices ``a``, not empty), 0 elsewhere, by
+    Cholesky of the active block; and that factorised block."""
+    base = _factorise(K, a, lam)
     out = torch.zeros_like(y)
-    a = active.nonzero().flatten()
-    if len(a):
-        out[a] = torch.cholesky_solve(y[a, None], _factorise(K, a, lam).L)[:, 0]
-    return out
+    out[a] = torch.cholesky_solve(y[a, None], base.L)[:, 0]
+    return out, base
 
 
 def _targets(K: torch.Tensor, inv: torch.Tensor, Y: torch.Tensor, A: torch.Tensor,
@@ -321,8 +318,9 @@ def _targets(K: torch.Tensor, inv: torch.Tensor, Y: torch.Tensor, A: torch.Tenso
     res = torch.where(A, KT + lam * T - Y, torch.zeros_like(Y)).abs().amax(0)
     scale = (KT.abs() + lam * T.abs()).amax(0).clamp(min=1.0)
     for c in sorted(set(direct) | set((res > RESIDUAL * scale).nonzero().flatten().tolist())):
-        T[:, c] = _direct(K, Y[:, c], A[:, c], lam)
-        KT[:, c] = K @ T[:, c]
+        if A[:, c].any():
+            T[:, c] = _direct(K, Y[:, c], A[:, c].nonzero().flatten(), lam)[0]
+            KT[:, c] = K @ T[:, c]
     return T, KT
 
 
@@ -362,9 +360,10 @@ def _optimal_all(K: torch.Tensor, Y: torch.Tensor, B: torch.Tensor, O: torch.Ten
 def _newton_shared(K: torch.Tensor, Y: torch.Tensor, C: float,
                    start: torch.Tensor | None = None) -> tuple[torch.Tensor, int, bool]:
     """The P problems of one Gram block at one C together: coefficients (n, P), the Newton steps of the slowest,
-    whether every problem reached its minimiser. Each problem steps exactly as in :func:`_newton_one` (same
-    targets, line search and stopping rules); the targets come from one inverse of K + I/2C
-    (:func:`_targets`) and the products with K are one matrix product for all the problems still stepping."""
+    whether every problem reached its minimiser. Each problem takes the steps it takes in :func:`_newton_one`
+    (the same targets to rounding, the same line search and stopping rules); the targets come from one inverse
+    of K + I/2C (:func:`_targets`) and the products with K are one matrix product for all the problems still
+    stepping."""
     lam = 1.0 / (2.0 * C)
     M = K.clone()
     M.diagonal().add_(lam)
