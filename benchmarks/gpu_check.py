@@ -14,7 +14,7 @@ The trainer is timed only (its CUDA path runs bf16 autocast and keeps the data o
 not the CPU's): images per second on each device.
 
     python benchmarks/gpu_check.py                    # all of it; without CUDA, says so and runs the CPU side
-    python benchmarks/gpu_check.py --only walk probe  # some
+    python benchmarks/gpu_check.py --only walk probe  # some (probe-windows: the probe with 4 classes)
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ class Check:
     rtol: float = 1e-3
     atol: float = 1e-4
     share: float = 0.98          # of the numbers that must agree
+    label: str = ""              # the row's name when one module has two rows (default: the module)
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
 
 
 CHECKS = [
@@ -51,8 +56,14 @@ CHECKS = [
     Check("arith", ("--trials", "16",), "arith.json", rtol=1e-2, atol=1e-3, share=0.95),
     Check("probe", ("--data", "rooms:n=400,seed=1", "--splits", "2", "--random-draws", "2", "--no-cache"),
           "probe.json", rtol=1e-2, atol=5e-3, share=0.95),
+    Check("probe", ("--data", "rooms:n=400,seed=1", "--task", "windows", "--splits", "2", "--random-draws", "2",
+                    "--no-cache"), "probe.json", rtol=1e-2, atol=5e-3, share=0.95, label="probe-windows"),
     Check("dissect", ("--n", "200", "--n-eval", "100", "--dose-n", "20", "--control-draws", "2"), "dissect.json",
           rtol=1e-2, atol=1e-3, share=0.95),
+    Check("invert", ("--n", "16", "--heldout", "auto", "--modes", "--steps", "12", "--starts", "2", "--draws", "200"),
+          "invert.json", rtol=1e-2, atol=1e-3, share=0.9),
+    Check("ganspace", ("--n", "500", "--draws", "4", "--samples", "8"), "ganspace.json", rtol=1e-2, atol=1e-3,
+          share=0.95),
 ]
 TRAIN_ARGS = ("--data", "rooms:n=2048,seed=0", "--image-size", "64", "--ngf", "64", "--ndf", "64",
               "--batch-size", "128", "--iters", "60", "--log-every", "20", "--ckpt-every", "1000")
@@ -108,10 +119,10 @@ def run_command(module: str, args: tuple[str, ...], device: str, out: Path, time
 def check_analysis(check: Check, devices: list[str], tmp: Path, timeout: float) -> tuple[dict, str]:
     walls, results = {}, {}
     for dev in devices:
-        walls[dev], err = run_command(check.name, check.args, dev, tmp / f"{check.name}-{dev}", timeout)
+        walls[dev], err = run_command(check.name, check.args, dev, tmp / f"{check.key}-{dev}", timeout)
         if err:
             return walls, f"FAILED on {dev}: {err}"
-        results[dev] = json.loads((tmp / f"{check.name}-{dev}" / check.json).read_text())
+        results[dev] = json.loads((tmp / f"{check.key}-{dev}" / check.json).read_text())
     if len(devices) < 2:
         return walls, "CPU only (no CUDA device)"
     ok, text = compare(results["cpu"], results["cuda"], check)
@@ -130,7 +141,7 @@ def train_speed(device: str, tmp: Path, timeout: float) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=[c.name for c in CHECKS] + ["train"])
+    p.add_argument("--only", nargs="+", choices=[c.key for c in CHECKS] + ["train"])
     p.add_argument("--timeout", type=float, default=600, help="seconds per command (default: 600)")
     args = p.parse_args(argv)
     import torch
@@ -142,12 +153,12 @@ def main(argv=None) -> int:
         print("| analysis | " + " | ".join(f"{d} wall" for d in devices) + " | same numbers? |")
         print("|---|" + "---:|" * len(devices) + "---|")
         for check in CHECKS:
-            if args.only and check.name not in args.only:
+            if args.only and check.key not in args.only:
                 continue
             walls, text = check_analysis(check, devices, Path(tmp), args.timeout)
             failed += text.startswith(("FAILED", "DIFFERS"))
             cells = " | ".join(f"{walls[d]:.1f} s" if d in walls else "-" for d in devices)
-            print(f"| {check.name} | {cells} | {text} |", flush=True)
+            print(f"| {check.key} | {cells} | {text} |", flush=True)
         if not args.only or "train" in args.only:
             cells = " | ".join(train_speed(d, Path(tmp), args.timeout) for d in devices)
             print(f"| train ({' '.join(TRAIN_ARGS[4:12])}, 60 iterations) | {cells} | timed only |")
