@@ -161,3 +161,24 @@ def test_problems_stepping_together_match_one_at_a_time(monkeypatch, residual):
         assert torch.allclose(together.beta, alone.beta, rtol=0, atol=1e-9 * max(1.0, C)), C
         assert torch.equal(together.active, alone.active)
         assert together.steps == alone.steps, C
+
+
+def test_fit_all_gives_the_same_numbers_with_any_number_of_workers_and_restores_threads(monkeypatch):
+    # networks are fitted side by side on one thread each: the numbers cannot depend on how many run at once
+    # or on the caller's thread count, and the caller gets its thread count back
+    from ganlens.analyses.probe import search
+    from ganlens.analyses.probe.compute import kfold_splits
+    x, y = _clustered(n=150, d=80, k=4, seed=7)
+    rng = np.random.default_rng(8)
+    feats = {f"net{i}": (x + rng.normal(size=x.shape) * i).astype(np.float32) for i in range(3)}
+    parts = kfold_splits(y, 0.2, 0.2, 3, 0)
+    threads = torch.get_num_threads()
+    runs = []
+    for w in (1, 3):
+        monkeypatch.setattr(search, "workers", lambda networks, n, w=w: w)
+        runs.append(search.fit_all(feats, y, parts, search.C_GRID, 4))
+        assert torch.get_num_threads() == threads
+    for k in feats:
+        for a, b in zip(*(r[k] for r in runs)):
+            assert (a.accuracy, a.C, a.val_accuracy, a.objective) == (b.accuracy, b.C, b.val_accuracy, b.objective)
+    assert 1 <= search.workers(6, 2000) <= 6
