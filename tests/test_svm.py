@@ -182,3 +182,20 @@ def test_fit_all_gives_the_same_numbers_with_any_number_of_workers_and_restores_
         for a, b in zip(*(r[k] for r in runs)):
             assert (a.accuracy, a.C, a.val_accuracy, a.objective) == (b.accuracy, b.C, b.val_accuracy, b.objective)
     assert 1 <= search.workers(6, 2000) <= 6
+
+
+def test_bordered_inverse_is_the_inverse_of_the_whole_block():
+    x, _ = _clustered(n=120, d=400, seed=9)              # more features than images, as D features
+    K = svm.gram(svm.standardise(x))
+    old = torch.as_tensor(np.random.default_rng(10).random(120) < 0.75)
+    o = old.nonzero().flatten()
+    for lam in (1e-2, 1.0, 1e3):
+        inv_o = torch.linalg.inv(K[o][:, o] + lam * torch.eye(len(o), dtype=K.dtype))
+        got = svm.bordered_inverse(inv_o, K, old, lam)
+        want = torch.linalg.inv(K + lam * torch.eye(120, dtype=K.dtype))
+        assert torch.allclose(got, want, rtol=1e-7, atol=1e-9 * float(want.abs().max())), lam
+    # a block whose new part is not positive definite given the old one (not a Gram matrix): refused, not inverted
+    bad = K.clone()
+    w = (~old).nonzero().flatten()
+    bad[w, w] = -1e6
+    assert svm.bordered_inverse(torch.linalg.inv(K[o][:, o] + torch.eye(len(o), dtype=K.dtype)), bad, old, 1.0) is None

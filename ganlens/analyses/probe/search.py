@@ -65,19 +65,26 @@ def fit_split(K: torch.Tensor, y: np.ndarray, parts: Split | tuple, Cs=C_GRID,
     nk = n_classes or int(y.max()) + 1
     Cs = sorted(Cs)
     train = svm.Problems(_block(K, tr, tr), svm.targets(y[tr], nk, K.device))
-    val, sols, steps, done, prev = {}, {}, 0, True, None
+    val, sols, steps, done, prev, best = {}, {}, 0, True, None, None
     Kva = _block(K, va, tr)
     for C in Cs:
         sols[C] = prev = svm.solve(train, C, None if prev is None else prev.active)
         val[C] = float((svm.predict(Kva, prev.beta) == y[va]).mean())
         steps, done = max(steps, prev.steps), done and prev.converged
-    best = max(Cs, key=lambda c: (val[c], -c))
+        if best is None or val[C] > val[best]:      # ties: the smaller C, seen first
+            if best is not None:
+                sols[best].inverse = None
+            best = C
+        else:
+            prev.inverse = None                     # only the best C's inverse is kept (for the refit)
     trva = np.sort(np.concatenate([tr, va]))
     refit = svm.Problems(_block(K, trva, trva), svm.targets(y[trva], nk, K.device))
-    sol = svm.solve(refit, best, _refit_start(K, sols[best], tr, va, trva, refit.Y))
+    inverse = None if sols[best].inverse is None else svm.bordered_inverse(
+        sols[best].inverse, refit.K, torch.as_tensor(np.isin(trva, tr), device=K.device), 1.0 / (2.0 * best))
+    sol = svm.solve(refit, best, _refit_start(K, sols[best], tr, va, trva, refit.Y), inverse)
     acc, per_class, conf = _accuracy_parts(y[te], svm.predict(_block(K, te, trva), sol.beta), nk)
     return SplitFit(accuracy=acc, C=float(best), val_accuracy={f"{c:g}": val[c] for c in Cs},
-                    train_accuracy=float((svm.predict(_block(K, trva, trva), sol.beta) == y[trva]).mean()),
+                    train_accuracy=float((svm.classes(sol.scores) == y[trva]).mean()),
                     per_class=per_class, confusion=conf, converged=bool(done and sol.converged),
                     newton_steps=max(steps, sol.steps), objective=[float(v) for v in sol.objective])
 
