@@ -75,11 +75,25 @@ def test_text_problems_finds_overlap_and_clipping():
     fig.text(0.5, 0.5, "there")
     found = figures.text_problems(fig)
     plt.close(fig)
-    assert len(found) == 2 and "wide, more than" in found[0] and "'here' overlaps 'there'" in found[1], found
+    assert len(found) == 2 and "wide, more than" in found[0] and "'here' overlaps or touches 'there'" in found[1], found
     fig = _figure("fits")
     fig.text(0.5, 0.5, "here")
     assert figures.text_problems(fig) == []
     plt.close(fig)
+
+
+def test_text_problems_finds_labels_that_touch():
+    # tick labels with no gap between them read as one word ("1e-41e-3"): flagged below 2 pixels, not above
+    for gap_px, flagged in ((0.5, True), (6.0, False)):
+        fig = _figure("fits")
+        fig.set_dpi(figures.DPI)
+        fig.canvas.draw()
+        left = fig.text(0.3, 0.5, "1e-4")
+        right_x = left.get_window_extent(fig.canvas.get_renderer()).x1 + gap_px
+        fig.text(right_x / fig.bbox.width, 0.5, "1e-3")
+        found = figures.text_problems(fig)
+        plt.close(fig)
+        assert bool(found) == flagged and all("touches" in f for f in found), (gap_px, found)
 
 
 @pytest.mark.parametrize("model", MODELS)

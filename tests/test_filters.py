@@ -747,7 +747,7 @@ def test_text_problems_finds_overlapping_and_clipped_texts():
     ax.set_title("a title long enough to run into its neighbour " * 4)
     fig.text(0.5, 0.95, "on top of the title", ha="center")
     problems = figures.text_problems(fig)
-    assert any("overlaps 'on top of the title'" in p for p in problems)
+    assert any("touches 'on top of the title'" in p for p in problems)
     assert any("wide, more than" in p for p in problems)  # saved with a tight box: a page-wide title
     fig, ax = figures.figure("one")
     ax.set_title("fits")

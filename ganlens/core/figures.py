@@ -254,11 +254,12 @@ def sheet(images: torch.Tensor, cols: int, boxes=None, width: int = 1000, gap: i
 
 # ----------------------------------------------------------------------------------------- text checks
 
-def text_problems(fig, tolerance: float = 1.0) -> list[str]:
+def text_problems(fig, tolerance: float = 1.0, gap: float = 2.0) -> list[str]:
     """Text of ``fig`` that a reader cannot read, as saved (tight bounding box, :data:`STYLE`): pairs of text
-    artists whose boxes overlap (by more than ``tolerance`` pixels each way), text cut by the box it is
-    clipped to, text left to matplotlib's wrapping, and a figure wider than the page's text (LaTeX would shrink every letter in it). Empty list
-    when all is well. Drawn at the saved DPI, so the boxes are the ones in the PDF/PNG."""
+    artists whose boxes overlap or come closer than ``gap`` pixels (tick labels that touch read as one word:
+    "1e-41e-3"), text cut by the box it is clipped to (by more than ``tolerance`` pixels), text left to
+    matplotlib's wrapping, and a figure wider than the page's text (LaTeX would shrink every letter in it).
+    Empty list when all is well. Drawn at the saved DPI, so the boxes are the ones in the PDF/PNG."""
     with plt.rc_context(STYLE):
         fig.set_dpi(DPI)
         fig.canvas.draw()
@@ -280,6 +281,6 @@ def text_problems(fig, tolerance: float = 1.0) -> list[str]:
         for u, c in boxes[i + 1:]:
             dx = min(b.x1, c.x1) - max(b.x0, c.x0)
             dy = min(b.y1, c.y1) - max(b.y0, c.y0)
-            if dx > tolerance and dy > tolerance:
-                problems.append(f"{t.get_text()!r} overlaps {u.get_text()!r}")
+            if dx > -gap and dy > -gap:
+                problems.append(f"{t.get_text()!r} overlaps or touches {u.get_text()!r}")
     return problems

@@ -17,7 +17,7 @@ def plot_probe(result: dict, arrays: dict | None = None):
     draws = result["random"]["draws"]
     nets = [("trained", result["trained"], TRAINED)] + [(f"r{d['seed']}", d, RANDOM) for d in draws]
     with figures.style():
-        fig, (a, b) = figures.figure("one", aspect=0.58, ncols=2, gridspec_kw={"width_ratios": [1.6, 1]})
+        fig, (a, b) = figures.figure("one", aspect=0.58, ncols=2, gridspec_kw={"width_ratios": [1.3, 1]})
         _accuracies(a, nets, result["chance"]["majority"])
         _validation(b, nets)
         handles = [Line2D([], [], color=TRAINED, marker="o", ms=3, lw=0, label="trained D"),
