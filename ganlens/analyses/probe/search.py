@@ -122,7 +122,7 @@ def fit_all(feats: dict[str, np.ndarray], y: np.ndarray, parts: list[Split], Cs,
 
     On a CPU each network is fitted on one thread, :func:`workers` networks at a time: the fits are independent,
     so they use the cores better side by side than one at a time on every thread (medium-sized Cholesky and
-    inverse factorisations scale poorly over threads: 1.4x on 2 cores for the 10-class benchmark), and the
+    inverse factorisations scale poorly over threads: 1.3x on 2 cores for the 10-class benchmark), and the
     numbers do not depend on the machine's thread count."""
     n = len(y)
     require_memory(8.0 * n * n * 4, f"the probe's Gram matrices of {n} images (use --limit for fewer)")
