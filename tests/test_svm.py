@@ -121,9 +121,11 @@ def test_standardise_matches_standard_scaler():
     assert np.allclose(svm.standardise(x).numpy(), ref, atol=1e-5)
 
 
-def test_line_searches_of_several_problems_match_one_at_a_time():
-    # the batched exact line search walks the same breakpoints as the one-problem search, including images
-    # exactly on the margin (r == 0) and directions that leave some terms unchanged (s == 0)
+def test_line_searches_find_the_minimiser_along_each_direction():
+    # the batched exact line search against a ternary search on the objective along beta + t d, which is convex
+    # in t: phi(t) = t bq + t^2 dq / 2 + C sum max(0, r - t s)^2 (r = 1 - y o, s = y q), including images exactly
+    # on the margin (r == 0) and directions that leave some terms unchanged (s == 0); the one-problem search
+    # (_line_search, the same code on one column) agrees to rounding
     rng = np.random.default_rng(4)
     for trial in range(60):
         n, P = 40, 5
@@ -137,6 +139,16 @@ def test_line_searches_of_several_problems_match_one_at_a_time():
         C = float(10 ** rng.uniform(-3, 1))
         t = svm._line_searches(O, Q, Y, bq, dq, C)
         for c in range(P):
+            r, sl = (1 - Y[:, c] * O[:, c]).numpy(), (Y[:, c] * Q[:, c]).numpy()
+
+            def phi(u, c=c, r=r, sl=sl):
+                return u * float(bq[c]) + 0.5 * u * u * float(dq[c]) + C * (np.maximum(0, r - u * sl) ** 2).sum()
+
+            lo, hi = 0.0, 1.0
+            for _ in range(200):
+                m1, m2 = lo + (hi - lo) / 3, hi - (hi - lo) / 3
+                lo, hi = (lo, m2) if phi(m1) <= phi(m2) else (m1, hi)
+            assert abs(float(t[c]) - (lo + hi) / 2) <= 1e-7, (trial, c, float(t[c]), lo)
             one = svm._line_search(O[:, c], Q[:, c], Y[:, c], float(bq[c]), float(dq[c]), C)
             assert abs(one - float(t[c])) <= 1e-12 * max(1.0, abs(one)), (trial, c)
 

@@ -204,43 +204,14 @@ def _solve_active(K: torch.Tensor, y: torch.Tensor, active: torch.Tensor, lam: f
 
 def _line_search(o: torch.Tensor, q: torch.Tensor, y: torch.Tensor, bq: float, dq: float, C: float) -> float:
     """The exact minimiser in [0, 1] of the objective along beta + t d (o = K beta, q = K d, bq = beta^T K d,
-    dq = d^T K d).
-
-    The derivative is bq + t dq - 2C sum_i s_i max(0, r_i - t s_i) with r = 1 - y o, s = y q: increasing and
-    linear between the breakpoints r_i / s_i, so it is walked segment by segment (sorted breakpoints,
-    cumulative sums) to its zero."""
-    r, s = 1 - y * o, y * q
-    on = (r > 0) | ((r == 0) & (s < 0))                      # terms active just after t = 0
-    a0 = bq - 2 * C * float((s * r)[on].sum())
-    g0 = dq + 2 * C * float((s * s)[on].sum())
-    bp = torch.where(s != 0, r / torch.where(s != 0, s, torch.ones_like(s)), torch.full_like(s, -1.0))
-    inside = (bp > 0) & (bp < 1)
-    bp, si, ri, was_on = bp[inside], s[inside], r[inside], on[inside]
-    order = bp.argsort()
-    bp, si, ri, sign = bp[order], si[order], ri[order], torch.where(was_on[order], -1.0, 1.0).double()
-    alpha = a0 + torch.cumsum(-sign * 2 * C * si * ri, 0)    # coefficients after each breakpoint
-    gamma = g0 + torch.cumsum(sign * 2 * C * si * si, 0)
-    alphas = torch.cat([torch.tensor([a0], dtype=torch.float64, device=o.device), alpha])
-    gammas = torch.cat([torch.tensor([g0], dtype=torch.float64, device=o.device), gamma])
-    ends = torch.cat([bp, torch.ones(1, dtype=torch.float64, device=o.device)])
-    at_end = alphas + gammas * ends                          # the derivative at the end of each segment
-    hit = (at_end >= 0).nonzero()
-    if len(hit) == 0:
-        return 1.0
-    k = int(hit[0])
-    start = 0.0 if k == 0 else float(ends[k - 1])
-    g = float(gammas[k])
-    t = -float(alphas[k]) / g if g > 0 else start
-    return min(max(t, start), float(ends[k]))
+    dq = d^T K d): :func:`_line_searches` of one problem."""
+    one = torch.tensor([bq], dtype=o.dtype, device=o.device)
+    return float(_line_searches(o[:, None], q[:, None], y[:, None], one, one.new_tensor([dq]), C)[0])
 
 
 def _optimal(K: torch.Tensor, y: torch.Tensor, beta: torch.Tensor, o: torch.Tensor, C: float) -> bool:
-    """Whether beta is the minimiser to 1e-12 of the objective: the objective is 1-strongly convex in the
-    weights, so it is within |gradient|^2 / 2 of its minimum; the gradient in weight space is
-    X^T (beta - 2C y max(0, 1 - y o)), and |gradient|^2 <= 1e-12 max(1, |w|^2) bounds the gap by 1e-12 of
-    the objective (>= |w|^2 / 2)."""
-    g = beta - 2 * C * y * (1 - y * o).clamp(min=0)
-    return float(g @ (K @ g)) <= 1e-12 * max(1.0, float(beta @ o))
+    """Whether beta is the minimiser to 1e-12 of the objective (:func:`_optimal_all` of one problem)."""
+    return bool(_optimal_all(K, y[:, None], beta[:, None], o[:, None], C)[0])
 
 
 def _newton_one(K: torch.Tensor, y: torch.Tensor, C: float, factor: _Factor,
@@ -342,9 +313,13 @@ def _targets(K: torch.Tensor, inv: torch.Tensor, Y: torch.Tensor, A: torch.Tenso
 
 def _line_searches(O: torch.Tensor, Q: torch.Tensor, Y: torch.Tensor, bq: torch.Tensor, dq: torch.Tensor,
                    C: float) -> torch.Tensor:
-    """:func:`_line_search` of several problems at once (one per column; bq, dq (P,)): the exact minimisers t
-    (P,) in [0, 1]. Each column's breakpoints are sorted, the ones outside (0, 1) after them as padding that
-    changes nothing."""
+    """The exact minimisers t (P,) in [0, 1] of the objectives of several problems (one per column; bq, dq (P,))
+    along beta + t d (O = K beta, Q = K d, bq = beta^T K d, dq = d^T K d).
+
+    The derivative is bq + t dq - 2C sum_i s_i max(0, r_i - t s_i) with r = 1 - y o, s = y q: increasing and
+    linear between the breakpoints r_i / s_i, so it is walked segment by segment (sorted breakpoints,
+    cumulative sums) to its zero. Each column's breakpoints are sorted, the ones outside (0, 1) after them as
+    padding that changes nothing."""
     r, s = 1 - Y * O, Y * Q
     on = (r > 0) | ((r == 0) & (s < 0))
     zero = torch.zeros_like(r)
@@ -368,7 +343,10 @@ def _line_searches(O: torch.Tensor, Q: torch.Tensor, Y: torch.Tensor, bq: torch.
 
 
 def _optimal_all(K: torch.Tensor, Y: torch.Tensor, B: torch.Tensor, O: torch.Tensor, C: float) -> torch.Tensor:
-    """:func:`_optimal` of several problems (columns) at once: (P,) bool."""
+    """Whether each problem's beta (columns) is its minimiser to 1e-12 of the objective: (P,) bool. The objective
+    is 1-strongly convex in the weights, so it is within |gradient|^2 / 2 of its minimum; the gradient in weight
+    space is X^T (beta - 2C y max(0, 1 - y o)), and |gradient|^2 <= 1e-12 max(1, |w|^2) bounds the gap by 1e-12
+    of the objective (>= |w|^2 / 2)."""
     G = B - 2 * C * Y * (1 - Y * O).clamp(min=0)
     return (G * thin_mm(K, G)).sum(0) <= 1e-12 * (B * O).sum(0).clamp(min=1.0)
 
