@@ -40,8 +40,7 @@ def _accuracy_parts(y_true: np.ndarray, pred: np.ndarray, K: int) -> tuple[float
 
 
 def _block(K: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
-    r, c = torch.as_tensor(rows, device=K.device), torch.as_tensor(cols, device=K.device)
-    return K.index_select(0, r).index_select(1, c)
+    return svm.block(K, torch.as_tensor(rows), torch.as_tensor(cols))
 
 
 def _refit_start(K: torch.Tensor, sol: svm.Solution, tr, va, trva, Y: torch.Tensor) -> torch.Tensor:

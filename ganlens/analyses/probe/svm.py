@@ -51,12 +51,17 @@ class Solution:
     inverse: torch.Tensor | None = None
 
 
-def standardise(features: np.ndarray, device=None) -> torch.Tensor:
+def standardise(features: np.ndarray, device=None, cols: int = 512) -> torch.Tensor:
     """Features (N, F) of any float dtype -> float32 (N, F), each feature at mean 0 and unit variance over the
     N images (scikit-learn ``StandardScaler``: population std, a constant feature is only centred)."""
     x = torch.as_tensor(np.asarray(features), device=device).float()
-    mean = x.double().mean(0)
-    std = x.double().std(0, unbiased=False)
+    mean = torch.empty(x.shape[1], dtype=torch.float64, device=x.device)
+    var = torch.empty_like(mean)
+    for s in range(0, x.shape[1], cols):     # float64 statistics, a slice of columns at a time
+        part = x[:, s:s + cols].double()
+        mean[s:s + cols] = m = part.mean(0)
+        var[s:s + cols] = part.sub_(m).square_().mean(0)      # two passes: 3x faster than torch.std's
+    std = var.sqrt()
     std = torch.where(std > 0, std, torch.ones_like(std))
     return ((x - mean.float()) / std.float()).contiguous()
 
@@ -76,7 +81,9 @@ def gram(x: torch.Tensor, batch_size: int = 4096, blocks: int = 4) -> torch.Tens
         part = x[:, s:s + batch_size].double()
         for lo, hi in zip(edges[:-1], edges[1:]):
             K[lo:hi, :hi] += part[lo:hi] @ part[:hi].T
-    return torch.tril(K) + torch.tril(K, -1).T + 1
+    K.tril_()
+    K += K.T.triu(1)
+    return K.add_(1)
 
 
 def targets(y: np.ndarray | torch.Tensor, n_classes: int, device=None) -> torch.Tensor:
@@ -86,6 +93,16 @@ def targets(y: np.ndarray | torch.Tensor, n_classes: int, device=None) -> torch.
     if n_classes == 2:
         return (2.0 * (y == 1).double() - 1.0)[:, None]
     return 2.0 * (y[:, None] == torch.arange(n_classes, device=y.device)[None, :]).double() - 1.0
+
+
+def block(M: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """M[rows][:, cols] for index tensors. On a CPU by numpy's ``take``, which lets go of the GIL (the networks
+    fitted side by side go on) and is 2x faster than torch's indexing on one thread (140 vs 275 us for 250 of
+    1,200; 6 vs 15 ms for 1,600 of 2,000)."""
+    if M.device.type == "cpu":
+        r, c = rows.numpy(), cols.numpy()
+        return torch.from_numpy(np.take(np.take(M.numpy(), r, 0), c, 1))
+    return M.index_select(0, rows.to(M.device)).index_select(1, cols.to(M.device))
 
 
 def thin_mm(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
@@ -111,7 +128,7 @@ class _Base:
 
 
 def _factorise(K: torch.Tensor, a: torch.Tensor, lam: float) -> _Base:
-    M = K.index_select(0, a).index_select(1, a)
+    M = block(K, a, a)
     M.diagonal().add_(lam)
     return _Base(a, torch.linalg.cholesky(M))
 
@@ -154,8 +171,8 @@ def _solve_from(K: torch.Tensor, y: torch.Tensor, active: torch.Tensor, base: _B
     L = base.L
     W0 = torch.linalg.solve_triangular(L, V0, upper=False)
     if len(S):
-        Z = torch.linalg.solve_triangular(L, K.index_select(0, base.a).index_select(1, S), upper=False)
-        Sc = K.index_select(0, S).index_select(1, S) - Z.T @ Z
+        Z = torch.linalg.solve_triangular(L, block(K, base.a, S), upper=False)
+        Sc = block(K, S, S) - Z.T @ Z
         Sc.diagonal().add_(lam)
         Lc = torch.linalg.cholesky(Sc)
         VS = torch.zeros(len(S), c, dtype=K.dtype, device=K.device)
@@ -295,7 +312,7 @@ def _targets(K: torch.Tensor, inv: torch.Tensor, Y: torch.Tensor, A: torch.Tenso
         if 2 * len(r) > n:
             direct.append(c)
         elif len(r):
-            L, info = torch.linalg.cholesky_ex(inv[r[:, None], r])
+            L, info = torch.linalg.cholesky_ex(block(inv, r, r))
             if int(info):
                 direct.append(c)
             else:
@@ -351,6 +368,14 @@ def _optimal_all(K: torch.Tensor, Y: torch.Tensor, B: torch.Tensor, O: torch.Ten
     return (G * thin_mm(K, G)).sum(0) <= 1e-12 * (B * O).sum(0).clamp(min=1.0)
 
 
+def _row_major(inv: torch.Tensor) -> torch.Tensor:
+    """An inverse of a symmetric matrix from ``torch.cholesky_inverse`` in row-major order: LAPACK returns it
+    column-major, and products with it run ~3x slower that way (7.8 vs 2.9 ms). On a CPU torch mirrors LAPACK's
+    triangle, so it is exactly symmetric and its transpose is the same matrix, row-major, without a copy (5 ms
+    at 1,200); elsewhere the transpose is as much an inverse of the symmetric matrix."""
+    return inv.mT if inv.stride(0) == 1 and inv.dim() == 2 else inv.contiguous()
+
+
 def _newton_shared(K: torch.Tensor, Y: torch.Tensor, C: float, start: torch.Tensor | None = None,
                    inv: torch.Tensor | None = None) -> tuple[torch.Tensor, int, bool, torch.Tensor]:
     """The P problems of one Gram block at one C together: coefficients (n, P), the Newton steps of the slowest,
@@ -362,7 +387,7 @@ def _newton_shared(K: torch.Tensor, Y: torch.Tensor, C: float, start: torch.Tens
     if inv is None:
         M = K.clone()
         M.diagonal().add_(lam)
-        inv = torch.cholesky_inverse(torch.linalg.cholesky(M)).contiguous()   # LAPACK's column-major: 3x slower products
+        inv = _row_major(torch.cholesky_inverse(torch.linalg.cholesky(M)))
         del M
     B, O = torch.zeros_like(Y), torch.zeros_like(Y)
     A = torch.ones_like(Y, dtype=torch.bool) if start is None else start.clone()
@@ -393,14 +418,14 @@ def bordered_inverse(inv: torch.Tensor, K: torch.Tensor, old: torch.Tensor, lam:
     [-S^-1 W^T, S^-1]]. Matrix products instead of a fresh inversion of all m (the probe's refit: 1,200
     training images bordered by 400 validation images). None if S is not numerically positive definite."""
     o, w = old.nonzero().flatten(), (~old).nonzero().flatten()
-    Kow = K.index_select(0, o).index_select(1, w)
+    Kow = block(K, o, w)
     W = inv @ Kow
-    S = K.index_select(0, w).index_select(1, w) - Kow.T @ W
+    S = block(K, w, w) - Kow.T @ W
     S.diagonal().add_(lam)
     L, info = torch.linalg.cholesky_ex(S)
     if int(info):
         return None
-    Si = torch.cholesky_inverse(L).contiguous()
+    Si = _row_major(torch.cholesky_inverse(L))
     WS = W @ Si
     out = torch.empty_like(K)
     out[o[:, None], o] = inv + WS @ W.T
