@@ -28,6 +28,7 @@ import torch  # noqa: E402
 ONE_COLUMN = 3.25   # inches: one column of a two-column paper (NeurIPS/ICML/CVPR-style)
 TWO_COLUMN = 6.75   # inches: full text width
 DPI = 300
+PNG_COMPRESSION = 1  # zlib level of the PNGs (lossless at any level): 3-4x faster to write than PIL's 6, ~12% larger
 
 STYLE = {
     "pdf.fonttype": 42,          # TrueType fonts embedded, editable and accepted by publishers
@@ -90,7 +91,10 @@ def save(fig, stem: str | Path) -> list[Path]:
     paths = [stem.with_suffix(".pdf"), stem.with_suffix(".png")]
     with plt.rc_context(STYLE):
         for p in paths:
-            fig.savefig(p, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
+            if p.suffix == ".pdf":
+                fig.savefig(p, metadata={"CreationDate": None})
+            else:
+                fig.savefig(p, pil_kwargs={"compress_level": PNG_COMPRESSION})
     plt.close(fig)
     return paths
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ganlens.data.rooms import memo
 from ganlens.data.rooms.canvas import PALETTE, _Canvas, _grids, _Occupancy
 from ganlens.data.rooms.objects import (_bed_layout, _draw_bed, _draw_door, _draw_lamp, _draw_picture, _draw_rug,
                                         _draw_shell, _draw_window, _lamp_spot)
@@ -85,12 +86,18 @@ def make_rooms(n: int, size: int = 64, seed: int = 0, start: int = 0) -> tuple[n
     """Scenes start .. start+n-1 of the stream ``seed``.
 
     Returns images (n, size, size, 3) uint8 RGB and masks (n, size, size) uint8. Scene i is drawn with
-    ``np.random.default_rng([seed, i])``, so any slice can be regenerated on its own (chunked streaming).
+    ``np.random.default_rng([seed, i])``, so any slice can be regenerated on its own (chunked streaming);
+    inside :func:`ganlens.data.rooms.memo.kept` a scene drawn before is copied instead.
     """
     images = np.empty((n, size, size, 3), np.uint8)
     masks = np.empty((n, size, size), np.uint8)
     for k in range(n):
-        images[k], masks[k] = render_room(np.random.default_rng([seed, start + k]), size)
+        key = (seed, size, start + k)
+        scene = memo.get(key)
+        if scene is None:
+            scene = render_room(np.random.default_rng([seed, start + k]), size)
+            memo.put(key, *scene)
+        images[k], masks[k] = scene
     return images, masks
 
 

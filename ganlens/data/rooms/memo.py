@@ -1,0 +1,59 @@
+"""Rendered scenes kept for reuse while a command runs (:func:`kept`): rendering is ~1 ms of Python per scene,
+and one run often draws the same scenes again (the paper suite: the walk's 20,000 training scenes, then the
+filters' first 5,000 and the inversion's first 256; the walk's k-means sample, then its search).
+
+    with kept():                  # every ``python -m ganlens.*`` command and analyses/*.py run inside one
+        make_rooms(512, seed=0)   # rendered once; again inside the block: copied from memory
+
+Outside the block nothing is kept (library calls from a notebook hold no memory after they return). The
+memory is bounded (:data:`LIMIT`): once full, later scenes are rendered each time, the first ones stay (runs
+reuse the first scenes of a set most). A kept scene is the very array rendered, copied out, so results are
+identical with and without it."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+from ganlens.core.errors import physical_memory
+
+LIMIT = 512 * 2**20       # bytes at most (and at most an eighth of the machine's memory)
+
+_lock = threading.Lock()
+_store: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] | None = None
+_room = 0
+
+
+@contextlib.contextmanager
+def kept(limit: int = LIMIT):
+    """Keep rendered scenes inside the block, up to ``limit`` bytes (nested blocks share the outer one's)."""
+    global _store, _room
+    with _lock:
+        outer = _store is not None
+        if not outer:
+            total = physical_memory()
+            _store, _room = {}, min(limit, total // 8) if total else limit
+    try:
+        yield
+    finally:
+        if not outer:
+            with _lock:
+                _store, _room = None, 0
+
+
+def get(key: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The kept (image, mask) of scene ``key`` = (seed, size, index), or None."""
+    store = _store
+    return None if store is None else store.get(key)
+
+
+def put(key: tuple[int, int, int], image: np.ndarray, mask: np.ndarray) -> None:
+    """Keep a freshly rendered scene if a block is active and there is room (the arrays must not change later)."""
+    global _room
+    with _lock:
+        size = image.nbytes + mask.nbytes
+        if _store is not None and key not in _store and _room >= size:
+            _store[key] = (image, mask)
+            _room -= size
