@@ -3,6 +3,7 @@ the Python API and the CLI end to end, on ganlens's own DCGAN and on the test ar
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from pathlib import Path
@@ -454,3 +455,33 @@ def test_cli_with_model(arch, tmp_path, capsys):
     j = json.loads((out / "walk.json").read_text())
     assert j["checkpoint"]["source"].startswith("--model ") and j["provenance"]["command"].startswith(walk.PROG)
     assert {"walk.mp4", "neighbours.png", "walk.png"} <= {p.name for p in out.iterdir()}
+
+
+def test_search_that_skips_hopeless_queries_equals_reranking_every_query(monkeypatch):
+    # The search re-ranks only the queries whose nearest candidate in a chunk could enter their k nearest
+    # (or their nearest in the same cell); forcing every query through must give the very same numbers.
+    search_mod = importlib.import_module("ganlens.analyses.memorization.search")
+    g = torch.Generator().manual_seed(1)
+    train = RoomsSet(120, SIZE, seed=0).chunk(0, 120)
+    near = train[:30].clone()
+    near.view(30, -1)[:, :5] ^= 1                                      # near-copies: gaps below the expansion's error
+    data = TensorSet(torch.cat([train, near])[torch.randperm(150, generator=g)], "mixed")
+    space = memorization.pixel_space()
+    queries = torch.cat([train[:10], RoomsSet(20, SIZE, seed=5).chunk(0, 20)])
+    q = {"pixel": space.embed(queries)}
+    km = {"pixel": memorization.fit_cells(space, data, 3, 0)}
+    qc = {"pixel": km["pixel"].predict(space.cell_vectors(queries, q["pixel"]))}
+
+    def run():
+        return memorization.search(data, [space], q, km, qc, chunk=16, progress=False)["pixel"]
+
+    skipped = run()
+    calls = []
+    real = search_mod._could_enter
+    monkeypatch.setattr(search_mod, "_could_enter",
+                        lambda low, worst, slack: calls.append(len(real(low, worst, slack))) or
+                        torch.arange(len(low)))
+    every = run()
+    assert sum(calls) < 0.8 * len(calls) * len(queries)                # the skipping did skip work
+    for key in ("distance", "index", "knn", "cell", "cell_distance"):
+        assert np.array_equal(skipped[key], every[key]), key
