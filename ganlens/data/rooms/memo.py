@@ -6,8 +6,9 @@ filters' first 5,000 and the inversion's first 256; the walk's k-means sample, t
         make_rooms(512, seed=0)   # rendered once; again inside the block: copied from memory
 
 Outside the block nothing is kept (library calls from a notebook hold no memory after they return). The
-memory is bounded (:data:`LIMIT`): once full, later scenes are rendered each time, the first ones stay (runs
-reuse the first scenes of a set most). A kept scene is the very array rendered, copied out, so results are
+memory is bounded (:data:`LIMIT`), a constant however large the set (streaming commands stay flat in the
+number of images): once full, later scenes are rendered each time, the first ones stay (runs reuse the first
+scenes of a set most). A kept scene is the very array rendered, copied out, so results are
 identical with and without it."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from ganlens.core.errors import physical_memory
 
-LIMIT = 512 * 2**20       # bytes at most (and at most an eighth of the machine's memory)
+LIMIT = 256 * 2**20       # bytes at most (and at most an eighth of the machine's memory): 16,384 64x64 scenes
 
 _lock = threading.Lock()
 _store: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] | None = None
