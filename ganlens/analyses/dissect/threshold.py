@@ -117,11 +117,19 @@ def count_levels(a: torch.Tensor, levels: torch.Tensor, Uh, Uw, labels: torch.Te
 
     levels: (C, L) ascending per unit (the grid flipped); labels: (B, S*S) class per pixel (K: none)."""
     C, L = levels.shape
-    unit_base = (torch.arange(C, device=a.device) * (L + 1) * (k + 1))[None, :, None]
-    for s, up in _upsampled(a, Uh, Uw, elems):
-        b = len(up)
-        bucket = torch.searchsorted(levels, up.transpose(0, 1).reshape(C, -1)).view(C, b, -1).transpose(0, 1)
-        idx = unit_base + bucket * (k + 1) + labels[s:s + b, None, :]
+    small = acc.numel() < 2 ** 31                      # int32 codes: half the memory traffic of int64
+    dtype = torch.int32 if small else torch.int64
+    unit_base = (torch.arange(C, device=a.device, dtype=dtype) * (L + 1) * (k + 1))[:, None, None]
+    lab = labels.to(dtype)
+    S2 = Uh.shape[0] * Uw.shape[0]
+    step = max(1, elems // (C * S2))
+    # unit-major (C, b, S*S): the upsampled maps come out in searchsorted's layout without a transposed copy (the
+    # same values: each map's product is its own); bincount counts in any order
+    for s in range(0, len(a), step):
+        up = (Uh @ a[s:s + step].transpose(0, 1) @ Uw.T).reshape(C, -1)
+        b = up.shape[1] // S2
+        bucket = torch.searchsorted(levels, up, out_int32=small).view(C, b, -1)
+        idx = unit_base + bucket * (k + 1) + lab[None, s:s + b, :]
         acc += torch.bincount(idx.flatten(), minlength=acc.numel()).view(acc.shape).to(acc.dtype)
 
 
