@@ -24,7 +24,6 @@ import torch
 from ganlens.core.checkpoints import load, load_weights
 from ganlens.core.devices import device  # noqa: F401 (cli.device: the one device rule)
 from ganlens.core.errors import GanlensError, first_line
-from ganlens.data.rooms import memo as rooms_memo
 from ganlens.core.gan import GAN
 from ganlens.core.gan import SEED_MAX  # one seed rule for every command and file
 from ganlens.core.results import (OUT_ROOT, check_out, running_command, staged_output, write_json)  # noqa: F401 (re-exported)
@@ -146,12 +145,11 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None, 
     """Call ``main(argv)`` and turn every expected failure into one line on stderr and an exit status:
     GanlensError (2), a file-system error such as a full disk, a name too long or a link loop (1, naming
     the path and the cause), Ctrl-C, SIGTERM and SIGHUP (130, 143, 129; cleanup runs first). Library
-    warnings (matplotlib, scikit-learn, torch) are kept off stderr: a command prints only its own lines.
-    Rooms scenes rendered during the run are kept for reuse (:func:`ganlens.data.rooms.memo.kept`)."""
+    warnings (matplotlib, scikit-learn, torch) are kept off stderr: a command prints only its own lines."""
     argv, debug = _debug_flag(argv)
     try:
         with running_command(None if argv is None else " ".join([prog] + [str(a) for a in argv])), \
-                _signals(), warnings.catch_warnings(), rooms_memo.kept():
+                _signals(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return main(argv) or 0
     except Listed:

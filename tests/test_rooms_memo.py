@@ -1,6 +1,7 @@
 """Rendered rooms scenes kept during a command (ganlens.data.rooms.memo): same arrays, bounded, released."""
 
 import numpy as np
+import pytest
 
 from ganlens.data.rooms import make_rooms, memo, scene
 
@@ -46,9 +47,40 @@ def test_nothing_is_kept_outside_the_block_or_beyond_the_limit(monkeypatch):
     assert memo.get((1, 32, 0)) is None                   # released when the block ends
 
 
-def test_commands_keep_scenes_during_their_run(monkeypatch):
+def test_the_paper_tool_and_the_memorization_check_keep_scenes_only_while_they_run(monkeypatch, tmp_path):
+    from ganlens.analyses.memorization import compute
+    from ganlens.tools.paper import build
+    from ganlens.tools.paper.runner import Job
+    seen = []
+
+    def report(*args, **kw):                          # stands in for the search: is a block active?
+        make_rooms(1, size=16, seed=9)
+        seen.append(memo.get((9, 16, 0)) is not None)
+        raise RuntimeError("stop")
+    monkeypatch.setattr(compute, "report", report)
+    monkeypatch.setattr(compute, "heldout_images", lambda *a: (None, None, None))
+    monkeypatch.setattr(compute, "images", lambda *a, **k: None)
+
+    class G:
+        provenance, latents = None, staticmethod(lambda seeds: None)
+    with pytest.raises(RuntimeError, match="stop"):
+        compute.check(G(), None, [], n=2)
+    assert seen == [True] and memo.get((9, 16, 0)) is None
+
+    def generate(figs, stage, job):                   # stands in for the figures
+        make_rooms(1, size=16, seed=8)
+        seen.append(memo.get((8, 16, 0)) is not None)
+        raise RuntimeError("stop")
+    monkeypatch.setattr(build, "generate", generate)
+    job = Job(out=tmp_path / "paper", tex_prefix="", base={"gan": None}, extra={}, call=None)
+    with pytest.raises(RuntimeError, match="stop"):
+        build.run({}, [], job, None)
+    assert seen == [True, True] and memo.get((8, 16, 0)) is None
+
+
+def test_other_commands_keep_nothing():
+    # a command that renders its scenes once (the trainer loads them all) must not hold a second copy
     from ganlens import cli
     seen = []
-    assert cli.run(lambda argv: seen.append(memo.get((9, 16, 0)) is None and make_rooms(1, size=16, seed=9)
-                                            and memo.get((9, 16, 0)) is not None), [], "test") == 0
-    assert seen == [True] and memo.get((9, 16, 0)) is None
+    assert cli.run(lambda argv: seen.append(make_rooms(1, size=16, seed=7) and memo.get((7, 16, 0))), [], "t") == 0
+    assert seen == [None]

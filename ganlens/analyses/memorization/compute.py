@@ -17,6 +17,7 @@ from ganlens.core.embed import Space, embed_all, spaces_for
 from ganlens.core.errors import GanlensError, require_at_least
 from ganlens.core.generate import images
 from ganlens.core.results import Result, provenance
+from ganlens.data.rooms.memo import kept
 from ganlens.data.sets import ImageSet
 from ganlens.data.training import heldout_images, open_data
 
@@ -88,8 +89,9 @@ def check(gan, data: ImageSet, spaces: list[Space], *, n: int = 512, holdout: in
     first = seed if first_seed is None else first_seed
     sample_seeds = list(range(first, first + n))
     generated = images(gan, gan.latents(sample_seeds), uint8=True)
-    mem, nn = report(data, spaces, generated, held, extra, exclude=exclude, cells=cells, seed=seed, batch_size=batch_size,
-                     limit=limit, progress=progress)
+    with kept():   # rooms: the k-means sample's scenes are rendered once, for the cells and for the search
+        mem, nn = report(data, spaces, generated, held, extra, exclude=exclude, cells=cells, seed=seed,
+                         batch_size=batch_size, limit=limit, progress=progress)
     mem.update({"data": data.spec, "heldout": held_desc, "samples": len(generated), "heldout_images": len(held),
                 "sample_seeds": [sample_seeds[0], sample_seeds[-1]], "cells_requested": cells, "limit": limit})
     # The columns of the neighbours figure: typical samples, the most copy-like samples (smallest

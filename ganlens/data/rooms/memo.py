@@ -1,15 +1,15 @@
-"""Rendered scenes kept for reuse while a command runs (:func:`kept`): rendering is ~1 ms of Python per scene,
-and one run often draws the same scenes again (the paper suite: the walk's 20,000 training scenes, then the
-filters' first 5,000 and the inversion's first 256; the walk's k-means sample, then its search).
+"""Rendered scenes kept for reuse inside a block (:func:`kept`): rendering is ~1 ms of Python per scene, and
+some runs draw the same scenes again: the paper suite (the walk's 20,000 training scenes, then the filters'
+first 5,000 and the inversion's first 256) and the memorization check (its k-means sample, then its search).
 
-    with kept():                  # every ``python -m ganlens.*`` command and analyses/*.py run inside one
+    with kept():                  # analyses/run_all.py runs every figure inside one; the memorization check too
         make_rooms(512, seed=0)   # rendered once; again inside the block: copied from memory
 
-Outside the block nothing is kept (library calls from a notebook hold no memory after they return). The
-memory is bounded (:data:`LIMIT`), a constant however large the set (streaming commands stay flat in the
-number of images): once full, later scenes are rendered each time, the first ones stay (runs reuse the first
-scenes of a set most). A kept scene is the very array rendered, copied out, so results are
-identical with and without it."""
+Outside a block nothing is kept (a command that renders its scenes once, such as the trainer, and library
+calls from a notebook hold no extra memory). The memory is bounded (:data:`LIMIT`), a constant however large
+the set (streaming stays flat in the number of images): once full, later scenes are rendered each time, the
+first ones stay (runs reuse the first scenes of a set most). A kept scene is the very array rendered, copied
+out, so results are identical with and without it."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from ganlens.core import results
 from ganlens.core.errors import GanlensError
 from ganlens.core.latex import PaperFigure
+from ganlens.data.rooms.memo import kept
 from ganlens.tools.paper import manifest
 from ganlens.tools.paper.numbers import compare_runs
 from ganlens.tools.paper.runner import Job, generate
@@ -27,7 +28,8 @@ def run(figures: dict[str, PaperFigure], keys: list[str], job: Job, ck: str | Pa
     t0 = time.perf_counter()
     with results.staged_output(out, exclusive=True) as stage:  # one run_all per folder: the manifests merge
         old = manifest.read(out / "manifest.json")
-        entries, seconds = generate(figs, stage, job)
+        with kept():                        # rooms scenes rendered once for every figure (walk, filters, invert)
+            entries, seconds = generate(figs, stage, job)
         total = round(time.perf_counter() - t0, 2)
         _check_model(entries, gan.sha256, ck)
         check = None if check_flag is None else _check(check_dir, figs, stage, job, entries)
