@@ -14,7 +14,8 @@ The trainer is timed only (its CUDA path runs bf16 autocast and keeps the data o
 not the CPU's): images per second on each device.
 
     python benchmarks/gpu_check.py                    # all of it; without CUDA, says so and runs the CPU side
-    python benchmarks/gpu_check.py --only walk probe  # some (probe-windows: the probe with 4 classes)
+    python benchmarks/gpu_check.py --only walk probe  # some (probe-windows: the probe with 4 classes;
+                                                      # walk-memorization: the nearest-neighbour search)
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class Check:
 
 CHECKS = [
     Check("walk", ("--rows", "2", "--points", "4", "--steps", "4"), "walk.json"),
+    Check("walk", ("--rows", "2", "--points", "4", "--steps", "4", "--data", "rooms:n=2000,seed=0", "--samples", "64",
+                   "--holdout", "64", "--cells", "4"), "walk.json", rtol=1e-3, atol=1e-4, share=0.95,
+          label="walk-memorization"),
     Check("filters", ("--n-images", "500", "--random-draws", "2"), "filters.json"),
     Check("forget", ("--boxes", "annotations/windows.json", "--n-eval", "100", "--dose-n", "20",
                      "--control-draws", "2"), "forget.json", rtol=1e-2, atol=1e-3, share=0.95),
