@@ -110,17 +110,17 @@ class _Queries:
 
     def __init__(self, q: torch.Tensor):
         self.q = q
-        self.sq = q.square().sum(1, keepdim=True)
-        qn = q.pow(2).sum(-1, keepdim=True)
-        self.pad = torch.cat([q.mul(-2), qn, torch.ones_like(qn)], -1)
+        self.sq = q.square().sum(1, keepdim=True)           # = q.pow(2).sum(-1), what torch.cdist pads with
+        self.pad = torch.cat([q.mul(-2), self.sq, torch.ones_like(self.sq)], -1)
 
-    def cdist(self, t: torch.Tensor) -> torch.Tensor:
-        """torch.cdist(q, t) (Q, B), the same numbers: for more than 25 rows on either side (its default
-        compute mode) torch.cdist multiplies [-2q, |q|^2, 1] by [t, 1, |t|^2]; here the query half is kept
-        (the queries are the same for every chunk: 0.11 instead of 0.16 s per chunk of 512 64x64 images)."""
+    def cdist(self, t: torch.Tensor, tsq: torch.Tensor) -> torch.Tensor:
+        """torch.cdist(q, t) (Q, B), the same numbers, given tsq = |t|^2 (B,): for more than 25 rows on either
+        side (its default compute mode) torch.cdist multiplies [-2q, |q|^2, 1] by [t, 1, |t|^2]; here the query
+        half is kept (the queries are the same for every chunk: 0.11 instead of 0.16 s per chunk of 512 64x64
+        images)."""
         if len(self.q) <= 25 and len(t) <= 25:
             return torch.cdist(self.q, t)
-        tn = t.pow(2).sum(-1, keepdim=True)
+        tn = tsq[:, None]
         return self.pad.matmul(torch.cat([t, torch.ones_like(tn), tn], -1).mT).clamp_min_(0).sqrt_()
 
 
@@ -140,8 +140,8 @@ def _direct(q: torch.Tensor, t: torch.Tensor, rows: torch.Tensor, cols: torch.Te
     return out
 
 
-def _exact_smallest(q: torch.Tensor, t: torch.Tensor, d: torch.Tensor, m: int,
-                    qsq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _exact_smallest(q: torch.Tensor, t: torch.Tensor, d: torch.Tensor, m: int, qsq: torch.Tensor | None = None,
+                    tsq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``m`` candidates of each query with the smallest |a|^2+|b|^2-2ab distances ``d`` (Q, B), sorted by
     distance with ties broken by column: (distances (Q, m), columns (Q, m)).
 
@@ -153,7 +153,8 @@ def _exact_smallest(q: torch.Tensor, t: torch.Tensor, d: torch.Tensor, m: int,
     m = min(m, d.shape[1])
     vals, cand = d.topk(m, dim=1, largest=False)
     qsq = q.square().sum(1, keepdim=True) if qsq is None else qsq
-    scale = EXPANSION_TOL * (qsq + t.square().sum(1)[cand])
+    tsq = t.square().sum(1) if tsq is None else tsq
+    scale = EXPANSION_TOL * (qsq + tsq[cand])
     near = vals.square() <= vals[:, :1].square() + scale
     near[:, 0] = True
     near &= torch.isfinite(vals)
@@ -179,12 +180,12 @@ def _update(st: dict, q: torch.Tensor, t: torch.Tensor, idx: torch.Tensor, tc: t
     re-ranking every query (tested); the work falls as the search goes on."""
     k = st["knn"].shape[1]
     pre = _Queries(q) if pre is None else pre
-    d = pre.cdist(t)  # (Q, B)
     tsq = t.square().sum(1)
+    d = pre.cdist(t, tsq)  # (Q, B)
     slack = 2 * EXPANSION_TOL * (pre.sq[:, 0] + (tsq.max() if len(tsq) else 0.0))   # twice the expansion's error
     rows = _could_enter(d.amin(1), st["knn"][:, -1], slack)
     if len(rows):
-        exact, cols = _exact_smallest(_rows(q, rows), t, _rows(d, rows), k + RERANK, _rows(pre.sq, rows))
+        exact, cols = _exact_smallest(_rows(q, rows), t, _rows(d, rows), k + RERANK, _rows(pre.sq, rows), tsq)
         st["knn"][rows] = torch.cat([st["knn"][rows], exact[:, :k]], 1).sort(dim=1, stable=True).values[:, :k]
         best, arg, now, at = exact[:, 0], idx[cols[:, 0]], st["distance"][rows], st["index"][rows]
         better = (best < now) | ((best == now) & (arg < at))
@@ -194,7 +195,7 @@ def _update(st: dict, q: torch.Tensor, t: torch.Tensor, idx: torch.Tensor, tc: t
         dc = d.masked_fill(st["cell"][:, None] != tc[None, :], math.inf)
         rows = _could_enter(dc.amin(1), st["cell_distance"], slack)
         if len(rows):
-            exact_c, _ = _exact_smallest(_rows(q, rows), t, _rows(dc, rows), 1 + RERANK, _rows(pre.sq, rows))
+            exact_c, _ = _exact_smallest(_rows(q, rows), t, _rows(dc, rows), 1 + RERANK, _rows(pre.sq, rows), tsq)
             st["cell_distance"][rows] = torch.minimum(st["cell_distance"][rows], exact_c[:, 0])
 
 

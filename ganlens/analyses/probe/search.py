@@ -43,15 +43,16 @@ def _block(K: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
     return svm.block(K, torch.as_tensor(rows), torch.as_tensor(cols))
 
 
-def _refit_start(K: torch.Tensor, sol: svm.Solution, tr, va, trva, Y: torch.Tensor) -> torch.Tensor:
+def _refit_start(Kva: torch.Tensor, sol: svm.Solution, tr, va, trva, Y: torch.Tensor) -> torch.Tensor:
     """A guess of the refit's active sets (len(trva), P): the training images as at the chosen C, the
-    validation images by their margin under that solution."""
+    validation images by their margin under that solution (Kva: the Gram rows of the validation images
+    against the training images)."""
     margin = Y.new_zeros(len(trva), Y.shape[1], dtype=torch.bool)
     pos = {int(i): k for k, i in enumerate(trva)}
-    rows_tr = torch.as_tensor([pos[int(i)] for i in tr], device=K.device)
-    rows_va = torch.as_tensor([pos[int(i)] for i in va], device=K.device)
+    rows_tr = torch.as_tensor([pos[int(i)] for i in tr], device=Kva.device)
+    rows_va = torch.as_tensor([pos[int(i)] for i in va], device=Kva.device)
     margin[rows_tr] = sol.active
-    margin[rows_va] = (Y[rows_va] * (_block(K, va, tr) @ sol.beta)) < 1
+    margin[rows_va] = (Y[rows_va] * (Kva @ sol.beta)) < 1
     return margin
 
 
@@ -80,7 +81,7 @@ def fit_split(K: torch.Tensor, y: np.ndarray, parts: Split | tuple, Cs=C_GRID,
     refit = svm.Problems(_block(K, trva, trva), svm.targets(y[trva], nk, K.device))
     inverse = None if sols[best].inverse is None else svm.bordered_inverse(
         sols[best].inverse, refit.K, torch.as_tensor(np.isin(trva, tr), device=K.device), 1.0 / (2.0 * best))
-    sol = svm.solve(refit, best, _refit_start(K, sols[best], tr, va, trva, refit.Y), inverse)
+    sol = svm.solve(refit, best, _refit_start(Kva, sols[best], tr, va, trva, refit.Y), inverse)
     acc, per_class, conf = _accuracy_parts(y[te], svm.predict(_block(K, te, trva), sol.beta), nk)
     return SplitFit(accuracy=acc, C=float(best), val_accuracy={f"{c:g}": val[c] for c in Cs},
                     train_accuracy=float((svm.classes(sol.scores) == y[trva]).mean()),
