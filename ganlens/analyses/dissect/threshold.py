@@ -82,14 +82,18 @@ LABEL_DOC = {"iqr": "the unit's IQR-best class if IQR > {iqr:g} and IoU > {floor
 
 # --- the two passes over the selection latents ---------------------------------------------------------------
 
-def _upsampled(a: torch.Tensor, Uh: torch.Tensor, Uw: torch.Tensor, elems: int):
-    """Yield (sample indices, upsampled maps (b, C, S*S)) of activations a (B, C, h, w), in slices of at most
-    ``elems`` values."""
+def _upsampled(a: torch.Tensor, Uh: torch.Tensor, Uw: torch.Tensor, elems: int, unit_major: bool = False):
+    """Yield (first sample index, upsampled maps (b, C, S*S), or (C, b, S*S) with ``unit_major``) of activations
+    a (B, C, h, w), in slices of at most ``elems`` values. Unit-major maps come out in that layout from the
+    product itself, not from a transposed copy (the same values: each map's product is its own)."""
     C, S = a.shape[1], Uh.shape[0]
     step = max(1, elems // (C * S * S))
     for s in range(0, len(a), step):
-        up = Uh @ a[s:s + step] @ Uw.T                                    # (b, C, S, S)
-        yield s, up.flatten(2)
+        part = a[s:s + step]
+        if unit_major:
+            yield s, (Uh @ part.transpose(0, 1) @ Uw.T).reshape(C, len(part), -1)
+        else:
+            yield s, (Uh @ part @ Uw.T).flatten(2)                       # (b, C, S*S)
 
 
 def sample_values(a: torch.Tensor, Uh, Uw, keep: int, gen: torch.Generator, elems: int) -> torch.Tensor:
@@ -121,14 +125,9 @@ def count_levels(a: torch.Tensor, levels: torch.Tensor, Uh, Uw, labels: torch.Te
     dtype = torch.int32 if small else torch.int64
     unit_base = (torch.arange(C, device=a.device, dtype=dtype) * (L + 1) * (k + 1))[:, None, None]
     lab = labels.to(dtype)
-    S2 = Uh.shape[0] * Uw.shape[0]
-    step = max(1, elems // (C * S2))
-    # unit-major (C, b, S*S): the upsampled maps come out in searchsorted's layout without a transposed copy (the
-    # same values: each map's product is its own); bincount counts in any order
-    for s in range(0, len(a), step):
-        up = (Uh @ a[s:s + step].transpose(0, 1) @ Uw.T).reshape(C, -1)
-        b = up.shape[1] // S2
-        bucket = torch.searchsorted(levels, up, out_int32=small).view(C, b, -1)
+    for s, up in _upsampled(a, Uh, Uw, elems, unit_major=True):       # searchsorted's layout; bincount: any order
+        b = up.shape[1]
+        bucket = torch.searchsorted(levels, up.reshape(C, -1), out_int32=small).view(C, b, -1)
         idx = unit_base + bucket * (k + 1) + lab[None, s:s + b, :]
         acc += torch.bincount(idx.flatten(), minlength=acc.numel()).view(acc.shape).to(acc.dtype)
 
