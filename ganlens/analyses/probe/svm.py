@@ -379,10 +379,10 @@ def _row_major(inv: torch.Tensor) -> torch.Tensor:
 def _newton_shared(K: torch.Tensor, Y: torch.Tensor, C: float, start: torch.Tensor | None = None,
                    inv: torch.Tensor | None = None) -> tuple[torch.Tensor, int, bool, torch.Tensor]:
     """The P problems of one Gram block at one C together: coefficients (n, P), the Newton steps of the slowest,
-    whether every problem reached its minimiser, and the inverse of K + I/2C (``inv``, if given, else made). Each problem takes the steps it takes in :func:`_newton_one`
-    (the same targets to rounding, the same line search and stopping rules); the targets come from one inverse
-    of K + I/2C (:func:`_targets`) and the products with K are one matrix product for all the problems still
-    stepping."""
+    whether every problem reached its minimiser, and the inverse of K + I/2C (``inv``, if given, else made).
+    Each problem takes the steps it takes in :func:`_newton_one` (the same targets to rounding, the same line
+    search and stopping rules); the targets come from one inverse of K + I/2C (:func:`_targets`) and the
+    products with K are one matrix product for all the problems still stepping."""
     lam = 1.0 / (2.0 * C)
     if inv is None:
         M = K.clone()
