@@ -32,6 +32,7 @@ def run(figures: dict[str, PaperFigure], keys: list[str], job: Job, ck: str | Pa
             entries, seconds = generate(figs, stage, job)
         total = round(time.perf_counter() - t0, 2)
         _check_model(entries, gan.sha256, ck)
+        # --check's second run is outside kept(): it renders its scenes afresh, so rendering is checked too
         check = None if check_flag is None else _check(check_dir, figs, stage, job, entries)
         m = manifest.build(list(figures), old, entries, seconds, total, {"path": str(ck), "sha256": gan.sha256},
                            job.base, keys, check)
